@@ -1,0 +1,1 @@
+"""Runnable examples: the text services, their definitions and a one-command demo."""

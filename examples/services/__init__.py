@@ -1,0 +1,1 @@
+"""Example HTTP services used by the demo, the acceptance tests and the benchmarks."""

@@ -1,0 +1,5 @@
+"""Machinery: a self-hosted, durable workflow orchestrator for HTTP services."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,47 @@
+"""The HTTP API: a Flask app factory and one blueprint per resource."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from typing import Any
+
+from flask import Flask
+
+from machinery.api.errors import register_error_handlers
+from machinery.config import DEFAULTS, worker_settings
+from machinery.control.events import Orchestrator
+from machinery.storage import open_storage
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then ``MACHINERY_*`` environment variables, then ``test_config``."""
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("MACHINERY")
+    if test_config:
+        app.config.update(test_config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    storage = open_storage(str(app.config["DATABASE_URL"]))
+    if app.config["RUN_WORKER"] and app.config["RELEASE_LEASES_ON_START"]:
+        # A single-node server owns all work of its database: leases of a killed predecessor are void.
+        storage.release_leases()
+    orchestrator = Orchestrator(storage, worker_settings(app.config), run_worker=bool(app.config["RUN_WORKER"]))
+    app.extensions["machinery"] = orchestrator
+    if app.config["START_WORKER"]:
+        orchestrator.start()
+        atexit.register(orchestrator.stop)
+
+    from machinery.api import events, health, services, tasks, workflows
+
+    for module in (health, services, workflows, events, tasks):
+        app.register_blueprint(module.blueprint)
+    register_error_handlers(app)
+    return app
+
+
+def orchestrator_of(app: Flask) -> Orchestrator:
+    found: Orchestrator = app.extensions["machinery"]
+    return found

@@ -1,0 +1,89 @@
+"""``/e``: events (executions): start, read, long-poll, list, history, stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from machinery.api import orchestrator_of
+from machinery.api.bodies import int_arg, json_body, number_arg
+from machinery.engine.interpreter import iso_time
+from machinery.errors import BadRequest, FieldIssue
+from machinery.runtime.webhooks import event_record
+
+blueprint = Blueprint("events", __name__, url_prefix="/e")
+
+
+@blueprint.post("/<workflow_ref>")
+def create_event(workflow_ref: str) -> tuple[Response, int]:
+    orchestrator = orchestrator_of(current_app)
+    body = json_body(allow_null=True)
+    wait = number_arg("wait", float(current_app.config["SYNC_WAIT"]), maximum=3600)
+    record = orchestrator.start_event(workflow_ref, body)
+    if wait > 0:
+        record = orchestrator.wait_event(record.execution_id, wait)
+    response = jsonify(event_record(record))
+    if record.status == "RUNNING":
+        response.headers["Location"] = f"/e/{record.execution_id}"
+        return response, 202
+    return response, 201
+
+
+@blueprint.get("")
+def list_events() -> Response:
+    orchestrator = orchestrator_of(current_app)
+    limit = int_arg("limit", 50, minimum=1, maximum=1000) or 50
+    records, cursor = orchestrator.list_events(
+        request.args.get("workflow"), request.args.get("status"), limit, request.args.get("cursor")
+    )
+    return jsonify({"events": [event_record(r) for r in records], "next_cursor": cursor})
+
+
+@blueprint.get("/<event_id>")
+def get_event(event_id: str) -> Response:
+    orchestrator = orchestrator_of(current_app)
+    wait = number_arg("wait", 0.0, maximum=3600)
+    record = orchestrator.wait_event(event_id, wait) if wait > 0 else orchestrator.get_event(event_id)
+    return jsonify(event_record(record))
+
+
+@blueprint.get("/<event_id>/history")
+def get_history(event_id: str) -> Response:
+    events = orchestrator_of(current_app).history(event_id)
+    rendered: list[dict[str, Any]] = []
+    for event in events:
+        rendered.append(
+            {
+                "id": event.event_id,
+                "previousEventId": event.event_id - 1,
+                "timestamp": iso_time(event.timestamp),
+                "type": event.type,
+                details_key(event.type): event.details,
+            }
+        )
+    return jsonify({"event_id": event_id, "events": rendered})
+
+
+@blueprint.post("/<event_id>/stop")
+def stop_event(event_id: str) -> Response:
+    body: Any = json_body(allow_null=True) if request.get_data() else {}
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be an object", issues=[FieldIssue("(body)", "expected an object")])
+    error, cause = body.get("error"), body.get("cause")
+    issues = [FieldIssue(k, "must be a string") for k, v in (("error", error), ("cause", cause)) if v is not None and not isinstance(v, str)]
+    if issues:
+        raise BadRequest("invalid stop request", issues=issues)
+    record = orchestrator_of(current_app).stop_event(event_id, error, cause)
+    return jsonify(event_record(record))
+
+
+def details_key(event_type: str) -> str:
+    """Step Functions names each event's details after its type: ``TaskSucceeded`` → ``taskSucceededEventDetails``."""
+    if event_type.endswith("StateEntered"):
+        return "stateEnteredEventDetails"
+    if event_type.endswith("StateExited"):
+        return "stateExitedEventDetails"
+    return event_type[0].lower() + event_type[1:] + "EventDetails"

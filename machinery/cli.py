@@ -1,0 +1,85 @@
+"""``machinery``: serve the API (with a worker), run workers alone, migrate storage."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from machinery.config import SETTINGS
+
+
+def _settings_help() -> str:
+    lines = ["settings (environment variables):"]
+    for name, (default, text) in SETTINGS.items():
+        lines.append(f"  MACHINERY_{name:<24} {text} (default: {default!r})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="machinery",
+        description="A durable workflow orchestrator for HTTP services.",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--log-level", default=os.environ.get("MACHINERY_LOG_LEVEL", "INFO"))
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API and a worker", epilog=_settings_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", default=os.environ.get("MACHINERY_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("MACHINERY_PORT", "5000")))
+    serve.add_argument("--database-url", help="overrides MACHINERY_DATABASE_URL")
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("MACHINERY_THREADS", "48")))
+    serve.add_argument("--no-worker", action="store_true", help="serve the API only")
+    migrate = commands.add_parser("migrate", help="create or upgrade the storage schema")
+    migrate.add_argument("--database-url")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if getattr(args, "database_url", None):
+        os.environ["MACHINERY_DATABASE_URL"] = args.database_url
+    if args.command == "migrate":
+        from machinery.storage import open_storage
+
+        open_storage(os.environ.get("MACHINERY_DATABASE_URL", SETTINGS["DATABASE_URL"][0])).close()
+        print("schema is up to date")
+        return 0
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from waitress.server import create_server
+
+    from machinery.api import create_app, orchestrator_of
+
+    overrides = {"RUN_WORKER": False} if args.no_worker else {}
+    app = create_app(overrides or None)
+    server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="machinery",
+                           channel_timeout=3600)
+    logging.getLogger("machinery").info("serving on http://%s:%s", args.host, args.port)
+    stopping = threading.Event()
+
+    def shut_down(signum: int, _frame: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            server.close()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stopping.is_set():
+            raise
+    finally:
+        orchestrator_of(app).stop()
+    return 0

@@ -1,0 +1,40 @@
+"""Settings: defaults here, overridden by ``MACHINERY_*`` environment variables (``machinery --help``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from machinery.runtime.worker import WorkerSettings
+
+#: Every setting, its default and what it does (printed by ``machinery --help``).
+SETTINGS: dict[str, tuple[Any, str]] = {
+    "DATABASE_URL": ("sqlite:///machinery.db", "storage: sqlite:///path, memory://"),
+    "SYNC_WAIT": (30.0, "seconds POST /e waits for the result before answering 202"),
+    "RUN_WORKER": (True, "run a worker in the server process"),
+    "START_WORKER": (True, "start the worker when the app is created"),
+    "RELEASE_LEASES_ON_START": (True, "single node: void the leases of a killed predecessor at start"),
+    "LEASE_SECONDS": (30.0, "how long a worker owns claimed work without renewing"),
+    "POLL_INTERVAL": (1.0, "seconds between storage polls when idle"),
+    "TIME_SCALE": (1.0, "multiplies Wait states, retry intervals and timeouts (0 = instant)"),
+    "DATA_LIMIT": (262144, "maximum bytes of a state's input or output (States.DataLimitExceeded)"),
+    "LAMBDA_ENDPOINT": ("", "base URL of a server speaking the Lambda Invoke API"),
+    "WEBHOOK_SECRET": ("", "HMAC-SHA256 key that signs webhook deliveries"),
+    "PUBLIC_URL": ("", "this server's URL, given to .waitForTaskToken services for callbacks"),
+    "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
+}
+
+DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}
+
+
+def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
+    return WorkerSettings(
+        lease_seconds=float(config["LEASE_SECONDS"]),
+        poll_interval=float(config["POLL_INTERVAL"]),
+        max_in_flight=int(config["MAX_IN_FLIGHT"]),
+        time_scale=float(config["TIME_SCALE"]),
+        data_limit=int(config["DATA_LIMIT"]),
+        lambda_endpoint=str(config["LAMBDA_ENDPOINT"]) or None,
+        public_url=str(config["PUBLIC_URL"]) or None,
+        webhook_secret=str(config["WEBHOOK_SECRET"]) or None,
+    )

@@ -1,0 +1,206 @@
+"""Registering services and workflows: validation rules and versioning."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from machinery.asl.simple import ServiceSignature, canonical_type, check_simple_workflow, compile_simple
+from machinery.asl.validation import validate_definition
+from machinery.control.schemas import check_body
+from machinery.errors import Conflict, FieldIssue, InvalidDefinition, NotFound
+from machinery.storage.base import ServiceRecord, Storage, WorkflowRecord
+
+_SERVICE_SETTINGS = ("method", "headers", "timeout_seconds", "description")
+
+
+def service_json(service: ServiceRecord) -> dict[str, Any]:
+    from machinery.runtime.webhooks import _iso
+
+    return {
+        "service_id": service.service_id,
+        "name": service.name,
+        "address": service.address,
+        "inputs": service.inputs,
+        "outputs": service.outputs,
+        **service.settings,
+        "created_at": _iso(service.created_at),
+        "updated_at": _iso(service.updated_at),
+    }
+
+
+def workflow_json(workflow: WorkflowRecord, with_definition: bool = True) -> dict[str, Any]:
+    from machinery.runtime.webhooks import _iso
+
+    body: dict[str, Any] = {
+        "workflow_id": workflow.workflow_id,
+        "name": workflow.name,
+        "version": workflow.version,
+        "form": "simple" if "services" in workflow.spec else "asl",
+        "express": workflow.express,
+        "services": workflow.services,
+        "inputs": workflow.spec.get("inputs", []),
+        "outputs": workflow.spec.get("outputs", []),
+        "created_at": _iso(workflow.created_at),
+        "updated_at": _iso(workflow.updated_at),
+    }
+    if "services" in workflow.spec:
+        body["operations"] = workflow.spec.get("operations", [])
+    if with_definition:
+        body["definition"] = workflow.definition
+    return body
+
+
+def register_service(storage: Storage, body: Any, ref: str | None = None) -> tuple[ServiceRecord, bool]:
+    """Create or update a service; ``ref`` (id or name) for updates through ``PUT``."""
+    issues = check_body("service", body)
+    if issues:
+        raise Conflict("invalid service definition", issues=issues)
+    if ref is not None:
+        existing = storage.get_service(ref)
+        if existing is None:
+            raise NotFound(f"no service '{ref}'")
+        other = storage.get_service(body["name"])
+        if other is not None and other.service_id != existing.service_id:
+            raise Conflict(
+                f"another service is already named '{body['name']}'",
+                issues=[FieldIssue("name", "is already taken")],
+            )
+        if existing.name != body["name"] and storage.workflows_using(existing.name):
+            raise Conflict(
+                f"service '{existing.name}' is used by workflows and cannot be renamed",
+                issues=[FieldIssue("name", "cannot change while workflows use the service")],
+            )
+        ref = existing.service_id
+    settings = {key: body[key] for key in _SERVICE_SETTINGS if key in body}
+    return storage.upsert_service(
+        body["name"],
+        body["address"],
+        body.get("inputs", []),
+        body.get("outputs", []),
+        settings,
+        time.time(),
+        ref=ref,
+    )
+
+
+def find_service(storage: Storage, ref: str) -> ServiceRecord:
+    service = storage.get_service(ref)
+    if service is None:
+        raise NotFound(f"no service '{ref}'", service=ref)
+    return service
+
+
+def delete_service(storage: Storage, ref: str) -> None:
+    service = find_service(storage, ref)
+    users = storage.workflows_using(service.name)
+    if users:
+        raise Conflict(
+            f"service '{service.name}' is used by workflows: {', '.join(sorted(users))}",
+            workflows=sorted(users),
+        )
+    storage.delete_service(service.service_id)
+
+
+def find_workflow(storage: Storage, ref: str, version: int | None = None) -> WorkflowRecord:
+    workflow = storage.get_workflow(ref, version)
+    if workflow is None:
+        suffix = f" at version {version}" if version is not None else ""
+        raise NotFound(f"no workflow '{ref}'{suffix}", workflow=ref)
+    return workflow
+
+
+def register_workflow(storage: Storage, body: Any, ref: str | None = None) -> tuple[WorkflowRecord, bool]:
+    """Validate a workflow in either form and store it as a new version."""
+    issues = check_body("workflow", body)
+    if issues:
+        raise Conflict("invalid workflow", issues=issues)
+    if ref is not None:
+        existing = find_workflow(storage, ref)
+        other = storage.get_workflow(body["name"])
+        if other is not None and other.workflow_id != existing.workflow_id:
+            raise Conflict(
+                f"another workflow is already named '{body['name']}'",
+                issues=[FieldIssue("name", "is already taken")],
+            )
+        ref = existing.workflow_id
+    if "services" in body:
+        definition, services = _simple_definition(storage, body)
+    else:
+        definition, services = _asl_definition(storage, body["definition"])
+    return storage.save_workflow(
+        body["name"], body, definition, services, bool(body.get("express", False)), time.time(), ref=ref
+    )
+
+
+def _simple_definition(storage: Storage, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    names: list[str] = body["services"]
+    signatures: dict[str, ServiceSignature] = {}
+    missing = []
+    for index, name in enumerate(names):
+        service = storage.get_service(name)
+        if service is None:
+            missing.append((index, name))
+            continue
+        signatures[name] = ServiceSignature(
+            name=name,
+            inputs={f["name"]: canonical_type(f["type"]) or "any" for f in service.inputs},
+            outputs={f["name"]: canonical_type(f["type"]) or "any" for f in service.outputs},
+        )
+    if missing:
+        unknown = sorted({name for _, name in missing})
+        raise Conflict(
+            f"unknown services: {', '.join(unknown)}",
+            issues=[FieldIssue(f"services/{index}", f"service '{name}' is not registered") for index, name in missing],
+            unknown_services=unknown,
+        )
+    for index, operation in enumerate(body.get("operations", [])):
+        anchor = operation.get("before") or operation.get("after")
+        if anchor and anchor not in names:
+            raise Conflict(
+                "an operation refers to a service the workflow does not call",
+                issues=[FieldIssue(f"operations/{index}", f"'{anchor}' is not in 'services'")],
+            )
+    issues = check_simple_workflow(body, signatures)
+    if issues:
+        raise InvalidDefinition("services' inputs are not all provided", issues=issues)
+    return compile_simple(body), list(dict.fromkeys(names))
+
+
+def _asl_definition(storage: Storage, definition: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    problems = validate_definition(definition)
+    if problems:
+        raise InvalidDefinition(
+            "invalid state machine definition",
+            issues=[FieldIssue(f"definition{p.path}", f"{p.code}: {p.message}") for p in problems],
+        )
+    services: list[str] = []
+    for resource in _resources(definition):
+        base = resource.removesuffix(".waitForTaskToken").removesuffix(".sync")
+        if base.startswith(("arn:", "http://", "https://")):
+            continue
+        if storage.get_service(base) is None:
+            raise Conflict(
+                f"unknown services: {base}",
+                issues=[FieldIssue("definition", f"Task resource '{base}' is not a registered service")],
+                unknown_services=[base],
+            )
+        services.append(base)
+    return definition, list(dict.fromkeys(services))
+
+
+def _resources(container: Any) -> list[str]:
+    found: list[str] = []
+    if not isinstance(container, dict):
+        return found
+    for state in (container.get("States") or {}).values():
+        if not isinstance(state, dict):
+            continue
+        if state.get("Type") == "Task" and isinstance(state.get("Resource"), str):
+            found.append(state["Resource"])
+        for branch in state.get("Branches") or []:
+            found.extend(_resources(branch))
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            found.extend(_resources(processor))
+    return found

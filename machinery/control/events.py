@@ -1,0 +1,256 @@
+"""Events: starting executions, waiting for them, reading and stopping them, task-token callbacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from machinery.asl.compiler import compile_cached
+from machinery.asl.simple import canonical_type, value_matches
+from machinery.control.definitions import find_workflow
+from machinery.engine.interpreter import decode_task_token
+from machinery.engine.types import Branch, HistoryEvent
+from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
+from machinery.runtime.notify import Notifier
+from machinery.runtime.worker import Worker, WorkerSettings
+from machinery.storage.base import (
+    TERMINAL_STATUSES,
+    WORK_START,
+    WORK_TIMEOUT,
+    WORK_TOKEN,
+    ExecutionRecord,
+    Storage,
+    StoredEvent,
+    WorkflowRecord,
+    WorkItem,
+    new_id,
+)
+from machinery.storage.memory import MemoryStorage
+
+logger = logging.getLogger(__name__)
+
+ENVELOPE_OPTIONS = frozenset({"callback_url", "name"})
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class EventRequest:
+    """What ``POST /e/<workflow>`` asked for, after unwrapping the seed's envelope form."""
+
+    data: Any
+    callback_url: str | None = None
+    name: str | None = None
+
+
+def parse_event_body(body: Any) -> EventRequest:
+    """The body is the event data, unless it is ``{"data": ..., <known options>}`` (the seed's envelope)."""
+    if isinstance(body, dict) and "data" in body and set(body) - {"data"} <= ENVELOPE_OPTIONS:
+        callback = body.get("callback_url")
+        name = body.get("name")
+        issues = []
+        if callback is not None and (
+            not isinstance(callback, str) or not callback.startswith(("http://", "https://"))
+        ):
+            issues.append(FieldIssue("callback_url", "must be an http:// or https:// URL"))
+        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 80):
+            issues.append(FieldIssue("name", "must be a string of 1 to 80 characters"))
+        if issues:
+            raise InvalidEventData("invalid event options", issues=issues)
+        return EventRequest(body["data"], callback, name)
+    return EventRequest(body)
+
+
+def check_event_data(workflow: WorkflowRecord, data: Any) -> None:
+    """The data must match the workflow's declared inputs, when it declares any."""
+    declared = workflow.spec.get("inputs") or []
+    if not declared:
+        return
+    if not isinstance(data, dict):
+        raise InvalidEventData(
+            "event data must be a JSON object with the workflow's inputs",
+            issues=[FieldIssue("(data)", f"expected an object, got {type(data).__name__}")],
+        )
+    issues = []
+    for item in declared:
+        expected = canonical_type(item["type"]) or "any"
+        if item["name"] not in data:
+            if item.get("required", True):
+                issues.append(FieldIssue(item["name"], f"is required ({expected})"))
+        elif not value_matches(data[item["name"]], expected):
+            got = type(data[item["name"]]).__name__
+            issues.append(FieldIssue(item["name"], f"must be of type {expected}, got {got}"))
+    if issues:
+        raise InvalidEventData("event data does not match the workflow's inputs", issues=issues)
+
+
+class Orchestrator:
+    """The running system as the API sees it: durable storage and its worker, plus the express runner."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        settings: WorkerSettings,
+        run_worker: bool = True,
+    ) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.notifier = Notifier()
+        self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
+        self.express_storage = MemoryStorage()
+        self.express_worker = Worker(self.express_storage, settings, _ExpressArchiver(self))
+
+    def start(self) -> None:
+        if self.worker is not None:
+            self.worker.start()
+        self.express_worker.start()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.express_worker.stop()
+
+    # events --------------------------------------------------------------------------------------
+
+    def start_event(self, workflow_ref: str, body: Any) -> ExecutionRecord:
+        workflow = find_workflow(self.storage, workflow_ref)
+        request = parse_event_body(body)
+        check_event_data(workflow, request.data)
+        now = time.time()
+        execution_id = new_id()
+        record = ExecutionRecord(
+            execution_id=execution_id,
+            workflow_id=workflow.workflow_id,
+            workflow_name=workflow.name,
+            workflow_version=workflow.version,
+            name=request.name or execution_id,
+            status="RUNNING",
+            input=request.data,
+            started_at=now,
+            callback_url=request.callback_url,
+            express=workflow.express,
+        )
+        root = Branch(branch_id=execution_id, execution_id=execution_id, container=(), state_input=request.data)
+        work = [WorkItem(execution_id, execution_id, WORK_START, now)]
+        timeout = compile_cached(json.dumps(workflow.definition, sort_keys=True)).root.timeout_seconds
+        if timeout:
+            due = now + float(timeout) * self.settings.time_scale
+            work.append(WorkItem(execution_id, execution_id, WORK_TIMEOUT, due))
+        if workflow.express:
+            self._mirror_workflow(workflow)
+            self.express_storage.create_execution(record, root, work)
+            self.express_worker.wake()
+        else:
+            self.storage.create_execution(record, root, work)
+            if self.worker is not None:
+                self.worker.wake()
+        return record
+
+    def _mirror_workflow(self, workflow: WorkflowRecord) -> None:
+        """Express executions run on memory storage, which needs the same workflow id and version."""
+        storage = self.express_storage
+        with storage._lock:  # the memory backend is SQLite in memory
+            db = storage._db
+            db.execute(
+                "INSERT OR REPLACE INTO workflows (workflow_id, name, version, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (workflow.workflow_id, workflow.name, workflow.version, workflow.created_at, workflow.updated_at),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO workflow_versions (workflow_id, version, spec, definition, services, "
+                "express, created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                (
+                    workflow.workflow_id,
+                    workflow.version,
+                    json.dumps(workflow.spec),
+                    json.dumps(workflow.definition),
+                    json.dumps(workflow.services),
+                    workflow.created_at,
+                ),
+            )
+
+    def get_event(self, event_id: str) -> ExecutionRecord:
+        record = self.storage.get_execution(event_id) or self.express_storage.get_execution(event_id)
+        if record is None:
+            raise NotFound(f"no event '{event_id}'", event_id=event_id)
+        return record
+
+    def wait_event(self, event_id: str, timeout: float) -> ExecutionRecord:
+        """The event's record once it has finished, or as it is when ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            waiter = self.notifier.register(event_id)
+            try:
+                record = self.get_event(event_id)
+                remaining = deadline - time.monotonic()
+                if record.status in TERMINAL_STATUSES or remaining <= 0:
+                    return record
+                # Short slices: another process (a separate worker) may finish it without telling us.
+                waiter.wait(min(remaining, 0.5 if self.worker is None else 5.0))
+            finally:
+                self.notifier.unregister(event_id, waiter)
+
+    def list_events(
+        self, workflow_ref: str | None, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[ExecutionRecord], str | None]:
+        workflow_id = find_workflow(self.storage, workflow_ref).workflow_id if workflow_ref else None
+        if status is not None and status not in STATUSES:
+            raise BadRequest(
+                "unknown status", issues=[FieldIssue("status", f"must be one of {', '.join(STATUSES)}")]
+            )
+        if cursor is not None and self.storage.get_execution(cursor) is None:
+            raise BadRequest("invalid cursor", issues=[FieldIssue("cursor", "does not name an event")])
+        records = self.storage.list_executions(workflow_id, status, limit + 1, cursor)
+        next_cursor = records[limit - 1].execution_id if len(records) > limit else None
+        return records[:limit], next_cursor
+
+    def history(self, event_id: str) -> list[StoredEvent]:
+        record = self.get_event(event_id)
+        storage = self.express_storage if self.express_storage.get_execution(event_id) else self.storage
+        return storage.get_history(record.execution_id)
+
+    def stop_event(self, event_id: str, error: str | None, cause: str | None) -> ExecutionRecord:
+        record = self.get_event(event_id)
+        storage = self.express_storage if record.express and record.status == "RUNNING" else self.storage
+        if not storage.finish_execution(event_id, "ABORTED", time.time(), error, cause):
+            raise Conflict(f"event '{event_id}' has already finished with status {record.status}")
+        self.notifier.finished(event_id)
+        return self.get_event(event_id)
+
+    # task tokens ---------------------------------------------------------------------------------
+
+    def report_task(self, token: Any, outcome: dict[str, Any]) -> None:
+        """A ``.waitForTaskToken`` service reports success, failure or a heartbeat."""
+        decoded = decode_task_token(token) if isinstance(token, str) else None
+        if decoded is None:
+            raise NotFound("unknown task token", issues=[FieldIssue("taskToken", "is not a valid task token")])
+        execution_id, branch_id, _state, _attempt = decoded
+        record = self.get_event(execution_id)
+        storage = self.express_storage if record.express and record.status == "RUNNING" else self.storage
+        branch = storage.get_branch(branch_id)
+        if record.status != "RUNNING" or branch is None or branch.task_token != token:
+            raise Conflict("the task of this token is no longer waiting (TaskTimedOut)", error="TaskTimedOut")
+        if outcome.get("heartbeat"):
+            return
+        storage.add_work([WorkItem(execution_id, branch_id, WORK_TOKEN, time.time(), {**outcome, "token": token})])
+        worker = self.express_worker if storage is self.express_storage else self.worker
+        if worker is not None:
+            worker.wake()
+
+
+class _ExpressArchiver(Notifier):
+    """Notifier of the express worker: when an express execution ends, store only its final record."""
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        super().__init__()
+        self.orchestrator = orchestrator
+
+    def finished(self, execution_id: str) -> None:
+        memory = self.orchestrator.express_storage
+        record = memory.get_execution(execution_id)
+        if record is not None:
+            history = [HistoryEvent(e.type, e.details, e.timestamp) for e in memory.get_history(execution_id)]
+            self.orchestrator.storage.store_finished_execution(record, history)
+        self.orchestrator.notifier.finished(execution_id)

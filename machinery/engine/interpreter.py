@@ -1,0 +1,642 @@
+"""The pure ASL interpreter.
+
+Given a compiled machine, a branch (plain data) and what just happened, it returns the branch's next
+state, the effects the runtime must perform (call a task, set a timer, start child branches) and the
+history to append. It does no I/O and reads no clock: ``now`` is passed in. A branch runs through Pass,
+Choice, Succeed and Fail states in one call and stops at the first state that needs the outside world.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from machinery.asl.choice import evaluate_rule
+from machinery.asl.errors import StatesError
+from machinery.asl.model import Catcher, CompiledMachine, Retrier, State, is_set
+from machinery.engine.dataflow import (
+    DEFAULT_DATA_LIMIT,
+    check_size,
+    merge_result,
+    remove_path,
+    render,
+    select,
+    to_json_text,
+)
+from machinery.engine.types import (
+    ACTIVE,
+    FAILED,
+    PHASE_CHILDREN,
+    PHASE_DONE,
+    PHASE_RETRY,
+    PHASE_TASK,
+    PHASE_WAIT,
+    SUCCEEDED,
+    Branch,
+    ChildrenFailed,
+    ChildrenSucceeded,
+    ChildStart,
+    ExecutionContext,
+    HistoryEvent,
+    InvokeTask,
+    ResumeEvent,
+    StartChildren,
+    StartTimer,
+    Step,
+    TaskFailed,
+    TaskSucceeded,
+    TimerFired,
+)
+
+#: Errors that ``States.ALL`` does not catch (AWS: terminal errors).
+_UNCATCHABLE_BY_ALL = frozenset({"States.Runtime", "States.DataLimitExceeded"})
+#: Guard against a machine that loops through Pass/Choice states forever within one call.
+_MAX_SYNC_TRANSITIONS = 100_000
+
+
+def iso_time(epoch: float) -> str:
+    """Format epoch seconds as Step Functions prints timestamps (UTC, milliseconds)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Tunable limits of the interpreter."""
+
+    data_limit: int = DEFAULT_DATA_LIMIT
+
+
+class Interpreter:
+    """Runs the states of one branch of a compiled machine for one call of :meth:`start` or :meth:`resume`.
+
+    Cheap to build; build one per call (it remembers the branch it is working on).
+    """
+
+    def __init__(self, machine: CompiledMachine, execution: ExecutionContext, limits: Limits | None = None):
+        self.machine = machine
+        self.execution = execution
+        self.limits = limits or Limits()
+
+    # Entry points -----------------------------------------------------------------------------
+
+    def start(self, branch: Branch, now: float) -> Step:
+        """Run a fresh branch from its container's ``StartAt`` with ``branch.state_input`` as input."""
+        branch = _copy(branch)
+        self._current_branch = branch
+        step = Step(branch=branch)
+        if not branch.container and branch.parent_id is None:
+            step.history.append(
+                HistoryEvent(
+                    "ExecutionStarted",
+                    {
+                        "input": to_json_text(branch.state_input),
+                        "inputDetails": {"truncated": False},
+                        "roleArn": self.execution.role_arn,
+                    },
+                    now,
+                )
+            )
+        container = self.machine.container(branch.container)
+        self._run(step, container.start_at, branch.state_input, now)
+        return step
+
+    def resume(self, branch: Branch, event: ResumeEvent, now: float) -> Step:
+        """Continue a waiting branch with what happened."""
+        branch = _copy(branch)
+        self._current_branch = branch
+        step = Step(branch=branch)
+        if branch.status != ACTIVE or branch.state is None:
+            return step
+        state = self.machine.state(branch.container, branch.state)
+        try:
+            if isinstance(event, TaskSucceeded) and branch.phase == PHASE_TASK:
+                self._task_succeeded(step, state, event.output, now)
+            elif isinstance(event, TaskFailed) and branch.phase == PHASE_TASK:
+                self._record(step, "TaskFailed", {"error": event.error, "cause": event.cause}, now, state)
+                self._state_failed(step, state, event.error, event.cause, now)
+            elif isinstance(event, TimerFired) and branch.phase == PHASE_WAIT:
+                output = self._output_path(state, branch.pending, now)
+                self._exit(step, state, output, now)
+            elif isinstance(event, TimerFired) and branch.phase == PHASE_RETRY:
+                self._schedule_task_or_children(step, state, now)
+            elif isinstance(event, ChildrenSucceeded) and branch.phase == PHASE_CHILDREN:
+                self._children_succeeded(step, state, event.outputs, now)
+            elif isinstance(event, ChildrenFailed) and branch.phase == PHASE_CHILDREN:
+                kind = "Map" if state.type == "Map" else "Parallel"
+                self._record(step, f"{kind}StateFailed", {}, now)
+                self._state_failed(step, state, event.error, event.cause, now)
+            else:
+                return step
+        except StatesError as exc:
+            self._state_failed(step, state, exc.error, exc.cause, now)
+        return step
+
+    # The state loop ---------------------------------------------------------------------------
+
+    def _run(self, step: Step, state_name: str | None, state_input: Any, now: float) -> None:
+        """Enter states one after another until one waits on the outside world or the branch ends."""
+        transitions = 0
+        while state_name is not None and step.branch.status == ACTIVE:
+            transitions += 1
+            if transitions > _MAX_SYNC_TRANSITIONS:
+                self._fail_branch(
+                    step,
+                    "States.Runtime",
+                    f"More than {_MAX_SYNC_TRANSITIONS} transitions without waiting: an infinite loop?",
+                    now,
+                )
+                return
+            state = self.machine.state(step.branch.container, state_name)
+            branch = step.branch
+            branch.state = state_name
+            branch.state_input = state_input
+            branch.entered_time = iso_time(now)
+            branch.attempt = 0
+            branch.retry_counts = [0] * len(state.retry)
+            branch.pending = None
+            branch.phase = PHASE_DONE
+            self._record(
+                step,
+                f"{state.type}StateEntered",
+                {"name": state.name, "input": to_json_text(state_input), "inputDetails": {"truncated": False}},
+                now,
+            )
+            try:
+                next_name, next_input = self._enter(step, state, state_input, now)
+            except StatesError as exc:
+                self._state_failed(step, state, exc.error, exc.cause, now)
+                return
+            if next_name is None:
+                return
+            state_name, state_input = next_name, next_input
+
+    def _enter(self, step: Step, state: State, state_input: Any, now: float) -> tuple[str | None, Any]:
+        """Run one state. Returns the next state and its input, or ``(None, _)`` when it waits or ends."""
+        check_size(state_input, self.limits.data_limit, "state input")
+        kind = state.type
+        if kind == "Pass":
+            effective = self._effective_input(state, state_input, now)
+            result = copy.deepcopy(state.result) if is_set(state.result) else effective
+            merged = merge_result(state_input, state.result_path, result)
+            for path in state.unset:
+                merged = remove_path(merged, path)
+            output = self._output_path(state, merged, now)
+            return self._exit(step, state, output, now)
+        if kind == "Choice":
+            effective = self._input_path(state, state_input, now)
+            context = self._context(state, now)
+            target = state.default
+            for choice in state.choices:
+                if evaluate_rule(choice.rule, effective, context, step.branch.variables):
+                    target = choice.next
+                    break
+            if target is None:
+                raise StatesError(
+                    "States.NoChoiceMatched",
+                    f"No Choice Rules matched and no Default was specified for state '{state.name}'.",
+                )
+            output = self._output_path(state, effective, now)
+            self._record_exit(step, state, output, now)
+            return target, output
+        if kind == "Succeed":
+            output = self._output_path(state, self._input_path(state, state_input, now), now)
+            self._record_exit(step, state, output, now)
+            self._succeed_branch(step, output, now)
+            return None, None
+        if kind == "Fail":
+            error, cause = self._fail_fields(state, state_input, now)
+            self._fail_branch(step, error, cause, now)
+            return None, None
+        if kind == "Wait":
+            effective = self._input_path(state, state_input, now)
+            due = self._wait_until(state, effective, now)
+            step.branch.pending = effective
+            step.branch.phase = PHASE_WAIT
+            step.effects.append(StartTimer(due=due, purpose="wait"))
+            return None, None
+        if kind in ("Task", "Parallel", "Map"):
+            self._schedule_task_or_children(step, state, now)
+            return None, None
+        raise StatesError("States.Runtime", f"Unsupported state type '{kind}' in state '{state.name}'.")
+
+    # Tasks, Parallel and Map -------------------------------------------------------------------
+
+    def _schedule_task_or_children(self, step: Step, state: State, now: float) -> None:
+        if state.type == "Task":
+            self._schedule_task(step, state, now)
+        elif state.type == "Parallel":
+            self._start_parallel(step, state, now)
+        else:
+            self._start_map(step, state, now)
+
+    def _schedule_task(self, step: Step, state: State, now: float) -> None:
+        branch = step.branch
+        branch.attempt += 1
+        token = _task_token(branch, state.name)
+        branch.task_token = token
+        payload = self._effective_input(state, branch.state_input, now)
+        resource = state.resource or ""
+        timeout = self._number_field(
+            state.timeout_seconds, state.timeout_seconds_path, branch.state_input, "TimeoutSecondsPath"
+        )
+        heartbeat = self._number_field(
+            state.heartbeat_seconds, state.heartbeat_seconds_path, branch.state_input, "HeartbeatSecondsPath"
+        )
+        wait_for_token = resource.endswith(".waitForTaskToken")
+        branch.phase = PHASE_TASK
+        self._record(
+            step,
+            "TaskScheduled",
+            {
+                "resource": resource,
+                "resourceType": _resource_type(resource),
+                "region": "local",
+                "parameters": to_json_text(payload),
+                **({"timeoutInSeconds": int(timeout)} if timeout is not None else {}),
+                **({"heartbeatInSeconds": int(heartbeat)} if heartbeat is not None else {}),
+            },
+            now,
+        )
+        step.effects.append(
+            InvokeTask(
+                state_name=state.name,
+                resource=resource,
+                payload=payload,
+                attempt=branch.attempt,
+                timeout_seconds=timeout,
+                heartbeat_seconds=heartbeat,
+                task_token=token,
+                wait_for_token=wait_for_token,
+            )
+        )
+
+    def _task_succeeded(self, step: Step, state: State, result: Any, now: float) -> None:
+        self._record(
+            step,
+            "TaskSucceeded",
+            {"output": to_json_text(result), "outputDetails": {"truncated": False}},
+            now,
+            state,
+        )
+        check_size(result, self.limits.data_limit, "state output")
+        self._finish_with_result(step, state, result, now)
+
+    def _finish_with_result(self, step: Step, state: State, result: Any, now: float) -> None:
+        branch = step.branch
+        context = self._context(state, now)
+        if is_set(state.result_selector):
+            result = render(state.result_selector, result, context, branch.variables, "ResultSelector")
+        merged = merge_result(branch.state_input, state.result_path, result)
+        output = self._output_path(state, merged, now)
+        next_name, next_input = self._exit(step, state, output, now)
+        if next_name is not None:
+            self._run(step, next_name, next_input, now)
+
+    def _start_parallel(self, step: Step, state: State, now: float) -> None:
+        branch = step.branch
+        effective = self._effective_input(state, branch.state_input, now)
+        branch.phase = PHASE_CHILDREN
+        if branch.attempt == 0:
+            self._record(step, "ParallelStateStarted", {}, now)
+        branch.attempt += 1
+        step.effects.append(
+            StartChildren(
+                kind="Parallel",
+                state_name=state.name,
+                children=[ChildStart(container=key, input=effective) for key in state.branches],
+            )
+        )
+
+    def _start_map(self, step: Step, state: State, now: float) -> None:
+        branch = step.branch
+        context = self._context(state, now)
+        effective = self._input_path(state, branch.state_input, now)
+        items = select(state.items_path, effective, context, branch.variables, "ItemsPath")
+        if not isinstance(items, list):
+            raise StatesError(
+                "States.Runtime",
+                f"An error occurred while executing the state '{state.name}'. "
+                f"Invalid path '{state.items_path}': the value is not a JSON array: {to_json_text(items)}",
+            )
+        children = []
+        for index, value in enumerate(items):
+            item = {"Index": index, "Value": value}
+            if is_set(state.item_selector):
+                item_context = {**context, "Map": {"Item": item}}
+                item_input = render(state.item_selector, effective, item_context, branch.variables, "ItemSelector")
+            else:
+                item_input = value
+            children.append(ChildStart(container=state.processor or (), input=item_input, map_item=item))
+        max_concurrency = self._int_field(
+            state.max_concurrency, state.max_concurrency_path, effective, "MaxConcurrencyPath"
+        )
+        tolerated_count = self._int_field(
+            state.tolerated_failure_count,
+            state.tolerated_failure_count_path,
+            effective,
+            "ToleratedFailureCountPath",
+        )
+        tolerated_pct = self._number_field(
+            state.tolerated_failure_percentage,
+            state.tolerated_failure_percentage_path,
+            effective,
+            "ToleratedFailurePercentagePath",
+        )
+        branch.phase = PHASE_CHILDREN
+        if branch.attempt == 0:
+            self._record(step, "MapStateStarted", {"length": len(items)}, now)
+        branch.attempt += 1
+        if not children:
+            self._children_succeeded(step, state, [], now)
+            return
+        step.effects.append(
+            StartChildren(
+                kind="Map",
+                state_name=state.name,
+                children=children,
+                max_concurrency=max_concurrency or 0,
+                tolerated_failure_count=tolerated_count or 0,
+                tolerated_failure_percentage=float(tolerated_pct or 0.0),
+            )
+        )
+
+    def _children_succeeded(self, step: Step, state: State, outputs: list[Any], now: float) -> None:
+        kind = "Map" if state.type == "Map" else "Parallel"
+        self._record(step, f"{kind}StateSucceeded", {}, now)
+        self._finish_with_result(step, state, outputs, now)
+
+    # Errors -------------------------------------------------------------------------------------
+
+    def _state_failed(self, step: Step, state: State, error: str, cause: str, now: float) -> None:
+        """Apply the state's Retry, then its Catch; otherwise fail the branch."""
+        branch = step.branch
+        retry_index = _match_retrier(state.retry, error)
+        if retry_index is not None and state.type in ("Task", "Parallel", "Map"):
+            retrier = state.retry[retry_index]
+            counts = list(branch.retry_counts) or [0] * len(state.retry)
+            attempts = counts[retry_index]
+            if attempts < retrier.max_attempts:
+                counts[retry_index] = attempts + 1
+                branch.retry_counts = counts
+                branch.phase = PHASE_RETRY
+                delay = _backoff(retrier, attempts, branch)
+                step.effects.append(StartTimer(due=now + delay, purpose="retry"))
+                return
+        catcher = _match_catcher(state.catch, error)
+        if catcher is not None:
+            error_output = {"Error": error, "Cause": cause}
+            try:
+                merged = merge_result(branch.state_input, catcher.result_path, error_output)
+            except StatesError as exc:
+                self._fail_branch(step, exc.error, exc.cause, now)
+                return
+            self._record_exit(step, state, merged, now)
+            self._run(step, catcher.next, merged, now)
+            return
+        self._fail_branch(step, error, cause, now)
+
+    # Branch endings -----------------------------------------------------------------------------
+
+    def _exit(self, step: Step, state: State, output: Any, now: float) -> tuple[str | None, Any]:
+        self._record_exit(step, state, output, now)
+        if state.end or state.next is None:
+            self._succeed_branch(step, output, now)
+            return None, None
+        return state.next, output
+
+    def _succeed_branch(self, step: Step, output: Any, now: float) -> None:
+        branch = step.branch
+        branch.status = SUCCEEDED
+        branch.phase = PHASE_DONE
+        branch.output = output
+        branch.pending = None
+        if branch.parent_id is None:
+            self._record(
+                step,
+                "ExecutionSucceeded",
+                {"output": to_json_text(output), "outputDetails": {"truncated": False}},
+                now,
+            )
+        elif branch.map_item is not None:
+            self._record(step, "MapIterationSucceeded", {"index": branch.index}, now)
+
+    def _fail_branch(self, step: Step, error: str, cause: str, now: float) -> None:
+        branch = step.branch
+        branch.status = FAILED
+        branch.phase = PHASE_DONE
+        branch.error = error
+        branch.cause = cause
+        branch.pending = None
+        if branch.parent_id is None:
+            self._record(step, "ExecutionFailed", {"error": error, "cause": cause}, now)
+        elif branch.map_item is not None:
+            self._record(step, "MapIterationFailed", {"index": branch.index}, now)
+
+    # Helpers ------------------------------------------------------------------------------------
+
+    def _context(self, state: State, now: float) -> dict[str, Any]:
+        branch = self._current_branch
+        execution = self.execution
+        context: dict[str, Any] = {
+            "Execution": {
+                "Id": execution.execution_id,
+                "Input": execution.input,
+                "Name": execution.name,
+                "RoleArn": execution.role_arn,
+                "StartTime": execution.start_time,
+                "RedriveCount": 0,
+            },
+            "State": {
+                "EnteredTime": branch.entered_time if branch else iso_time(now),
+                "Name": state.name,
+                "RetryCount": sum(branch.retry_counts) if branch else 0,
+            },
+            "StateMachine": {
+                "Id": execution.state_machine_id,
+                "Name": execution.state_machine_name,
+            },
+        }
+        if branch is not None and branch.task_token and state.type == "Task":
+            context["Task"] = {"Token": branch.task_token}
+        if branch is not None and branch.map_item is not None:
+            context["Map"] = {"Item": branch.map_item}
+        return context
+
+    _current_branch: Branch | None = None
+
+    def _input_path(self, state: State, state_input: Any, now: float) -> Any:
+        branch = self._current_branch
+        variables = branch.variables if branch else None
+        return select(state.input_path, state_input, self._context(state, now), variables, "InputPath")
+
+    def _effective_input(self, state: State, state_input: Any, now: float) -> Any:
+        effective = self._input_path(state, state_input, now)
+        if is_set(state.parameters):
+            branch = self._current_branch
+            variables = branch.variables if branch else None
+            effective = render(state.parameters, effective, self._context(state, now), variables, "Parameters")
+        return effective
+
+    def _output_path(self, state: State, value: Any, now: float) -> Any:
+        branch = self._current_branch
+        variables = branch.variables if branch else None
+        output = select(state.output_path, value, self._context(state, now), variables, "OutputPath")
+        check_size(output, self.limits.data_limit, "state output")
+        return output
+
+    def _fail_fields(self, state: State, state_input: Any, now: float) -> tuple[str, str]:
+        context = self._context(state, now)
+        variables = self._current_branch.variables if self._current_branch else None
+        error = state.error
+        cause = state.cause
+        if state.error_path is not None:
+            error = render({"v.$": state.error_path}, state_input, context, variables, "ErrorPath")["v"]
+        if state.cause_path is not None:
+            cause = render({"v.$": state.cause_path}, state_input, context, variables, "CausePath")["v"]
+        return (
+            error if isinstance(error, str) else ("" if error is None else to_json_text(error)),
+            cause if isinstance(cause, str) else ("" if cause is None else to_json_text(cause)),
+        )
+
+    def _wait_until(self, state: State, effective: Any, now: float) -> float:
+        variables = self._current_branch.variables if self._current_branch else None
+        context = self._context(state, now)
+        if state.seconds is not None:
+            return now + float(state.seconds)
+        if state.timestamp is not None:
+            return _parse_timestamp(state.timestamp, state.name, "Timestamp")
+        if state.seconds_path is not None:
+            seconds = select(state.seconds_path, effective, context, variables, "SecondsPath")
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+                raise StatesError(
+                    "States.Runtime",
+                    f"The SecondsPath parameter of state '{state.name}' does not reference a "
+                    f"non-negative integer value: {to_json_text(seconds)}",
+                )
+            return now + float(seconds)
+        if state.timestamp_path is not None:
+            value = select(state.timestamp_path, effective, context, variables, "TimestampPath")
+            return _parse_timestamp(value, state.name, "TimestampPath")
+        return now
+
+    def _number_field(self, value: Any, path: str | None, data: Any, field: str) -> float | None:
+        if path is not None:
+            variables = self._current_branch.variables if self._current_branch else None
+            found = select(path, data, {}, variables, field)
+            if isinstance(found, bool) or not isinstance(found, int | float):
+                raise StatesError("States.Runtime", f"The {field} '{path}' does not reference a number.")
+            return float(found)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return None
+
+    def _int_field(self, value: Any, path: str | None, data: Any, field: str) -> int | None:
+        number = self._number_field(value, path, data, field)
+        return None if number is None else int(number)
+
+    def _record(
+        self, step: Step, kind: str, details: dict[str, Any], now: float, state: State | None = None
+    ) -> None:
+        step.history.append(HistoryEvent(kind, details, now))
+
+    def _record_exit(self, step: Step, state: State, output: Any, now: float) -> None:
+        self._record(
+            step,
+            f"{state.type}StateExited",
+            {"name": state.name, "output": to_json_text(output), "outputDetails": {"truncated": False}},
+            now,
+        )
+
+
+def _copy(branch: Branch) -> Branch:
+    return replace(branch, retry_counts=list(branch.retry_counts), variables=dict(branch.variables))
+
+
+def _match_retrier(retriers: tuple[Retrier, ...], error: str) -> int | None:
+    for index, retrier in enumerate(retriers):
+        if _error_matches(retrier.error_equals, error):
+            return index
+    return None
+
+
+def _match_catcher(catchers: tuple[Catcher, ...], error: str) -> Catcher | None:
+    for catcher in catchers:
+        if _error_matches(catcher.error_equals, error):
+            return catcher
+    return None
+
+
+def _error_matches(error_equals: tuple[str, ...], error: str) -> bool:
+    for name in error_equals:
+        if name == error:
+            return True
+        if name == "States.ALL" and error not in _UNCATCHABLE_BY_ALL:
+            return True
+        if name == "States.TaskFailed" and error not in _UNCATCHABLE_BY_ALL and error != "States.Timeout":
+            return True
+    return False
+
+
+def _backoff(retrier: Retrier, attempts: int, branch: Branch) -> float:
+    delay = float(retrier.interval_seconds) * math.pow(float(retrier.backoff_rate), attempts)
+    if retrier.max_delay_seconds is not None:
+        delay = min(delay, float(retrier.max_delay_seconds))
+    if retrier.jitter_strategy == "FULL":
+        # Deterministic "randomness" keeps the interpreter pure and replays identical.
+        digest = hashlib.sha256(f"{branch.branch_id}:{branch.state}:{attempts}".encode()).digest()
+        delay *= int.from_bytes(digest[:4], "big") / 0xFFFFFFFF
+    return delay
+
+
+def _task_token(branch: Branch, state_name: str) -> str:
+    raw = f"{branch.execution_id}|{branch.branch_id}|{state_name}|{branch.attempt}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_task_token(token: str) -> tuple[str, str, str, int] | None:
+    """Split a task token into execution id, branch id, state name and attempt; ``None`` if malformed."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        execution_id, branch_id, state_name, attempt = (
+            base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        )
+        return execution_id, branch_id, state_name, int(attempt)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _resource_type(resource: str) -> str:
+    if resource.startswith("arn:aws:states:::"):
+        return resource.split(":::", 1)[1].split(":", 1)[0]
+    if resource.startswith("arn:aws:lambda:"):
+        return "lambda"
+    if resource.startswith(("http://", "https://")):
+        return "http"
+    return "service"
+
+
+def _parse_timestamp(value: Any, state_name: str, field: str) -> float:
+    if isinstance(value, str):
+        text = value.replace("Z", "+00:00") if value.endswith("Z") else value
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None and "T" in value:
+            return parsed.timestamp()
+    raise StatesError(
+        "States.Runtime",
+        f"The {field} parameter of state '{state_name}' does not reference a valid ISO-8601 "
+        f"extended offset date-time format string: {to_json_text(value)}",
+    )
+
+
+def branch_variables(branch: Branch) -> Mapping[str, Any]:
+    """The variables a branch sees (for JSONata and ``$name`` references)."""
+    return branch.variables

@@ -1,0 +1,181 @@
+"""Values the pure interpreter reads and returns: branches, events, effects and history entries.
+
+A *branch* is one thread of control inside an execution: the root branch runs the machine's top-level
+states; each Parallel branch and each Map iteration is a child branch whose parent waits for it. A branch
+is plain data (:meth:`Branch.to_json`), so storage can persist it after each transition and a restarted
+worker can pick it up where it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from machinery.asl.model import ContainerKey
+
+# Branch lifecycle
+ACTIVE = "ACTIVE"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+
+# What an active branch is waiting for
+PHASE_START = "start"  # not yet run (a queued Map iteration, or a fresh branch)
+PHASE_TASK = "task"  # a task call is outstanding
+PHASE_WAIT = "wait"  # a Wait state's timer
+PHASE_RETRY = "retry"  # a Retry back-off timer
+PHASE_CHILDREN = "children"  # Parallel branches or Map iterations
+PHASE_DONE = "done"
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """What a branch knows about its execution, for the ``$$`` context object."""
+
+    execution_id: str
+    name: str
+    input: Any
+    start_time: str
+    state_machine_id: str
+    state_machine_name: str
+    role_arn: str = "arn:aws:iam::000000000000:role/machinery"
+
+
+@dataclass
+class Branch:
+    """One thread of control; mutated only by the interpreter, on a copy."""
+
+    branch_id: str
+    execution_id: str
+    container: ContainerKey
+    parent_id: str | None = None
+    index: int = 0
+    state: str | None = None
+    state_input: Any = None
+    entered_time: str = ""
+    phase: str = PHASE_START
+    attempt: int = 0
+    retry_counts: list[int] = field(default_factory=list)
+    pending: Any = None
+    map_item: dict[str, Any] | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    status: str = ACTIVE
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    task_token: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["container"] = list(self.container)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Branch:
+        values = dict(data)
+        values["container"] = tuple(values["container"])
+        return cls(**values)
+
+
+# Events the runtime feeds back to the interpreter ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskSucceeded:
+    output: Any
+
+
+@dataclass(frozen=True)
+class TaskFailed:
+    error: str
+    cause: str = ""
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    pass
+
+
+@dataclass(frozen=True)
+class ChildrenSucceeded:
+    """Every child branch finished; ``outputs`` in branch (or item) order."""
+
+    outputs: list[Any]
+
+
+@dataclass(frozen=True)
+class ChildrenFailed:
+    error: str
+    cause: str = ""
+
+
+ResumeEvent = TaskSucceeded | TaskFailed | TimerFired | ChildrenSucceeded | ChildrenFailed
+
+
+# Effects the interpreter asks the runtime to perform ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvokeTask:
+    """Call a task resource with ``payload``; feed back :class:`TaskSucceeded` or :class:`TaskFailed`."""
+
+    state_name: str
+    resource: str
+    payload: Any
+    attempt: int
+    timeout_seconds: float | None = None
+    heartbeat_seconds: float | None = None
+    task_token: str | None = None
+    wait_for_token: bool = False
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Feed back :class:`TimerFired` at ``due`` (epoch seconds, before time scaling)."""
+
+    due: float
+    purpose: str
+
+
+@dataclass(frozen=True)
+class ChildStart:
+    container: ContainerKey
+    input: Any
+    map_item: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class StartChildren:
+    """Start child branches; when they are done feed back ChildrenSucceeded or ChildrenFailed.
+
+    ``max_concurrency`` 0 means all at once. A child failure fails the join at once unless the
+    tolerated failure count or percentage (Map) allows it.
+    """
+
+    kind: str
+    state_name: str
+    children: list[ChildStart]
+    max_concurrency: int = 0
+    tolerated_failure_count: int = 0
+    tolerated_failure_percentage: float = 0.0
+
+
+Effect = InvokeTask | StartTimer | StartChildren
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One entry of an execution's history, in Step Functions' vocabulary."""
+
+    type: str
+    details: dict[str, Any]
+    timestamp: float
+
+
+@dataclass
+class Step:
+    """What one interpreter call produced: the branch's new state, effects to perform, history to append."""
+
+    branch: Branch
+    effects: list[Effect] = field(default_factory=list)
+    history: list[HistoryEvent] = field(default_factory=list)

@@ -1,0 +1,419 @@
+"""The worker: claims due work from storage, runs the interpreter, performs effects, records results.
+
+One asyncio loop (in its own thread when embedded in ``machinery serve``) runs many executions at once:
+task calls are awaited concurrently through one pooled keep-alive client, while storage calls are quick
+synchronous writes. Every transition is committed before the next begins, under the claimed work item's
+fence, so a worker that lost its lease cannot commit over the new owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from machinery.asl.compiler import compile_cached
+from machinery.engine.interpreter import Interpreter, Limits, iso_time
+from machinery.engine.types import (
+    ACTIVE,
+    FAILED,
+    SUCCEEDED,
+    Branch,
+    ChildrenFailed,
+    ChildrenSucceeded,
+    ExecutionContext,
+    InvokeTask,
+    ResumeEvent,
+    StartChildren,
+    StartTimer,
+    Step,
+    TaskFailed,
+    TaskSucceeded,
+    TimerFired,
+)
+from machinery.errors import LeaseLost, StorageError
+from machinery.runtime.notify import Notifier
+from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
+from machinery.storage.base import (
+    WORK_CHILDREN,
+    WORK_START,
+    WORK_TASK,
+    WORK_TIMEOUT,
+    WORK_TIMER,
+    WORK_TOKEN,
+    WORK_WEBHOOK,
+    Commit,
+    ExecutionRecord,
+    JoinSpec,
+    Storage,
+    WorkItem,
+)
+from machinery.runtime.webhooks import deliver_webhook
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Tunables, from ``MACHINERY_*`` settings."""
+
+    lease_seconds: float = 30.0
+    poll_interval: float = 1.0
+    batch_size: int = 256
+    max_in_flight: int = 1024
+    time_scale: float = 1.0
+    data_limit: int = 256 * 1024
+    lambda_endpoint: str | None = None
+    public_url: str | None = None
+    webhook_secret: str | None = None
+
+
+class Worker:
+    """Runs work from one storage. ``start()`` runs it in a background thread; ``stop()`` ends it."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        settings: WorkerSettings | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.settings = settings or WorkerSettings()
+        self.notifier = notifier or Notifier()
+        self.clock = clock
+        self.owner = f"worker-{uuid.uuid4()}"
+        self.invoker = TaskInvoker(storage, self.settings.lambda_endpoint)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._in_flight: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready = threading.Event()
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._thread_main, name="machinery-worker", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _thread_main(self) -> None:
+        asyncio.run(self.run())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Ask the loop to look for due work now (thread-safe)."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:
+                pass
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._ready.set()
+        renew = asyncio.create_task(self._renew_leases())
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                claimed = self._claim()
+                for item in claimed:
+                    assert item.work_id is not None
+                    self._in_flight.add(item.work_id)
+                    task = asyncio.create_task(self._process(item))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                if len(claimed) >= self.settings.batch_size:
+                    await asyncio.sleep(0)
+                    continue
+                await self._sleep_until_due()
+        finally:
+            renew.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.invoker.close()
+            try:
+                self.storage.release_leases(self.owner)
+            except StorageError:
+                logger.warning("could not release leases of %s", self.owner)
+
+    def _claim(self) -> list[WorkItem]:
+        room = self.settings.max_in_flight - len(self._in_flight)
+        if room <= 0:
+            return []
+        try:
+            return self.storage.claim_work(
+                self.owner, self.clock(), min(room, self.settings.batch_size), self.settings.lease_seconds
+            )
+        except StorageError:
+            logger.exception("claiming work failed; retrying")
+            return []
+
+    async def _sleep_until_due(self) -> None:
+        assert self._wake is not None
+        timeout = self.settings.poll_interval
+        try:
+            due = self.storage.next_due()
+        except StorageError:
+            due = None
+        if due is not None:
+            timeout = max(0.0, min(timeout, due - self.clock()))
+        if timeout <= 0:
+            await asyncio.sleep(0)
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def _renew_leases(self) -> None:
+        interval = max(0.5, self.settings.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            if self._in_flight:
+                try:
+                    self.storage.renew_leases(
+                        self.owner, list(self._in_flight), self.clock() + self.settings.lease_seconds
+                    )
+                except StorageError:
+                    logger.warning("lease renewal failed")
+
+    # processing --------------------------------------------------------------------------------
+
+    async def _process(self, item: WorkItem) -> None:
+        try:
+            await self._dispatch(item)
+        except LeaseLost:
+            logger.info("lease lost for %s; another worker owns it", item.branch_id)
+        except Exception:
+            logger.exception("work item %s of %s failed", item.kind, item.execution_id,
+                             extra={"execution_id": item.execution_id})
+        finally:
+            assert item.work_id is not None
+            self._in_flight.discard(item.work_id)
+            self.wake()
+
+    async def _dispatch(self, item: WorkItem) -> None:
+        if item.kind == WORK_WEBHOOK:
+            await self._send_webhook(item)
+            return
+        if item.kind == WORK_TIMEOUT:
+            self._timeout_execution(item)
+            return
+        loaded = self._load(item)
+        if loaded is None:
+            self.storage.complete_work(item)
+            return
+        execution, branch, interpreter = loaded
+        now = self.clock()
+        if item.kind == WORK_START:
+            step = interpreter.start(branch, now)
+        elif item.kind == WORK_TASK:
+            effect = InvokeTask(**item.payload)
+            identity = CallIdentity(execution.execution_id, branch.branch_id, self._callback_url())
+            outcome = await self.invoker.invoke(effect, identity)
+            if effect.wait_for_token and not outcome.failed:
+                # The service answers later through the callback routes; the task stays open.
+                self._park_for_token(item, branch, effect)
+                return
+            step = interpreter.resume(branch, _outcome_event(outcome), self.clock())
+        elif item.kind == WORK_TOKEN:
+            payload = item.payload or {}
+            if payload.get("token") != branch.task_token:
+                # A timeout or heartbeat timer of an earlier task attempt: stale.
+                self.storage.complete_work(item)
+                return
+            if payload.get("error") is not None:
+                event: ResumeEvent = TaskFailed(str(payload["error"]), str(payload.get("cause") or ""))
+            else:
+                event = TaskSucceeded(payload.get("output"))
+            step = interpreter.resume(branch, event, now)
+        elif item.kind == WORK_TIMER:
+            step = interpreter.resume(branch, TimerFired(), now)
+        elif item.kind == WORK_CHILDREN:
+            step = interpreter.resume(branch, self._children_event(item), now)
+        else:
+            logger.error("unknown work kind %s", item.kind)
+            self.storage.complete_work(item)
+            return
+        self._commit(item, execution, step)
+
+    def _load(self, item: WorkItem) -> tuple[ExecutionRecord, Branch, Interpreter] | None:
+        execution = self.storage.get_execution(item.execution_id)
+        branch = self.storage.get_branch(item.branch_id)
+        if execution is None or branch is None or execution.status != "RUNNING" or branch.status != ACTIVE:
+            return None
+        workflow = self.storage.get_workflow(execution.workflow_id, execution.workflow_version)
+        if workflow is None:
+            return None
+        machine = compile_cached(json.dumps(workflow.definition, sort_keys=True))
+        context = ExecutionContext(
+            execution_id=execution.execution_id,
+            name=execution.name,
+            input=execution.input,
+            start_time=iso_time(execution.started_at),
+            state_machine_id=workflow.workflow_id,
+            state_machine_name=workflow.name,
+        )
+        return execution, branch, Interpreter(machine, context, Limits(data_limit=self.settings.data_limit))
+
+    def _children_event(self, item: WorkItem) -> ResumeEvent:
+        payload = item.payload or {}
+        if payload.get("error") is not None:
+            return ChildrenFailed(str(payload["error"]), str(payload.get("cause") or ""))
+        outputs: list[Any] = []
+        for child in self.storage.child_results(str(payload["join_id"])):
+            if child.status == SUCCEEDED:
+                outputs.append(child.output)
+            else:
+                outputs.append({"Error": child.error, "Cause": child.cause})
+        return ChildrenSucceeded(outputs)
+
+    def _commit(self, item: WorkItem, execution: ExecutionRecord, step: Step) -> None:
+        now = self.clock()
+        branch = step.branch
+        commit = Commit(execution_id=execution.execution_id, consumed=item, branch=branch, history=step.history)
+        for effect in step.effects:
+            if isinstance(effect, InvokeTask):
+                commit.work.append(
+                    WorkItem(execution.execution_id, branch.branch_id, WORK_TASK, now, _effect_payload(effect))
+                )
+            elif isinstance(effect, StartTimer):
+                commit.work.append(
+                    WorkItem(execution.execution_id, branch.branch_id, WORK_TIMER, self._scaled(effect.due, now))
+                )
+            elif isinstance(effect, StartChildren):
+                self._add_children(commit, branch, effect)
+        if branch.parent_id is None and branch.status in (SUCCEEDED, FAILED):
+            commit.execution_update = {
+                "status": branch.status,
+                "output": branch.output if branch.status == SUCCEEDED else None,
+                "error": branch.error,
+                "cause": branch.cause,
+            }
+        result = self.storage.commit(commit, now)
+        if result.execution_finished:
+            self.notifier.finished(execution.execution_id)
+
+    def _add_children(self, commit: Commit, parent: Branch, effect: StartChildren) -> None:
+        join_id = f"{parent.branch_id}@{parent.attempt}"
+        commit.join = JoinSpec(
+            join_id=join_id,
+            parent_id=parent.branch_id,
+            kind=effect.kind,
+            total=len(effect.children),
+            max_concurrency=effect.max_concurrency,
+            tolerated_failure_count=effect.tolerated_failure_count,
+            tolerated_failure_percentage=effect.tolerated_failure_percentage,
+        )
+        for index, child in enumerate(effect.children):
+            commit.children.append(
+                Branch(
+                    branch_id=f"{join_id}/{index}",
+                    execution_id=parent.execution_id,
+                    container=child.container,
+                    parent_id=parent.branch_id,
+                    index=index,
+                    state_input=child.input,
+                    map_item=child.map_item,
+                    variables=dict(parent.variables),
+                )
+            )
+
+    def _park_for_token(self, item: WorkItem, branch: Branch, effect: InvokeTask) -> None:
+        now = self.clock()
+        work: list[WorkItem] = []
+        commit = Commit(execution_id=item.execution_id, consumed=item, branch=branch, work=work)
+        if effect.heartbeat_seconds:
+            work.append(
+                WorkItem(
+                    item.execution_id,
+                    branch.branch_id,
+                    WORK_TOKEN,
+                    self._scaled(now + effect.heartbeat_seconds, now),
+                    {"error": "States.HeartbeatTimeout", "cause": "", "token": effect.task_token},
+                )
+            )
+        if effect.timeout_seconds:
+            work.append(
+                WorkItem(
+                    item.execution_id,
+                    branch.branch_id,
+                    WORK_TOKEN,
+                    self._scaled(now + effect.timeout_seconds, now),
+                    {"error": "States.Timeout", "cause": "", "token": effect.task_token},
+                )
+            )
+        self.storage.commit(commit, now)
+
+    def _timeout_execution(self, item: WorkItem) -> None:
+        if self.storage.finish_execution(
+            item.execution_id, "TIMED_OUT", self.clock(), "States.Timeout", "Execution timed out"
+        ):
+            self.notifier.finished(item.execution_id)
+        self.storage.complete_work(item)
+
+    async def _send_webhook(self, item: WorkItem) -> None:
+        execution = self.storage.get_execution(item.execution_id)
+        if execution is None or not execution.callback_url:
+            self.storage.complete_work(item)
+            return
+        session = await self.invoker.session()
+        delivered = await deliver_webhook(session, execution, self.settings.webhook_secret)
+        attempt = int((item.payload or {}).get("attempt", 0))
+        if delivered or attempt >= 8:
+            self.storage.complete_work(item)
+        else:
+            delay = min(300.0, 0.5 * 2**attempt)
+            self.storage.complete_work(item, reschedule_at=self.clock() + delay * self.settings.time_scale)
+
+    def _scaled(self, due: float, now: float) -> float:
+        scale = self.settings.time_scale
+        if scale == 1.0:
+            return due
+        return now + max(0.0, due - now) * scale
+
+    def _callback_url(self) -> str | None:
+        if not self.settings.public_url:
+            return None
+        return f"{self.settings.public_url.rstrip('/')}/tasks"
+
+
+def _effect_payload(effect: InvokeTask) -> dict[str, Any]:
+    return {
+        "state_name": effect.state_name,
+        "resource": effect.resource,
+        "payload": effect.payload,
+        "attempt": effect.attempt,
+        "timeout_seconds": effect.timeout_seconds,
+        "heartbeat_seconds": effect.heartbeat_seconds,
+        "task_token": effect.task_token,
+        "wait_for_token": effect.wait_for_token,
+    }
+
+
+def _outcome_event(outcome: TaskOutcome) -> ResumeEvent:
+    if outcome.error is not None:
+        return TaskFailed(outcome.error, outcome.cause)
+    return TaskSucceeded(outcome.output)
+
+
+__all__ = ["Worker", "WorkerSettings", "aiohttp"]

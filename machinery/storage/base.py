@@ -1,0 +1,324 @@
+"""The storage interface: the operations the API and the runtime need, not a SQL schema.
+
+Every backend implements :class:`Storage` and passes the shared conformance suite in
+``tests/integration/test_storage_conformance.py``. Join accounting (when are a Parallel's branches or a
+Map's iterations all done, may the next queued iteration start, is the failure tolerance exceeded) is
+decided by the pure :func:`decide_join` so that every backend applies the same rule inside its own
+transaction.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from machinery.engine.types import Branch, HistoryEvent
+
+# Work kinds
+WORK_START = "start"  # run a fresh branch
+WORK_TASK = "task"  # call a task resource (payload: the InvokeTask effect)
+WORK_TIMER = "timer"  # a Wait state or a retry back-off is due
+WORK_CHILDREN = "children"  # a join completed (payload: {"error", "cause"} on failure)
+WORK_TOKEN = "token"  # a callback arrived for a .waitForTaskToken task (payload: outcome)
+WORK_WEBHOOK = "webhook"  # POST the final record to the execution's callback_url
+WORK_TIMEOUT = "timeout"  # the execution's own TimeoutSeconds elapsed
+
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    service_id: str
+    name: str
+    address: str
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    settings: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class WorkflowRecord:
+    """A workflow at one version. ``spec`` is what the user posted; ``definition`` the ASL it runs."""
+
+    workflow_id: str
+    name: str
+    version: int
+    spec: dict[str, Any]
+    definition: dict[str, Any]
+    services: list[str]
+    express: bool
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    execution_id: str
+    workflow_id: str
+    workflow_name: str
+    workflow_version: int
+    name: str
+    status: str
+    input: Any
+    started_at: float
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    finished_at: float | None = None
+    callback_url: str | None = None
+    express: bool = False
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """Something due: ``fence`` increases with every claim, so a stale owner cannot commit."""
+
+    execution_id: str
+    branch_id: str
+    kind: str
+    due_at: float
+    payload: Any = None
+    work_id: int | None = None
+    owner: str | None = None
+    fence: int = 0
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event_id: int
+    type: str
+    timestamp: float
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JoinSpec:
+    """Children a branch starts: stored with them, consulted as they finish."""
+
+    join_id: str
+    parent_id: str
+    kind: str
+    total: int
+    max_concurrency: int
+    tolerated_failure_count: int
+    tolerated_failure_percentage: float
+
+
+@dataclass
+class JoinState:
+    spec: JoinSpec
+    started: int
+    succeeded: int = 0
+    failed: int = 0
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class JoinDecision:
+    """What one finished child means for its join: close it (with an error or not), start more children."""
+
+    close: bool = False
+    error: str | None = None
+    cause: str | None = None
+    start_indexes: tuple[int, ...] = ()
+
+
+def decide_join(join: JoinState, child_succeeded: bool, error: str | None, cause: str | None) -> JoinDecision:
+    """Account for one finished child (mutates ``join``) and say what follows."""
+    if join.closed:
+        return JoinDecision()
+    if child_succeeded:
+        join.succeeded += 1
+    else:
+        join.failed += 1
+    spec = join.spec
+    if not child_succeeded:
+        tolerated = spec.tolerated_failure_count > 0 or spec.tolerated_failure_percentage > 0
+        over_count = join.failed > spec.tolerated_failure_count
+        over_pct = spec.total == 0 or (join.failed * 100.0 / spec.total) > spec.tolerated_failure_percentage
+        if spec.kind != "Map" or not tolerated or (over_count and over_pct):
+            join.closed = True
+            if tolerated:
+                return JoinDecision(
+                    close=True,
+                    error="States.ExceedToleratedFailureThreshold",
+                    cause="The specified tolerated failure threshold was exceeded",
+                )
+            return JoinDecision(close=True, error=error or "States.BranchFailed", cause=cause or "")
+    if join.succeeded + join.failed >= spec.total:
+        join.closed = True
+        return JoinDecision(close=True)
+    if join.started < spec.total:
+        index = join.started
+        join.started += 1
+        return JoinDecision(start_indexes=(index,))
+    return JoinDecision()
+
+
+@dataclass
+class Commit:
+    """One transition of one branch, written atomically.
+
+    ``consumed`` is the claimed work item that led here (deleted under fencing); ``branch`` the branch's
+    new state; ``children`` new child branches with their ``join`` (the first ``join.max_concurrency``
+    get a start work item); ``execution_update`` the execution's final status when the root branch
+    ended.
+    """
+
+    execution_id: str
+    consumed: WorkItem | None
+    branch: Branch
+    history: list[HistoryEvent] = field(default_factory=list)
+    work: list[WorkItem] = field(default_factory=list)
+    children: list[Branch] = field(default_factory=list)
+    join: JoinSpec | None = None
+    execution_update: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a commit set in motion that the runtime should know about (to wake itself)."""
+
+    execution_finished: bool = False
+    new_work: int = 0
+
+
+class Storage(abc.ABC):
+    """Backend-neutral persistence. Methods raise :class:`machinery.errors.StorageError` on failure."""
+
+    # lifecycle -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def migrate(self) -> None:
+        """Create or upgrade the schema."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    # services --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_service(
+        self,
+        name: str,
+        address: str,
+        inputs: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        settings: dict[str, Any],
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[ServiceRecord, bool]:
+        """Create or update the service named ``name`` (or the one ``ref`` names); True when created."""
+
+    @abc.abstractmethod
+    def get_service(self, ref: str) -> ServiceRecord | None:
+        """A service by id or name."""
+
+    @abc.abstractmethod
+    def list_services(self) -> list[ServiceRecord]: ...
+
+    @abc.abstractmethod
+    def delete_service(self, service_id: str) -> None: ...
+
+    # workflows -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_workflow(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        definition: dict[str, Any],
+        services: list[str],
+        express: bool,
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[WorkflowRecord, bool]:
+        """Store a new version of the workflow ``name`` (or ``ref``); True when the workflow is new."""
+
+    @abc.abstractmethod
+    def get_workflow(self, ref: str, version: int | None = None) -> WorkflowRecord | None:
+        """The latest (or a given) version of a workflow, by id or name."""
+
+    @abc.abstractmethod
+    def list_workflows(self) -> list[WorkflowRecord]: ...
+
+    @abc.abstractmethod
+    def list_versions(self, workflow_id: str) -> list[WorkflowRecord]: ...
+
+    @abc.abstractmethod
+    def delete_workflow(self, workflow_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def workflows_using(self, service_name: str) -> list[str]:
+        """Names of workflows whose latest version calls the service."""
+
+    # executions ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_execution(self, execution: ExecutionRecord, root: Branch, work: Sequence[WorkItem]) -> None:
+        """Store a new execution, its root branch and its first work, atomically."""
+
+    @abc.abstractmethod
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None: ...
+
+    @abc.abstractmethod
+    def list_executions(
+        self, workflow_id: str | None, status: str | None, limit: int, after: str | None
+    ) -> list[ExecutionRecord]:
+        """Newest first; ``after`` is the id of the last execution of the previous page."""
+
+    @abc.abstractmethod
+    def get_history(self, execution_id: str) -> list[StoredEvent]: ...
+
+    @abc.abstractmethod
+    def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+        """Store an execution that ran elsewhere (express) in its final state."""
+
+    @abc.abstractmethod
+    def finish_execution(
+        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+    ) -> bool:
+        """End a running execution from outside (stop, timeout): cancel its branches and work.
+
+        False when it had already ended.
+        """
+
+    # branches and work -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_branch(self, branch_id: str) -> Branch | None: ...
+
+    @abc.abstractmethod
+    def child_results(self, join_id: str) -> list[Branch]:
+        """The children of a join, in index order."""
+
+    @abc.abstractmethod
+    def claim_work(self, owner: str, now: float, limit: int, lease_seconds: float) -> list[WorkItem]:
+        """Claim up to ``limit`` due work items whose lease is free or expired."""
+
+    @abc.abstractmethod
+    def renew_leases(self, owner: str, work_ids: Sequence[int], until: float) -> None: ...
+
+    @abc.abstractmethod
+    def release_leases(self, owner: str | None = None) -> int:
+        """Free the leases of ``owner`` (all when None); the number freed."""
+
+    @abc.abstractmethod
+    def next_due(self) -> float | None:
+        """When the earliest unclaimed work item is due."""
+
+    @abc.abstractmethod
+    def commit(self, commit: Commit, now: float) -> CommitResult:
+        """Write one transition atomically; raise :class:`machinery.errors.LeaseLost` if fenced out."""
+
+    @abc.abstractmethod
+    def add_work(self, work: Sequence[WorkItem]) -> None:
+        """Add work outside a transition (callbacks, webhooks)."""
+
+    @abc.abstractmethod
+    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
+        """Delete (or push back) a claimed work item that needed no transition (webhooks)."""

@@ -1,0 +1,133 @@
+-- name: service_by_ref
+SELECT service_id, name, body, created_at, updated_at FROM services WHERE service_id = :ref OR name = :ref;
+
+-- name: services_all
+SELECT service_id, name, body, created_at, updated_at FROM services ORDER BY name;
+
+-- name: service_insert
+INSERT INTO services (service_id, name, body, created_at, updated_at)
+VALUES (:service_id, :name, :body, :now, :now);
+
+-- name: service_update
+UPDATE services SET name = :name, body = :body, updated_at = :now WHERE service_id = :service_id;
+
+-- name: service_delete
+DELETE FROM services WHERE service_id = :service_id;
+
+-- name: workflow_by_ref
+SELECT workflow_id, name, version, created_at, updated_at FROM workflows WHERE workflow_id = :ref OR name = :ref;
+
+-- name: workflows_all
+SELECT workflow_id, name, version, created_at, updated_at FROM workflows ORDER BY name;
+
+-- name: workflow_insert
+INSERT INTO workflows (workflow_id, name, version, created_at, updated_at)
+VALUES (:workflow_id, :name, 1, :now, :now);
+
+-- name: workflow_bump
+UPDATE workflows SET name = :name, version = version + 1, updated_at = :now WHERE workflow_id = :workflow_id;
+
+-- name: workflow_delete
+DELETE FROM workflows WHERE workflow_id = :workflow_id;
+
+-- name: version_insert
+INSERT INTO workflow_versions (workflow_id, version, spec, definition, services, express, created_at)
+VALUES (:workflow_id, :version, :spec, :definition, :services, :express, :now);
+
+-- name: version_get
+SELECT spec, definition, services, express, created_at FROM workflow_versions
+WHERE workflow_id = :workflow_id AND version = :version;
+
+-- name: versions_all
+SELECT version, spec, definition, services, express, created_at FROM workflow_versions
+WHERE workflow_id = :workflow_id ORDER BY version;
+
+-- name: execution_insert
+INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                        output, error, cause, started_at, finished_at, callback_url, express)
+VALUES (:execution_id, :workflow_id, :workflow_name, :workflow_version, :name, :status, :input,
+        :output, :error, :cause, :started_at, :finished_at, :callback_url, :express);
+
+-- name: execution_get
+SELECT * FROM executions WHERE execution_id = :execution_id;
+
+-- name: execution_finish
+UPDATE executions SET status = :status, output = :output, error = :error, cause = :cause, finished_at = :now
+WHERE execution_id = :execution_id AND status = 'RUNNING';
+
+-- name: execution_reserve_events
+UPDATE executions SET last_event_id = last_event_id + :count WHERE execution_id = :execution_id
+RETURNING last_event_id;
+
+-- name: history_insert
+INSERT INTO history (execution_id, event_id, type, timestamp, details)
+VALUES (:execution_id, :event_id, :type, :timestamp, :details);
+
+-- name: history_get
+SELECT event_id, type, timestamp, details FROM history WHERE execution_id = :execution_id ORDER BY event_id;
+
+-- name: branch_upsert
+INSERT INTO branches (branch_id, execution_id, join_id, idx, status, body)
+VALUES (:branch_id, :execution_id, :join_id, :idx, :status, :body)
+ON CONFLICT (branch_id) DO UPDATE SET status = excluded.status, body = excluded.body;
+
+-- name: branch_get
+SELECT body FROM branches WHERE branch_id = :branch_id;
+
+-- name: branches_of_join
+SELECT body FROM branches WHERE join_id = :join_id ORDER BY idx;
+
+-- name: branches_cancel_join
+UPDATE branches SET status = 'CANCELLED' WHERE join_id = :join_id AND status = 'ACTIVE';
+
+-- name: branches_cancel_execution
+UPDATE branches SET status = 'CANCELLED' WHERE execution_id = :execution_id AND status = 'ACTIVE';
+
+-- name: join_insert
+INSERT INTO joins (join_id, execution_id, parent_id, kind, total, started, max_concurrency, tolerated_count,
+                   tolerated_pct)
+VALUES (:join_id, :execution_id, :parent_id, :kind, :total, :started, :max_concurrency, :tolerated_count,
+        :tolerated_pct);
+
+-- name: join_get
+SELECT * FROM joins WHERE join_id = :join_id;
+
+-- name: join_update
+UPDATE joins SET started = :started, succeeded = :succeeded, failed = :failed, closed = :closed
+WHERE join_id = :join_id;
+
+-- name: work_insert
+INSERT INTO work (execution_id, branch_id, kind, due_at, payload) VALUES (:execution_id, :branch_id, :kind, :due_at, :payload);
+
+-- name: work_claim
+UPDATE work SET owner = :owner, lease_until = :lease_until, fence = fence + 1
+WHERE work_id IN (
+    SELECT work_id FROM work WHERE due_at <= :now AND (owner IS NULL OR lease_until < :now)
+    ORDER BY due_at LIMIT :limit
+)
+RETURNING work_id, execution_id, branch_id, kind, due_at, payload, owner, fence;
+
+-- name: work_consume
+DELETE FROM work WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
+
+-- name: work_reschedule
+UPDATE work SET due_at = :due_at, owner = NULL, lease_until = NULL
+WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
+
+-- name: work_delete_join_children
+DELETE FROM work WHERE branch_id IN (SELECT branch_id FROM branches WHERE join_id = :join_id);
+
+-- name: work_delete_execution
+DELETE FROM work WHERE execution_id = :execution_id AND kind != 'webhook';
+
+-- name: work_renew
+UPDATE work SET lease_until = :until WHERE work_id = :work_id AND owner = :owner;
+
+-- name: work_release_owner
+UPDATE work SET owner = NULL, lease_until = NULL WHERE owner = :owner;
+
+-- name: work_release_all
+UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
+
+-- name: work_next_due
+SELECT MIN(due_at) FROM work WHERE owner IS NULL;

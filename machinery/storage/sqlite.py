@@ -1,0 +1,580 @@
+"""SQLite backend: the embedded default (one file, WAL, ``IMMEDIATE`` write transactions)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from machinery.engine.types import ACTIVE, Branch, HistoryEvent
+from machinery.errors import LeaseLost, StorageError
+from machinery.storage.base import (
+    WORK_CHILDREN,
+    WORK_START,
+    WORK_WEBHOOK,
+    Commit,
+    CommitResult,
+    ExecutionRecord,
+    JoinSpec,
+    JoinState,
+    ServiceRecord,
+    Storage,
+    StoredEvent,
+    WorkflowRecord,
+    WorkItem,
+    decide_join,
+    new_id,
+)
+from machinery.storage.queries import load_migrations, load_queries
+
+_Q = load_queries("sqlite")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class SQLiteStorage(Storage):
+    """One connection guarded by a lock: SQLite serialises writers anyway, and this avoids
+    ``database is locked`` retries inside one process. Other processes are handled by ``busy_timeout``.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from exc
+        self._lock = threading.RLock()
+
+    # plumbing ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageError(f"SQLite: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._db.execute("ROLLBACK")
+                    raise StorageError(f"SQLite: {exc}") from exc
+
+    def _read(self, query: str, **params: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(_Q[query], params).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"SQLite: {exc}") from exc
+
+    def migrate(self) -> None:
+        with self._lock:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
+            )
+            applied = {row[0] for row in self._db.execute("SELECT version FROM schema_migrations")}
+            for version, sql in load_migrations("sqlite"):
+                if version in applied:
+                    continue
+                # executescript commits whatever is open first, so the whole migration is one script.
+                script = (
+                    f"BEGIN IMMEDIATE;\n{sql}\n;INSERT INTO schema_migrations (version, applied_at) "
+                    f"VALUES ({int(version)}, {time.time()!r});\nCOMMIT;"
+                )
+                try:
+                    self._db.executescript(script)
+                except sqlite3.Error as exc:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise StorageError(f"migration {version} failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # services ----------------------------------------------------------------------------------
+
+    def _service(self, row: sqlite3.Row) -> ServiceRecord:
+        body = json.loads(row["body"])
+        return ServiceRecord(
+            service_id=row["service_id"],
+            name=row["name"],
+            address=body["address"],
+            inputs=body["inputs"],
+            outputs=body["outputs"],
+            settings=body["settings"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def upsert_service(
+        self,
+        name: str,
+        address: str,
+        inputs: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        settings: dict[str, Any],
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[ServiceRecord, bool]:
+        body = _dumps({"address": address, "inputs": inputs, "outputs": outputs, "settings": settings})
+        with self._write() as db:
+            row = db.execute(_Q["service_by_ref"], {"ref": ref or name}).fetchone()
+            if row is None:
+                service_id = new_id()
+                db.execute(_Q["service_insert"], {"service_id": service_id, "name": name, "body": body, "now": now})
+                created = True
+            else:
+                service_id = row["service_id"]
+                db.execute(_Q["service_update"], {"service_id": service_id, "name": name, "body": body, "now": now})
+                created = False
+            stored = db.execute(_Q["service_by_ref"], {"ref": service_id}).fetchone()
+        return self._service(stored), created
+
+    def get_service(self, ref: str) -> ServiceRecord | None:
+        rows = self._read("service_by_ref", ref=ref)
+        return self._service(rows[0]) if rows else None
+
+    def list_services(self) -> list[ServiceRecord]:
+        return [self._service(row) for row in self._read("services_all")]
+
+    def delete_service(self, service_id: str) -> None:
+        with self._write() as db:
+            db.execute(_Q["service_delete"], {"service_id": service_id})
+
+    # workflows ---------------------------------------------------------------------------------
+
+    def _workflow(self, head: sqlite3.Row, version_row: sqlite3.Row, version: int) -> WorkflowRecord:
+        return WorkflowRecord(
+            workflow_id=head["workflow_id"],
+            name=head["name"],
+            version=version,
+            spec=json.loads(version_row["spec"]),
+            definition=json.loads(version_row["definition"]),
+            services=json.loads(version_row["services"]),
+            express=bool(version_row["express"]),
+            created_at=version_row["created_at"],
+            updated_at=head["updated_at"],
+        )
+
+    def save_workflow(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        definition: dict[str, Any],
+        services: list[str],
+        express: bool,
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[WorkflowRecord, bool]:
+        with self._write() as db:
+            head = db.execute(_Q["workflow_by_ref"], {"ref": ref or name}).fetchone()
+            if head is None:
+                workflow_id = new_id()
+                db.execute(_Q["workflow_insert"], {"workflow_id": workflow_id, "name": name, "now": now})
+                created = True
+            else:
+                workflow_id = head["workflow_id"]
+                db.execute(_Q["workflow_bump"], {"workflow_id": workflow_id, "name": name, "now": now})
+                created = False
+            head = db.execute(_Q["workflow_by_ref"], {"ref": workflow_id}).fetchone()
+            db.execute(
+                _Q["version_insert"],
+                {
+                    "workflow_id": workflow_id,
+                    "version": head["version"],
+                    "spec": _dumps(spec),
+                    "definition": _dumps(definition),
+                    "services": _dumps(services),
+                    "express": int(express),
+                    "now": now,
+                },
+            )
+            version_row = db.execute(
+                _Q["version_get"], {"workflow_id": workflow_id, "version": head["version"]}
+            ).fetchone()
+        return self._workflow(head, version_row, head["version"]), created
+
+    def get_workflow(self, ref: str, version: int | None = None) -> WorkflowRecord | None:
+        heads = self._read("workflow_by_ref", ref=ref)
+        if not heads:
+            return None
+        head = heads[0]
+        wanted = head["version"] if version is None else version
+        rows = self._read("version_get", workflow_id=head["workflow_id"], version=wanted)
+        return self._workflow(head, rows[0], wanted) if rows else None
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        found = []
+        for head in self._read("workflows_all"):
+            rows = self._read("version_get", workflow_id=head["workflow_id"], version=head["version"])
+            found.append(self._workflow(head, rows[0], head["version"]))
+        return found
+
+    def list_versions(self, workflow_id: str) -> list[WorkflowRecord]:
+        heads = self._read("workflow_by_ref", ref=workflow_id)
+        if not heads:
+            return []
+        return [
+            self._workflow(heads[0], row, row["version"])
+            for row in self._read("versions_all", workflow_id=workflow_id)
+        ]
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        # Versions stay: executions that pinned them keep their definition readable.
+        with self._write() as db:
+            db.execute(_Q["workflow_delete"], {"workflow_id": workflow_id})
+
+    def workflows_using(self, service_name: str) -> list[str]:
+        return [w.name for w in self.list_workflows() if service_name in w.services]
+
+    # executions --------------------------------------------------------------------------------
+
+    def _execution(self, row: sqlite3.Row) -> ExecutionRecord:
+        return ExecutionRecord(
+            execution_id=row["execution_id"],
+            workflow_id=row["workflow_id"],
+            workflow_name=row["workflow_name"],
+            workflow_version=row["workflow_version"],
+            name=row["name"],
+            status=row["status"],
+            input=json.loads(row["input"]),
+            output=None if row["output"] is None else json.loads(row["output"]),
+            error=row["error"],
+            cause=row["cause"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            callback_url=row["callback_url"],
+            express=bool(row["express"]),
+        )
+
+    def _insert_execution(self, db: sqlite3.Connection, execution: ExecutionRecord) -> None:
+        db.execute(
+            _Q["execution_insert"],
+            {
+                "execution_id": execution.execution_id,
+                "workflow_id": execution.workflow_id,
+                "workflow_name": execution.workflow_name,
+                "workflow_version": execution.workflow_version,
+                "name": execution.name,
+                "status": execution.status,
+                "input": _dumps(execution.input),
+                "output": None if execution.output is None else _dumps(execution.output),
+                "error": execution.error,
+                "cause": execution.cause,
+                "started_at": execution.started_at,
+                "finished_at": execution.finished_at,
+                "callback_url": execution.callback_url,
+                "express": int(execution.express),
+            },
+        )
+
+    def create_execution(self, execution: ExecutionRecord, root: Branch, work: Sequence[WorkItem]) -> None:
+        with self._write() as db:
+            self._insert_execution(db, execution)
+            self._put_branch(db, root, None)
+            self._insert_work(db, work)
+
+    def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+        with self._write() as db:
+            self._insert_execution(db, execution)
+            self._append_history(db, execution.execution_id, history)
+            if execution.callback_url:
+                self._insert_work(db, [_webhook(execution.execution_id, execution.finished_at or 0.0)])
+
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        rows = self._read("execution_get", execution_id=execution_id)
+        return self._execution(rows[0]) if rows else None
+
+    def list_executions(
+        self, workflow_id: str | None, status: str | None, limit: int, after: str | None
+    ) -> list[ExecutionRecord]:
+        clauses, params = [], []
+        if workflow_id:
+            clauses.append("workflow_id = ?")
+            params.append(workflow_id)
+        if status:
+            clauses.append("status = ?")
+            params.append(status)
+        if after:
+            clauses.append("seq < (SELECT seq FROM executions WHERE execution_id = ?)")
+            params.append(after)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        # The clauses are fixed strings; only the values are parameters.
+        sql = f"SELECT * FROM executions {where} ORDER BY seq DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, [*params, limit]).fetchall()
+        return [self._execution(row) for row in rows]
+
+    def get_history(self, execution_id: str) -> list[StoredEvent]:
+        return [
+            StoredEvent(row["event_id"], row["type"], row["timestamp"], json.loads(row["details"]))
+            for row in self._read("history_get", execution_id=execution_id)
+        ]
+
+    def finish_execution(
+        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+    ) -> bool:
+        with self._write() as db:
+            changed = db.execute(
+                _Q["execution_finish"],
+                {"execution_id": execution_id, "status": status, "output": None, "error": error,
+                 "cause": cause, "now": now},
+            ).rowcount
+            if not changed:
+                return False
+            db.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
+            db.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
+            kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(status, "ExecutionFailed")
+            details = {"error": error, "cause": cause} if error else {}
+            self._append_history(db, execution_id, [HistoryEvent(kind, details, now)])
+            row = db.execute(_Q["execution_get"], {"execution_id": execution_id}).fetchone()
+            if row["callback_url"]:
+                self._insert_work(db, [_webhook(execution_id, now)])
+        return True
+
+    # branches and work ---------------------------------------------------------------------------
+
+    def _put_branch(self, db: sqlite3.Connection, branch: Branch, join_id: str | None) -> None:
+        db.execute(
+            _Q["branch_upsert"],
+            {
+                "branch_id": branch.branch_id,
+                "execution_id": branch.execution_id,
+                "join_id": join_id,
+                "idx": branch.index,
+                "status": branch.status,
+                "body": _dumps(branch.to_json()),
+            },
+        )
+
+    def get_branch(self, branch_id: str) -> Branch | None:
+        rows = self._read("branch_get", branch_id=branch_id)
+        return Branch.from_json(json.loads(rows[0]["body"])) if rows else None
+
+    def child_results(self, join_id: str) -> list[Branch]:
+        return [Branch.from_json(json.loads(row["body"])) for row in self._read("branches_of_join", join_id=join_id)]
+
+    def _insert_work(self, db: sqlite3.Connection, work: Sequence[WorkItem]) -> None:
+        if work:
+            db.executemany(
+                _Q["work_insert"],
+                [
+                    {
+                        "execution_id": item.execution_id,
+                        "branch_id": item.branch_id,
+                        "kind": item.kind,
+                        "due_at": item.due_at,
+                        "payload": None if item.payload is None else _dumps(item.payload),
+                    }
+                    for item in work
+                ],
+            )
+
+    def add_work(self, work: Sequence[WorkItem]) -> None:
+        with self._write() as db:
+            self._insert_work(db, work)
+
+    def claim_work(self, owner: str, now: float, limit: int, lease_seconds: float) -> list[WorkItem]:
+        with self._write() as db:
+            rows = db.execute(
+                _Q["work_claim"], {"owner": owner, "lease_until": now + lease_seconds, "now": now, "limit": limit}
+            ).fetchall()
+        return [
+            WorkItem(
+                execution_id=row["execution_id"],
+                branch_id=row["branch_id"],
+                kind=row["kind"],
+                due_at=row["due_at"],
+                payload=None if row["payload"] is None else json.loads(row["payload"]),
+                work_id=row["work_id"],
+                owner=row["owner"],
+                fence=row["fence"],
+            )
+            for row in rows
+        ]
+
+    def renew_leases(self, owner: str, work_ids: Sequence[int], until: float) -> None:
+        with self._write() as db:
+            db.executemany(_Q["work_renew"], [{"work_id": w, "owner": owner, "until": until} for w in work_ids])
+
+    def release_leases(self, owner: str | None = None) -> int:
+        with self._write() as db:
+            if owner is None:
+                return db.execute(_Q["work_release_all"]).rowcount
+            return db.execute(_Q["work_release_owner"], {"owner": owner}).rowcount
+
+    def next_due(self) -> float | None:
+        rows = self._read("work_next_due")
+        value = rows[0][0] if rows else None
+        return None if value is None else float(value)
+
+    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
+        params = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
+        with self._write() as db:
+            if reschedule_at is None:
+                db.execute(_Q["work_consume"], params)
+            else:
+                db.execute(_Q["work_reschedule"], {**params, "due_at": reschedule_at})
+
+    def _append_history(self, db: sqlite3.Connection, execution_id: str, history: Sequence[HistoryEvent]) -> None:
+        if not history:
+            return
+        last = db.execute(
+            _Q["execution_reserve_events"], {"execution_id": execution_id, "count": len(history)}
+        ).fetchone()[0]
+        first = last - len(history) + 1
+        db.executemany(
+            _Q["history_insert"],
+            [
+                {
+                    "execution_id": execution_id,
+                    "event_id": first + offset,
+                    "type": event.type,
+                    "timestamp": event.timestamp,
+                    "details": _dumps(event.details),
+                }
+                for offset, event in enumerate(history)
+            ],
+        )
+
+    def commit(self, commit: Commit, now: float) -> CommitResult:
+        with self._write() as db:
+            consumed = commit.consumed
+            if consumed is not None:
+                deleted = db.execute(
+                    _Q["work_consume"],
+                    {"work_id": consumed.work_id, "fence": consumed.fence, "owner": consumed.owner},
+                ).rowcount
+                if not deleted:
+                    raise LeaseLost(
+                        "work item was claimed by another worker or cancelled",
+                        execution_id=commit.execution_id,
+                    )
+            branch = commit.branch
+            join_id = _join_of(branch)
+            self._put_branch(db, branch, join_id)
+            self._append_history(db, commit.execution_id, commit.history)
+            work = list(commit.work)
+            if commit.join is not None:
+                spec = commit.join
+                started = spec.total if spec.max_concurrency <= 0 else min(spec.total, spec.max_concurrency)
+                db.execute(
+                    _Q["join_insert"],
+                    {
+                        "join_id": spec.join_id,
+                        "execution_id": commit.execution_id,
+                        "parent_id": spec.parent_id,
+                        "kind": spec.kind,
+                        "total": spec.total,
+                        "started": started,
+                        "max_concurrency": spec.max_concurrency,
+                        "tolerated_count": spec.tolerated_failure_count,
+                        "tolerated_pct": spec.tolerated_failure_percentage,
+                    },
+                )
+                for child in commit.children:
+                    self._put_branch(db, child, spec.join_id)
+                work.extend(_start(child, now) for child in commit.children[:started])
+            if branch.status != ACTIVE and join_id is not None:
+                work.extend(self._account_child(db, branch, join_id, now))
+            finished = False
+            if commit.execution_update is not None:
+                update = commit.execution_update
+                finished = bool(
+                    db.execute(
+                        _Q["execution_finish"],
+                        {
+                            "execution_id": commit.execution_id,
+                            "status": update["status"],
+                            "output": None if update.get("output") is None else _dumps(update["output"]),
+                            "error": update.get("error"),
+                            "cause": update.get("cause"),
+                            "now": now,
+                        },
+                    ).rowcount
+                )
+                if finished:
+                    db.execute(_Q["work_delete_execution"], {"execution_id": commit.execution_id})
+                    row = db.execute(_Q["execution_get"], {"execution_id": commit.execution_id}).fetchone()
+                    if row["callback_url"]:
+                        work.append(_webhook(commit.execution_id, now))
+            self._insert_work(db, work)
+        return CommitResult(execution_finished=finished, new_work=len(work))
+
+    def _account_child(self, db: sqlite3.Connection, child: Branch, join_id: str, now: float) -> list[WorkItem]:
+        row = db.execute(_Q["join_get"], {"join_id": join_id}).fetchone()
+        if row is None:
+            return []
+        join = JoinState(
+            spec=JoinSpec(
+                join_id=join_id,
+                parent_id=row["parent_id"],
+                kind=row["kind"],
+                total=row["total"],
+                max_concurrency=row["max_concurrency"],
+                tolerated_failure_count=row["tolerated_count"],
+                tolerated_failure_percentage=row["tolerated_pct"],
+            ),
+            started=row["started"],
+            succeeded=row["succeeded"],
+            failed=row["failed"],
+            closed=bool(row["closed"]),
+        )
+        decision = decide_join(join, child.status == "SUCCEEDED", child.error, child.cause)
+        db.execute(
+            _Q["join_update"],
+            {
+                "join_id": join_id,
+                "started": join.started,
+                "succeeded": join.succeeded,
+                "failed": join.failed,
+                "closed": int(join.closed),
+            },
+        )
+        work: list[WorkItem] = []
+        for index in decision.start_indexes:
+            work.append(
+                WorkItem(child.execution_id, f"{join_id}/{index}", WORK_START, now)
+            )
+        if decision.close:
+            payload = None if decision.error is None else {"error": decision.error, "cause": decision.cause}
+            if decision.error is not None:
+                db.execute(_Q["work_delete_join_children"], {"join_id": join_id})
+                db.execute(_Q["branches_cancel_join"], {"join_id": join_id})
+            work.append(
+                WorkItem(child.execution_id, join.spec.parent_id, WORK_CHILDREN, now, {"join_id": join_id, **(payload or {})})
+            )
+        return work
+
+
+def _join_of(branch: Branch) -> str | None:
+    """Child branch ids are ``<join id>/<index>``; the root branch has none."""
+    if branch.parent_id is None:
+        return None
+    return branch.branch_id.rsplit("/", 1)[0]
+
+
+def _start(branch: Branch, now: float) -> WorkItem:
+    return WorkItem(branch.execution_id, branch.branch_id, WORK_START, now)
+
+
+def _webhook(execution_id: str, now: float) -> WorkItem:
+    return WorkItem(execution_id, execution_id, WORK_WEBHOOK, now, {"attempt": 0})

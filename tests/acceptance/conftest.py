@@ -1,0 +1,43 @@
+"""Fixtures of the acceptance tests: a real machinery server in a subprocess and the example services."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from examples.demo import DemoError, machinery_process
+from examples.demo import text_services as run_text_services
+
+
+@pytest.fixture
+def machinery_server(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Start fresh servers on demand: each call runs ``python -m machinery serve`` on a free port.
+
+    Each server gets its own SQLite database under ``tmp_path`` and is terminated at teardown.
+    The call returns the server's base URL once ``GET /healthcheck`` answers 204.
+    """
+    numbers = itertools.count(1)
+    with ExitStack() as stack:
+
+        def start() -> str:
+            directory = tmp_path / f"machinery-{next(numbers)}"
+            directory.mkdir()
+            log_path = directory / "server.log"
+            log = stack.enter_context(log_path.open("w"))
+            try:
+                return stack.enter_context(machinery_process(f"sqlite:///{directory / 'db.sqlite'}", log))
+            except DemoError as error:
+                pytest.fail(f"{error}\n--- server log\n{log_path.read_text()[-4000:]}")
+
+        yield start
+
+
+@pytest.fixture
+def text_services() -> Iterator[dict[str, str]]:
+    """The example services ``upper``, ``reverse`` and ``space-counter`` on free ports, by base URL."""
+    with run_text_services() as urls:
+        yield urls
