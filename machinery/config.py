@@ -9,11 +9,13 @@ from machinery.runtime.worker import WorkerSettings
 
 #: Every setting, its default and what it does (printed by ``machinery --help``).
 SETTINGS: dict[str, tuple[Any, str]] = {
-    "DATABASE_URL": ("sqlite:///machinery.db", "storage: sqlite:///path, memory://"),
+    "DATABASE_URL": ("sqlite:///machinery.db", "storage: sqlite:///path, memory://, postgresql://..."),
+    "PG_POOL_MIN": (1, "PostgreSQL connections each process keeps open"),
+    "PG_POOL_MAX": (10, "PostgreSQL connections each process opens at most"),
     "SYNC_WAIT": (30.0, "seconds POST /e waits for the result before answering 202"),
     "RUN_WORKER": (True, "run a worker in the server process"),
     "START_WORKER": (True, "start the worker when the app is created"),
-    "RELEASE_LEASES_ON_START": (True, "single node: void the leases of a killed predecessor at start"),
+    "RELEASE_LEASES_ON_START": (True, "SQLite only: void the leases of a killed predecessor at start"),
     "LEASE_SECONDS": (30.0, "how long a worker owns claimed work without renewing"),
     "POLL_INTERVAL": (1.0, "seconds between storage polls when idle"),
     "TIME_SCALE": (1.0, "multiplies Wait states, retry intervals and timeouts (0 = instant)"),

@@ -12,6 +12,7 @@ from machinery.api.errors import register_error_handlers
 from machinery.config import DEFAULTS, worker_settings
 from machinery.control.events import Orchestrator
 from machinery.storage import open_storage
+from machinery.storage.sqlite import SQLiteStorage
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +25,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    storage = open_storage(str(app.config["DATABASE_URL"]))
-    if app.config["RUN_WORKER"] and app.config["RELEASE_LEASES_ON_START"]:
-        # A single-node server owns all work of its database: leases of a killed predecessor are void.
+    storage = open_storage(
+        str(app.config["DATABASE_URL"]),
+        pool_min_size=int(app.config["PG_POOL_MIN"]),
+        pool_max_size=int(app.config["PG_POOL_MAX"]),
+    )
+    single_node = isinstance(storage, SQLiteStorage)  # the memory backend too
+    if app.config["RUN_WORKER"] and app.config["RELEASE_LEASES_ON_START"] and single_node:
+        # A single-node server owns all work of its SQLite database: leases of a killed predecessor are
+        # void. A shared database (PostgreSQL) has other live workers whose leases must stand; dead ones'
+        # leases expire after MACHINERY_LEASE_SECONDS.
         storage.release_leases()
-    orchestrator = Orchestrator(storage, worker_settings(app.config), run_worker=bool(app.config["RUN_WORKER"]))
+    orchestrator = Orchestrator(
+        storage, worker_settings(app.config), run_worker=bool(app.config["RUN_WORKER"])
+    )
     app.extensions["machinery"] = orchestrator
     if app.config["START_WORKER"]:
         orchestrator.start()

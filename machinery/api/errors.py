@@ -26,4 +26,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Response, int]:
         logger.exception("unhandled error")
-        return jsonify({"error": "internal_error", "message": "unexpected server error; see the server log"}), 500
+        return jsonify(
+            {"error": "internal_error", "message": "unexpected server error; see the server log"}
+        ), 500

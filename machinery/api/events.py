@@ -73,7 +73,11 @@ def stop_event(event_id: str) -> Response:
     if not isinstance(body, dict):
         raise BadRequest("the body must be an object", issues=[FieldIssue("(body)", "expected an object")])
     error, cause = body.get("error"), body.get("cause")
-    issues = [FieldIssue(k, "must be a string") for k, v in (("error", error), ("cause", cause)) if v is not None and not isinstance(v, str)]
+    issues = [
+        FieldIssue(k, "must be a string")
+        for k, v in (("error", error), ("cause", cause))
+        if v is not None and not isinstance(v, str)
+    ]
     if issues:
         raise BadRequest("invalid stop request", issues=issues)
     record = orchestrator_of(current_app).stop_event(event_id, error, cause)
@@ -81,7 +85,10 @@ def stop_event(event_id: str) -> Response:
 
 
 def details_key(event_type: str) -> str:
-    """Step Functions names each event's details after its type: ``TaskSucceeded`` → ``taskSucceededEventDetails``."""
+    """Step Functions names each event's details after its type.
+
+    ``TaskSucceeded`` → ``taskSucceededEventDetails``.
+    """
     if event_type.endswith("StateEntered"):
         return "stateEnteredEventDetails"
     if event_type.endswith("StateExited"):

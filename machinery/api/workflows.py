@@ -41,8 +41,7 @@ def replace_workflow(ref: str) -> Response:
 
 @blueprint.delete("/<ref>")
 def delete_workflow(ref: str) -> Response:
-    storage = orchestrator_of(current_app).storage
-    storage.delete_workflow(definitions.find_workflow(storage, ref).workflow_id)
+    definitions.delete_workflow(orchestrator_of(current_app).storage, ref)
     return Response(status=204)
 
 
@@ -51,4 +50,6 @@ def list_versions(ref: str) -> Response:
     storage = orchestrator_of(current_app).storage
     workflow = definitions.find_workflow(storage, ref)
     versions = storage.list_versions(workflow.workflow_id)
-    return jsonify({"workflow_id": workflow.workflow_id, "versions": [definitions.workflow_json(v) for v in versions]})
+    return jsonify(
+        {"workflow_id": workflow.workflow_id, "versions": [definitions.workflow_json(v) for v in versions]}
+    )

@@ -54,9 +54,8 @@ def value_matches(value: Any, declared: str) -> bool:
     if declared == "string":
         return isinstance(value, str)
     if declared == "integer":
-        return isinstance(value, int) and not isinstance(value, bool) or (
-            isinstance(value, float) and value.is_integer()
-        )
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        return is_int or (isinstance(value, float) and value.is_integer())
     if declared == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     if declared == "boolean":
@@ -103,7 +102,10 @@ def check_simple_workflow(
     def apply_operations(position: str, service: str | None) -> None:
         for operation in operations:
             if operation.get(position) != service and not (
-                service is None and position == "after" and "before" not in operation and "after" not in operation
+                service is None
+                and position == "after"
+                and "before" not in operation
+                and "after" not in operation
             ):
                 continue
             kind = operation["op"]
@@ -207,7 +209,11 @@ def compile_simple(spec: Mapping[str, Any]) -> dict[str, Any]:
 def _operation_state(operation: Mapping[str, Any]) -> dict[str, Any]:
     kind = operation["op"]
     if kind == "set":
-        return {"Type": "Pass", "Result": operation.get("value"), "ResultPath": field_path(operation["field"])}
+        return {
+            "Type": "Pass",
+            "Result": operation.get("value"),
+            "ResultPath": field_path(operation["field"]),
+        }
     if kind == "copy":
         return {
             "Type": "Pass",

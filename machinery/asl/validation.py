@@ -572,8 +572,12 @@ class _Checker:
             self.add(base, "The field 'Resource' is required but was missing")
         elif language == JSONATA and self.jsonata_string(state["Resource"], _pointer(base, "Resource")):
             pass
-        elif not isinstance(state["Resource"], str) or not state["Resource"].startswith("arn:"):
-            self.add(_pointer(base, "Resource"), "Value is not a valid resource ARN", "INVALID_RESOURCE")
+        elif not _is_resource(state["Resource"]):
+            self.add(
+                _pointer(base, "Resource"),
+                "Value is not a valid resource: an ARN, an http(s):// URL or a registered service's name",
+                "INVALID_RESOURCE",
+            )
         elif self.express:
             for suffix in (".sync", ".waitForTaskToken"):
                 if suffix in state["Resource"]:
@@ -899,3 +903,17 @@ class _Checker:
         for name in states:
             if name not in reached:
                 self.add(_pointer(base, name), f"State '{name}' is not reachable", "UNREACHABLE_STATE")
+
+
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,80}(\.waitForTaskToken)?$")
+
+
+def _is_resource(value: Any) -> bool:
+    """Machinery accepts, besides AWS ARNs, URLs and the names of registered services."""
+    if not isinstance(value, str):
+        return False
+    if value.startswith("arn:"):
+        return True
+    if value.startswith(("http://", "https://")):
+        return len(value) > len("https://") and not any(c.isspace() for c in value)
+    return bool(_SERVICE_NAME.match(value))

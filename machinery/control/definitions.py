@@ -102,6 +102,18 @@ def delete_service(storage: Storage, ref: str) -> None:
     storage.delete_service(service.service_id)
 
 
+def delete_workflow(storage: Storage, ref: str) -> None:
+    """Delete a workflow (its versions stay for the record) unless events of it are still running."""
+    workflow = find_workflow(storage, ref)
+    if storage.list_executions(workflow.workflow_id, "RUNNING", 1, None):
+        # A running execution loads its pinned version through the workflow, which must stay.
+        raise Conflict(
+            f"workflow '{workflow.name}' has running events; stop them or let them finish first",
+            workflow=workflow.name,
+        )
+    storage.delete_workflow(workflow.workflow_id)
+
+
 def find_workflow(storage: Storage, ref: str, version: int | None = None) -> WorkflowRecord:
     workflow = storage.get_workflow(ref, version)
     if workflow is None:
@@ -151,7 +163,10 @@ def _simple_definition(storage: Storage, body: dict[str, Any]) -> tuple[dict[str
         unknown = sorted({name for _, name in missing})
         raise Conflict(
             f"unknown services: {', '.join(unknown)}",
-            issues=[FieldIssue(f"services/{index}", f"service '{name}' is not registered") for index, name in missing],
+            issues=[
+                FieldIssue(f"services/{index}", f"service '{name}' is not registered")
+                for index, name in missing
+            ],
             unknown_services=unknown,
         )
     for index, operation in enumerate(body.get("operations", [])):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from machinery.asl.compiler import compile_cached
@@ -100,7 +100,13 @@ class Orchestrator:
         self.notifier = Notifier()
         self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
         self.express_storage = MemoryStorage()
-        self.express_worker = Worker(self.express_storage, settings, _ExpressArchiver(self))
+        self.express_archiver = _ExpressArchiver(self)
+        self.express_worker = Worker(self.express_storage, settings, self.express_archiver)
+        # Express callback URLs are kept out of the memory copy: only the archived record queues the
+        # webhook, in durable storage, so that it is delivered once.
+        self._express_callbacks: dict[str, str] = {}
+        # Services are registered in the durable storage only; express tasks must resolve them there.
+        self.express_worker.invoker.storage = storage
 
     def start(self) -> None:
         if self.worker is not None:
@@ -132,7 +138,9 @@ class Orchestrator:
             callback_url=request.callback_url,
             express=workflow.express,
         )
-        root = Branch(branch_id=execution_id, execution_id=execution_id, container=(), state_input=request.data)
+        root = Branch(
+            branch_id=execution_id, execution_id=execution_id, container=(), state_input=request.data
+        )
         work = [WorkItem(execution_id, execution_id, WORK_START, now)]
         timeout = compile_cached(json.dumps(workflow.definition, sort_keys=True)).root.timeout_seconds
         if timeout:
@@ -140,7 +148,9 @@ class Orchestrator:
             work.append(WorkItem(execution_id, execution_id, WORK_TIMEOUT, due))
         if workflow.express:
             self._mirror_workflow(workflow)
-            self.express_storage.create_execution(record, root, work)
+            if record.callback_url:
+                self._express_callbacks[execution_id] = record.callback_url
+            self.express_storage.create_execution(replace(record, callback_url=None), root, work)
             self.express_worker.wake()
         else:
             self.storage.create_execution(record, root, work)
@@ -156,7 +166,13 @@ class Orchestrator:
             db.execute(
                 "INSERT OR REPLACE INTO workflows (workflow_id, name, version, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (workflow.workflow_id, workflow.name, workflow.version, workflow.created_at, workflow.updated_at),
+                (
+                    workflow.workflow_id,
+                    workflow.name,
+                    workflow.version,
+                    workflow.created_at,
+                    workflow.updated_at,
+                ),
             )
             db.execute(
                 "INSERT OR REPLACE INTO workflow_versions (workflow_id, version, spec, definition, services, "
@@ -216,7 +232,10 @@ class Orchestrator:
         storage = self.express_storage if record.express and record.status == "RUNNING" else self.storage
         if not storage.finish_execution(event_id, "ABORTED", time.time(), error, cause):
             raise Conflict(f"event '{event_id}' has already finished with status {record.status}")
-        self.notifier.finished(event_id)
+        if storage is self.express_storage:
+            self.express_archiver.finished(event_id)  # stores the final record, then wakes waiters
+        else:
+            self.notifier.finished(event_id)
         return self.get_event(event_id)
 
     # task tokens ---------------------------------------------------------------------------------
@@ -225,7 +244,9 @@ class Orchestrator:
         """A ``.waitForTaskToken`` service reports success, failure or a heartbeat."""
         decoded = decode_task_token(token) if isinstance(token, str) else None
         if decoded is None:
-            raise NotFound("unknown task token", issues=[FieldIssue("taskToken", "is not a valid task token")])
+            raise NotFound(
+                "unknown task token", issues=[FieldIssue("taskToken", "is not a valid task token")]
+            )
         execution_id, branch_id, _state, _attempt = decoded
         record = self.get_event(execution_id)
         storage = self.express_storage if record.express and record.status == "RUNNING" else self.storage
@@ -234,7 +255,9 @@ class Orchestrator:
             raise Conflict("the task of this token is no longer waiting (TaskTimedOut)", error="TaskTimedOut")
         if outcome.get("heartbeat"):
             return
-        storage.add_work([WorkItem(execution_id, branch_id, WORK_TOKEN, time.time(), {**outcome, "token": token})])
+        storage.add_work(
+            [WorkItem(execution_id, branch_id, WORK_TOKEN, time.time(), {**outcome, "token": token})]
+        )
         worker = self.express_worker if storage is self.express_storage else self.worker
         if worker is not None:
             worker.wake()
@@ -252,5 +275,8 @@ class _ExpressArchiver(Notifier):
         record = memory.get_execution(execution_id)
         if record is not None:
             history = [HistoryEvent(e.type, e.details, e.timestamp) for e in memory.get_history(execution_id)]
-            self.orchestrator.storage.store_finished_execution(record, history)
+            callback_url = self.orchestrator._express_callbacks.pop(execution_id, None)
+            self.orchestrator.storage.store_finished_execution(
+                replace(record, callback_url=callback_url), history
+            )
         self.orchestrator.notifier.finished(execution_id)

@@ -85,7 +85,16 @@ _VALIDATORS = {
 def check_body(kind: str, body: Any) -> list[FieldIssue]:
     """Every schema violation of ``body``, one issue per field."""
     issues = []
-    for error in sorted(_VALIDATORS[kind].iter_errors(body), key=lambda e: list(e.absolute_path)):
+    for error in sorted(_VALIDATORS[kind].iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path]):
+        if error.validator == "required" and isinstance(error.instance, dict):
+            # One issue per missing field: a body lacking both name and address names both.
+            prefix = "".join(f"{part}/" for part in error.absolute_path)
+            for name in error.validator_value:
+                if name not in error.instance:
+                    issues.append(
+                        FieldIssue(f"{prefix}{name}", f"is required ('{name}' is a required property)")
+                    )
+            continue
         issues.append(FieldIssue(_field_of(error), _message_of(error)))
     return issues
 
@@ -93,11 +102,13 @@ def check_body(kind: str, body: Any) -> list[FieldIssue]:
 def _field_of(error: ValidationError) -> str:
     path = [str(part) for part in error.absolute_path]
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [name for name in error.validator_value if name not in error.instance]
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [name for name in required if name not in error.instance]
         if missing:
             path.append(missing[0])
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        allowed = set(schema.get("properties", {}))
         extra = [name for name in error.instance if name not in allowed]
         if extra:
             path.append(extra[0])

@@ -1,0 +1,174 @@
+"""``machinery serve`` killed with SIGKILL mid-execution and started again finishes every execution once.
+
+A gate service holds the second task's calls until the test opens it, so the kill lands while calls are
+in flight. After the restart every execution must succeed with each state's transition recorded exactly
+once, and calls repeated after the crash must carry the same ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples.demo import REPOSITORY, free_port, request, wait_until_healthy
+
+EXECUTIONS = 20
+
+
+class Gate:
+    """Records calls and blocks them until opened."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.lock = threading.Condition()
+        self.keys: list[str] = []
+        self.blocked = 0
+
+    def arrived(self, key: str) -> None:
+        with self.lock:
+            self.keys.append(key)
+            self.blocked += 1
+            self.lock.notify_all()
+
+    def wait_for_blocked(self, count: int, timeout: float) -> bool:
+        with self.lock:
+            return self.lock.wait_for(lambda: self.blocked >= count, timeout)
+
+
+def _gate_server(gate: Gate) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            step = self.path.strip("/")
+            if step == "hold":
+                gate.arrived(self.headers["Idempotency-Key"])
+                gate.open.wait(60)
+            reply = json.dumps({f"{step}_seen": body.get("n")}).encode()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+            except OSError:
+                pass  # the caller was killed
+            self.close_connection = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _start(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "machinery",
+        "serve",
+        "--port",
+        str(port),
+        "--database-url",
+        f"sqlite:///{db}",
+    ]
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=REPOSITORY,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MACHINERY_LEASE_SECONDS": "300"},
+        )
+    wait_until_healthy(f"http://127.0.0.1:{port}", process)
+    return process
+
+
+@pytest.fixture
+def gate() -> Iterator[tuple[Gate, str]]:
+    gate = Gate()
+    server = _gate_server(gate)
+    yield gate, f"http://127.0.0.1:{server.server_address[1]}"
+    gate.open.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_sigkill_mid_execution_then_restart_finishes_each_execution_once(
+    tmp_path: Path, gate: tuple[Gate, str]
+) -> None:
+    the_gate, gate_url = gate
+    db, log, port = tmp_path / "db.sqlite", tmp_path / "server.log", free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = _start(db, port, log)
+    try:
+        definition = {
+            "StartAt": "First",
+            "States": {
+                "First": {
+                    "Type": "Task",
+                    "Resource": f"{gate_url}/first",
+                    "ResultPath": "$.a",
+                    "Next": "Hold",
+                },
+                "Hold": {"Type": "Task", "Resource": f"{gate_url}/hold", "ResultPath": "$.b", "Next": "Last"},
+                "Last": {"Type": "Task", "Resource": f"{gate_url}/last", "ResultPath": "$.c", "End": True},
+            },
+        }
+        status, _ = request("POST", f"{base}/w", {"name": "durable", "definition": definition})
+        assert status == 201
+        ids = []
+        for n in range(EXECUTIONS):
+            status, record = request("POST", f"{base}/e/durable?wait=0", {"n": n})
+            assert status == 202
+            ids.append(record["event_id"])
+        import time
+
+        t0 = time.time()
+        ok = the_gate.wait_for_blocked(EXECUTIONS, 30)
+        print("WAITED", time.time() - t0, the_gate.blocked, the_gate.keys[:3])
+        assert ok, "the calls never reached the gate"
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        keys_before_crash = list(the_gate.keys)
+
+        process = _start(db, port, log)
+        the_gate.open.set()
+        for n, event_id in enumerate(ids):
+            status, record = request("GET", f"{base}/e/{event_id}?wait=30")
+            assert status == 200
+            assert record["status"] == "SUCCEEDED", record
+            assert record["output"] == {
+                "n": n,
+                "a": {"first_seen": n},
+                "b": {"hold_seen": n},
+                "c": {"last_seen": n},
+            }
+            _, history = request("GET", f"{base}/e/{event_id}/history")
+            kinds = Counter(event["type"] for event in history["events"])
+            assert kinds["ExecutionSucceeded"] == 1
+            assert kinds["TaskStateEntered"] == 3
+            assert kinds["TaskSucceeded"] == 3
+            assert kinds["TaskStateExited"] == 3
+        # Calls in flight at the crash were repeated, each with the key it had before.
+        repeated = Counter(the_gate.keys)
+        assert set(repeated) == set(keys_before_crash)
+        assert all(count == 2 for count in repeated.values())
+    finally:
+        process.terminate()
+        process.wait(10)
