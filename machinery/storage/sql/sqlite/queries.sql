@@ -72,10 +72,10 @@ VALUES (:branch_id, :execution_id, :join_id, :idx, :status, :body)
 ON CONFLICT (branch_id) DO UPDATE SET status = excluded.status, body = excluded.body;
 
 -- name: branch_get
-SELECT body FROM branches WHERE branch_id = :branch_id;
+SELECT status, body FROM branches WHERE branch_id = :branch_id;
 
 -- name: branches_of_join
-SELECT body FROM branches WHERE join_id = :join_id ORDER BY idx;
+SELECT status, body FROM branches WHERE join_id = :join_id ORDER BY idx;
 
 -- name: branches_cancel_join
 UPDATE branches SET status = 'CANCELLED' WHERE join_id = :join_id AND status = 'ACTIVE';
@@ -131,3 +131,18 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 
 -- name: work_next_due
 SELECT MIN(due_at) FROM work WHERE owner IS NULL;
+
+-- name: purge_execution
+DELETE FROM executions WHERE execution_id = :execution_id;
+
+-- name: purge_branches
+DELETE FROM branches WHERE execution_id = :execution_id;
+
+-- name: purge_joins
+DELETE FROM joins WHERE execution_id = :execution_id;
+
+-- name: purge_history
+DELETE FROM history WHERE execution_id = :execution_id;
+
+-- name: purge_work
+DELETE FROM work WHERE execution_id = :execution_id;
