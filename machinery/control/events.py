@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from machinery.asl.compiler import compile_cached
 from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
 from machinery.engine.interpreter import decode_task_token
@@ -100,6 +99,7 @@ class Orchestrator:
         self.notifier = Notifier()
         self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
         self.express_storage = MemoryStorage()
+        self._mirrored: set[tuple[str, int]] = set()
         self.express_archiver = _ExpressArchiver(self)
         self.express_worker = Worker(self.express_storage, settings, self.express_archiver)
         # Express callback URLs are kept out of the memory copy: only the archived record queues the
@@ -142,7 +142,9 @@ class Orchestrator:
             branch_id=execution_id, execution_id=execution_id, container=(), state_input=request.data
         )
         work = [WorkItem(execution_id, execution_id, WORK_START, now)]
-        timeout = compile_cached(json.dumps(workflow.definition, sort_keys=True)).root.timeout_seconds
+        # The compiled root's timeout is the definition's own field; reading it directly spares a canonical
+        # JSON dump of the whole definition on every event.
+        timeout = workflow.definition.get("TimeoutSeconds")
         if timeout:
             due = now + float(timeout) * self.settings.time_scale
             work.append(WorkItem(execution_id, execution_id, WORK_TIMEOUT, due))
@@ -160,6 +162,10 @@ class Orchestrator:
 
     def _mirror_workflow(self, workflow: WorkflowRecord) -> None:
         """Express executions run on memory storage, which needs the same workflow id and version."""
+        # Versions are immutable, so each needs mirroring once; the head row only labels the record.
+        key = (workflow.workflow_id, workflow.version)
+        if key in self._mirrored:
+            return
         storage = self.express_storage
         with storage._lock:  # the memory backend is SQLite in memory
             db = storage._db
@@ -186,9 +192,16 @@ class Orchestrator:
                     workflow.created_at,
                 ),
             )
+            self._mirrored.add(key)
 
     def get_event(self, event_id: str) -> ExecutionRecord:
-        record = self.storage.get_execution(event_id) or self.express_storage.get_execution(event_id)
+        # An express record moves from memory to storage when it ends (stored first, then purged): a
+        # lookup that misses storage just before the move and memory just after must read storage again.
+        record = (
+            self.storage.get_execution(event_id)
+            or self.express_storage.get_execution(event_id)
+            or self.storage.get_execution(event_id)
+        )
         if record is None:
             raise NotFound(f"no event '{event_id}'", event_id=event_id)
         return record
@@ -279,4 +292,5 @@ class _ExpressArchiver(Notifier):
             self.orchestrator.storage.store_finished_execution(
                 replace(record, callback_url=callback_url), history
             )
+            memory.purge_execution(execution_id)
         self.orchestrator.notifier.finished(execution_id)

@@ -89,7 +89,8 @@ def check_body(kind: str, body: Any) -> list[FieldIssue]:
         if error.validator == "required" and isinstance(error.instance, dict):
             # One issue per missing field: a body lacking both name and address names both.
             prefix = "".join(f"{part}/" for part in error.absolute_path)
-            for name in error.validator_value:
+            required = error.validator_value if isinstance(error.validator_value, list) else []
+            for name in required:
                 if name not in error.instance:
                     issues.append(
                         FieldIssue(f"{prefix}{name}", f"is required ('{name}' is a required property)")

@@ -39,11 +39,28 @@ def select(
     try:
         return compiled.evaluate(data, context, variables)
     except PathNotFound as exc:
+        document = context if compiled.is_context else data
         raise StatesError(
-            "States.Runtime",
-            f"An error occurred while executing the state. Invalid path '{path}' for field '{field}': "
-            f"No results for path: {path} in {to_json_text(data)}",
+            "States.Runtime", f"Invalid path '{path}' : {_missing_part(compiled.keys, document, path)}"
         ) from exc
+
+
+def _missing_part(keys: tuple[Any, ...] | None, document: Any, path: str) -> str:
+    """Where a reference path stops matching, worded as Step Functions (Jayway JsonPath) words it."""
+    if keys is None:
+        return f"No results for path: {path}"
+    walked = "$"
+    node = document
+    for position, key in enumerate(keys):
+        walked += f"[{key}]" if isinstance(key, int) else f"['{key}']"
+        found = isinstance(key, str) and isinstance(node, dict) and key in node
+        found = found or (isinstance(key, int) and isinstance(node, list) and -len(node) <= key < len(node))
+        if not found:
+            if position < len(keys) - 1:
+                return f"Missing property in path {walked}"
+            break
+        node = node[key]
+    return f"No results for path: {walked}"
 
 
 def render(
@@ -87,7 +104,7 @@ def remove_path(data: Any, path: str) -> Any:
     return root
 
 
-def check_size(value: Any, limit: int, what: str) -> None:
+def check_size(value: Any, limit: int, state_name: str) -> None:
     """Raise ``States.DataLimitExceeded`` when ``value`` serialises to more than ``limit`` bytes."""
     if limit <= 0:
         return
@@ -95,5 +112,6 @@ def check_size(value: Any, limit: int, what: str) -> None:
     if size > limit:
         raise StatesError(
             "States.DataLimitExceeded",
-            f"The {what} size ({size} bytes) exceeds the maximum of {limit} bytes.",
+            f"The state/task '{state_name}' returned a result with a size exceeding the maximum number of "
+            "bytes service limit.",
         )

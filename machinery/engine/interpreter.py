@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from machinery.asl.choice import evaluate_rule
-from machinery.asl.errors import StatesError
+from machinery.asl.errors import PathSyntaxError, StatesError
 from machinery.asl.model import Catcher, CompiledMachine, Retrier, State, is_set
 from machinery.engine.dataflow import (
     DEFAULT_DATA_LIMIT,
@@ -54,8 +54,15 @@ from machinery.engine.types import (
     TimerFired,
 )
 
-#: Errors that ``States.ALL`` does not catch (AWS: terminal errors).
+#: Errors that no Retry or Catch handles: the execution fails (AWS: "not retriable").
+_TERMINAL = frozenset({"States.Runtime"})
+#: Errors that ``States.ALL`` and ``States.TaskFailed`` do not match (naming them explicitly does).
 _UNCATCHABLE_BY_ALL = frozenset({"States.Runtime", "States.DataLimitExceeded"})
+#: Errors of the engine itself whose cause AWS prefixes with the state and its entered event.
+_PREFIXED_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
+_PREFIX = "An error occurred while executing the state"
+#: A Wait longer than this fails (AWS keeps the delay in a signed 32-bit count of seconds).
+_MAX_WAIT_SECONDS = 2**31 - 1
 #: Guard against a machine that loops through Pass/Choice states forever within one call.
 _MAX_SYNC_TRANSITIONS = 100_000
 
@@ -91,17 +98,19 @@ class Interpreter:
         self._current_branch = branch
         step = Step(branch=branch)
         if not branch.container and branch.parent_id is None:
-            step.history.append(
-                HistoryEvent(
-                    "ExecutionStarted",
-                    {
-                        "input": to_json_text(branch.state_input),
-                        "inputDetails": {"truncated": False},
-                        "roleArn": self.execution.role_arn,
-                    },
-                    now,
-                )
+            branch.event_cursor = 0
+            self._record(
+                step,
+                "ExecutionStarted",
+                {
+                    "input": to_json_text(branch.state_input),
+                    "inputDetails": {"truncated": False},
+                    "roleArn": self.execution.role_arn,
+                },
+                now,
             )
+        elif branch.map_item is not None:
+            self._record(step, "MapIterationStarted", {"index": branch.index}, now)
         container = self.machine.container(branch.container)
         self._run(step, container.start_at, branch.state_input, now)
         return step
@@ -118,7 +127,12 @@ class Interpreter:
             if isinstance(event, TaskSucceeded) and branch.phase == PHASE_TASK:
                 self._task_succeeded(step, state, event.output, now)
             elif isinstance(event, TaskFailed) and branch.phase == PHASE_TASK:
-                self._record(step, "TaskFailed", {"error": event.error, "cause": event.cause}, now, state)
+                self._record_task_started(step, state, now)
+                prefix = _task_event_prefix(state.resource)
+                if event.error in ("States.Timeout", "States.HeartbeatTimeout"):
+                    self._record(step, f"{prefix}TimedOut", {"error": event.error, "cause": event.cause}, now)
+                else:
+                    self._record(step, f"{prefix}Failed", {"error": event.error, "cause": event.cause}, now)
                 self._state_failed(step, state, event.error, event.cause, now)
             elif isinstance(event, TimerFired) and branch.phase == PHASE_WAIT:
                 output = self._output_path(state, branch.pending, now)
@@ -129,12 +143,13 @@ class Interpreter:
                 self._children_succeeded(step, state, event.outputs, now)
             elif isinstance(event, ChildrenFailed) and branch.phase == PHASE_CHILDREN:
                 kind = "Map" if state.type == "Map" else "Parallel"
-                self._record(step, f"{kind}StateFailed", {}, now)
-                self._state_failed(step, state, event.error, event.cause, now)
+                self._state_failed(step, state, event.error, event.cause, now, f"{kind}StateFailed")
             else:
                 return step
         except StatesError as exc:
-            self._state_failed(step, state, exc.error, exc.cause, now)
+            self._state_failed(step, state, exc.error, self._cause(state, exc), now)
+        except PathSyntaxError as exc:
+            self._state_failed(step, state, "States.Runtime", self._cause(state, _unsupported(exc)), now)
         return step
 
     # The state loop ---------------------------------------------------------------------------
@@ -157,20 +172,27 @@ class Interpreter:
             branch.state = state_name
             branch.state_input = state_input
             branch.entered_time = iso_time(now)
-            branch.attempt = 0
             branch.retry_counts = [0] * len(state.retry)
             branch.pending = None
             branch.phase = PHASE_DONE
             self._record(
                 step,
                 f"{state.type}StateEntered",
-                {"name": state.name, "input": to_json_text(state_input), "inputDetails": {"truncated": False}},
+                {
+                    "name": state.name,
+                    "input": to_json_text(state_input),
+                    "inputDetails": {"truncated": False},
+                },
                 now,
             )
+            branch.entered_event_id = branch.event_cursor or 0
             try:
                 next_name, next_input = self._enter(step, state, state_input, now)
             except StatesError as exc:
-                self._state_failed(step, state, exc.error, exc.cause, now)
+                self._state_failed(step, state, exc.error, self._cause(state, exc), now)
+                return
+            except PathSyntaxError as exc:
+                self._state_failed(step, state, "States.Runtime", self._cause(state, _unsupported(exc)), now)
                 return
             if next_name is None:
                 return
@@ -178,7 +200,7 @@ class Interpreter:
 
     def _enter(self, step: Step, state: State, state_input: Any, now: float) -> tuple[str | None, Any]:
         """Run one state. Returns the next state and its input, or ``(None, _)`` when it waits or ends."""
-        check_size(state_input, self.limits.data_limit, "state input")
+        check_size(state_input, self.limits.data_limit, state.name)
         kind = state.type
         if kind == "Pass":
             effective = self._effective_input(state, state_input, now)
@@ -250,19 +272,25 @@ class Interpreter:
         )
         wait_for_token = resource.endswith(".waitForTaskToken")
         branch.phase = PHASE_TASK
-        self._record(
-            step,
-            "TaskScheduled",
-            {
+        limits = {
+            **({"timeoutInSeconds": int(timeout)} if timeout is not None else {}),
+            **({"heartbeatInSeconds": int(heartbeat)} if heartbeat is not None else {}),
+        }
+        if _task_event_prefix(resource) == "LambdaFunction":
+            details = {
+                "resource": resource,
+                "input": to_json_text(payload),
+                "inputDetails": {"truncated": False},
+            }
+            self._record(step, "LambdaFunctionScheduled", {**details, **limits}, now)
+        else:
+            details = {
                 "resource": resource,
                 "resourceType": _resource_type(resource),
                 "region": "local",
                 "parameters": to_json_text(payload),
-                **({"timeoutInSeconds": int(timeout)} if timeout is not None else {}),
-                **({"heartbeatInSeconds": int(heartbeat)} if heartbeat is not None else {}),
-            },
-            now,
-        )
+            }
+            self._record(step, "TaskScheduled", {**details, **limits}, now)
         step.effects.append(
             InvokeTask(
                 state_name=state.name,
@@ -276,15 +304,21 @@ class Interpreter:
             )
         )
 
+    def _record_task_started(self, step: Step, state: State, now: float) -> None:
+        # The runtime does not report the moment a call starts; the interpreter records it with the outcome,
+        # which keeps the order Step Functions shows (Scheduled, Started, Succeeded/Failed/TimedOut).
+        self._record(step, f"{_task_event_prefix(state.resource)}Started", {}, now)
+
     def _task_succeeded(self, step: Step, state: State, result: Any, now: float) -> None:
+        self._record_task_started(step, state, now)
         self._record(
             step,
-            "TaskSucceeded",
+            f"{_task_event_prefix(state.resource)}Succeeded",
             {"output": to_json_text(result), "outputDetails": {"truncated": False}},
             now,
             state,
         )
-        check_size(result, self.limits.data_limit, "state output")
+        check_size(result, self.limits.data_limit, state.name)
         self._finish_with_result(step, state, result, now)
 
     def _finish_with_result(self, step: Step, state: State, result: Any, now: float) -> None:
@@ -302,9 +336,11 @@ class Interpreter:
         branch = step.branch
         effective = self._effective_input(state, branch.state_input, now)
         branch.phase = PHASE_CHILDREN
-        if branch.attempt == 0:
-            self._record(step, "ParallelStateStarted", {}, now)
+        # Recorded on every attempt, as Step Functions does when a Retry starts the branches again.
+        self._record(step, "ParallelStateStarted", {}, now)
         branch.attempt += 1
+        # Children write history too: this branch no longer knows the execution's event ids.
+        branch.event_cursor = None
         step.effects.append(
             StartChildren(
                 kind="Parallel",
@@ -321,18 +357,21 @@ class Interpreter:
         if not isinstance(items, list):
             raise StatesError(
                 "States.Runtime",
-                f"An error occurred while executing the state '{state.name}'. "
-                f"Invalid path '{state.items_path}': the value is not a JSON array: {to_json_text(items)}",
+                f"Invalid path '{state.items_path}' : the value is not a JSON array: {to_json_text(items)}",
             )
         children = []
         for index, value in enumerate(items):
             item = {"Index": index, "Value": value}
             if is_set(state.item_selector):
                 item_context = {**context, "Map": {"Item": item}}
-                item_input = render(state.item_selector, effective, item_context, branch.variables, "ItemSelector")
+                item_input = render(
+                    state.item_selector, effective, item_context, branch.variables, "ItemSelector"
+                )
             else:
                 item_input = value
             children.append(ChildStart(container=state.processor or (), input=item_input, map_item=item))
+        # Recorded on every attempt and before the limits are checked, as Step Functions does.
+        self._record(step, "MapStateStarted", {"length": len(items)}, now)
         max_concurrency = self._int_field(
             state.max_concurrency, state.max_concurrency_path, effective, "MaxConcurrencyPath"
         )
@@ -348,10 +387,11 @@ class Interpreter:
             effective,
             "ToleratedFailurePercentagePath",
         )
+        if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
+            raise StatesError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
         branch.phase = PHASE_CHILDREN
-        if branch.attempt == 0:
-            self._record(step, "MapStateStarted", {"length": len(items)}, now)
         branch.attempt += 1
+        branch.event_cursor = None
         if not children:
             self._children_succeeded(step, state, [], now)
             return
@@ -373,9 +413,19 @@ class Interpreter:
 
     # Errors -------------------------------------------------------------------------------------
 
-    def _state_failed(self, step: Step, state: State, error: str, cause: str, now: float) -> None:
-        """Apply the state's Retry, then its Catch; otherwise fail the branch."""
+    def _state_failed(
+        self, step: Step, state: State, error: str, cause: str, now: float, final_event: str | None = None
+    ) -> None:
+        """Apply the state's Retry, then its Catch; otherwise fail the branch.
+
+        ``final_event`` (``MapStateFailed`` ...) is recorded when the error is not retried.
+        """
         branch = step.branch
+        if error in _TERMINAL:
+            if final_event:
+                self._record(step, final_event, {}, now)
+            self._fail_branch(step, error, cause, now)
+            return
         retry_index = _match_retrier(state.retry, error)
         if retry_index is not None and state.type in ("Task", "Parallel", "Map"):
             retrier = state.retry[retry_index]
@@ -388,6 +438,8 @@ class Interpreter:
                 delay = _backoff(retrier, attempts, branch)
                 step.effects.append(StartTimer(due=now + delay, purpose="retry"))
                 return
+        if final_event:
+            self._record(step, final_event, {}, now)
         catcher = _match_catcher(state.catch, error)
         if catcher is not None:
             error_output = {"Error": error, "Cause": cause}
@@ -426,7 +478,7 @@ class Interpreter:
         elif branch.map_item is not None:
             self._record(step, "MapIterationSucceeded", {"index": branch.index}, now)
 
-    def _fail_branch(self, step: Step, error: str, cause: str, now: float) -> None:
+    def _fail_branch(self, step: Step, error: str | None, cause: str | None, now: float) -> None:
         branch = step.branch
         branch.status = FAILED
         branch.phase = PHASE_DONE
@@ -434,7 +486,8 @@ class Interpreter:
         branch.cause = cause
         branch.pending = None
         if branch.parent_id is None:
-            self._record(step, "ExecutionFailed", {"error": error, "cause": cause}, now)
+            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
+            self._record(step, "ExecutionFailed", details, now)
         elif branch.map_item is not None:
             self._record(step, "MapIterationFailed", {"index": branch.index}, now)
 
@@ -445,7 +498,7 @@ class Interpreter:
         execution = self.execution
         context: dict[str, Any] = {
             "Execution": {
-                "Id": execution.execution_id,
+                "Id": execution.execution_arn,
                 "Input": execution.input,
                 "Name": execution.name,
                 "RoleArn": execution.role_arn,
@@ -455,13 +508,15 @@ class Interpreter:
             "State": {
                 "EnteredTime": branch.entered_time if branch else iso_time(now),
                 "Name": state.name,
-                "RetryCount": sum(branch.retry_counts) if branch else 0,
             },
             "StateMachine": {
-                "Id": execution.state_machine_id,
+                "Id": execution.state_machine_arn,
                 "Name": execution.state_machine_name,
             },
         }
+        if state.type == "Task":
+            # Step Functions shows the retry count in Task states only.
+            context["State"]["RetryCount"] = sum(branch.retry_counts) if branch else 0
         if branch is not None and branch.task_token and state.type == "Task":
             context["Task"] = {"Token": branch.task_token}
         if branch is not None and branch.map_item is not None:
@@ -480,17 +535,19 @@ class Interpreter:
         if is_set(state.parameters):
             branch = self._current_branch
             variables = branch.variables if branch else None
-            effective = render(state.parameters, effective, self._context(state, now), variables, "Parameters")
+            effective = render(
+                state.parameters, effective, self._context(state, now), variables, "Parameters"
+            )
         return effective
 
     def _output_path(self, state: State, value: Any, now: float) -> Any:
         branch = self._current_branch
         variables = branch.variables if branch else None
         output = select(state.output_path, value, self._context(state, now), variables, "OutputPath")
-        check_size(output, self.limits.data_limit, "state output")
+        check_size(output, self.limits.data_limit, state.name)
         return output
 
-    def _fail_fields(self, state: State, state_input: Any, now: float) -> tuple[str, str]:
+    def _fail_fields(self, state: State, state_input: Any, now: float) -> tuple[str | None, str | None]:
         context = self._context(state, now)
         variables = self._current_branch.variables if self._current_branch else None
         error = state.error
@@ -499,51 +556,85 @@ class Interpreter:
             error = render({"v.$": state.error_path}, state_input, context, variables, "ErrorPath")["v"]
         if state.cause_path is not None:
             cause = render({"v.$": state.cause_path}, state_input, context, variables, "CausePath")["v"]
+        # A Fail state without Error or Cause fails the execution without them (AWS omits the fields).
         return (
-            error if isinstance(error, str) else ("" if error is None else to_json_text(error)),
-            cause if isinstance(cause, str) else ("" if cause is None else to_json_text(cause)),
+            error if isinstance(error, str) or error is None else to_json_text(error),
+            cause if isinstance(cause, str) or cause is None else to_json_text(cause),
         )
 
     def _wait_until(self, state: State, effective: Any, now: float) -> float:
         variables = self._current_branch.variables if self._current_branch else None
         context = self._context(state, now)
         if state.seconds is not None:
-            return now + float(state.seconds)
-        if state.timestamp is not None:
-            return _parse_timestamp(state.timestamp, state.name, "Timestamp")
-        if state.seconds_path is not None:
+            due = now + float(state.seconds)
+        elif state.timestamp is not None:
+            due = _parse_timestamp(
+                state.timestamp, f"The Timestamp parameter does not reference {_ISO_TEXT}: {state.timestamp}"
+            )
+        elif state.seconds_path is not None:
             seconds = select(state.seconds_path, effective, context, variables, "SecondsPath")
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            quoted = f"{state.seconds_path} == {_plain(seconds)}"
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != int(seconds):
                 raise StatesError(
-                    "States.Runtime",
-                    f"The SecondsPath parameter of state '{state.name}' does not reference a "
-                    f"non-negative integer value: {to_json_text(seconds)}",
+                    "States.Runtime", f"The SecondsPath parameter cannot be parsed as a long value: {quoted}"
                 )
-            return now + float(seconds)
-        if state.timestamp_path is not None:
+            if seconds < 0:
+                raise StatesError(
+                    "States.Runtime", f"The SecondsPath parameter references a negative value: {quoted}"
+                )
+            due = now + float(seconds)
+        elif state.timestamp_path is not None:
             value = select(state.timestamp_path, effective, context, variables, "TimestampPath")
-            return _parse_timestamp(value, state.name, "TimestampPath")
-        return now
+            due = _parse_timestamp(
+                value,
+                f"The TimestampPath parameter does not reference {_ISO_TEXT}: "
+                f"{state.timestamp_path} == {_plain(value)}",
+            )
+        else:
+            due = now
+        if due - now > _MAX_WAIT_SECONDS:
+            raise StatesError("States.Runtime", "Wait state delay is too long.")
+        return due
 
-    def _number_field(self, value: Any, path: str | None, data: Any, field: str) -> float | None:
+    def _number_field(
+        self, value: Any, path: str | None, data: Any, field: str, kind: str = "float"
+    ) -> float | None:
         if path is not None:
             variables = self._current_branch.variables if self._current_branch else None
             found = select(path, data, {}, variables, field)
-            if isinstance(found, bool) or not isinstance(found, int | float):
-                raise StatesError("States.Runtime", f"The {field} '{path}' does not reference a number.")
+            if (
+                isinstance(found, bool)
+                or not isinstance(found, int | float)
+                or (kind == "integer" and found != int(found))
+            ):
+                quoted = _plain(found)
+                raise StatesError(
+                    "States.Runtime",
+                    f'The {field} field refers to value "{quoted}" which is not a valid {kind}: {path}',
+                )
             return float(found)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         return None
 
     def _int_field(self, value: Any, path: str | None, data: Any, field: str) -> int | None:
-        number = self._number_field(value, path, data, field)
+        number = self._number_field(value, path, data, field, "integer")
         return None if number is None else int(number)
 
     def _record(
         self, step: Step, kind: str, details: dict[str, Any], now: float, state: State | None = None
     ) -> None:
         step.history.append(HistoryEvent(kind, details, now))
+        if step.branch.event_cursor is not None:
+            step.branch.event_cursor += 1
+
+    def _cause(self, state: State, exc: StatesError) -> str:
+        """The cause of an error the engine raised in ``state``, worded as Step Functions words it."""
+        if exc.error not in _PREFIXED_ERRORS or exc.cause.startswith(_PREFIX):
+            return exc.cause
+        entered = self._current_branch.entered_event_id if self._current_branch else 0
+        where = f" (entered at the event id #{entered})" if entered else ""
+        return f"{_PREFIX} '{state.name}'{where}. {exc.cause}"
 
     def _record_exit(self, step: Step, state: State, output: Any, now: float) -> None:
         self._record(
@@ -552,6 +643,11 @@ class Interpreter:
             {"name": state.name, "output": to_json_text(output), "outputDetails": {"truncated": False}},
             now,
         )
+
+
+def _unsupported(exc: PathSyntaxError) -> StatesError:
+    # Validation rejects what it knows to be wrong; what slips through fails the execution, not the worker.
+    return StatesError("States.Runtime", str(exc))
 
 
 def _copy(branch: Branch) -> Branch:
@@ -611,6 +707,11 @@ def decode_task_token(token: str) -> tuple[str, str, str, int] | None:
         return None
 
 
+def _task_event_prefix(resource: str | None) -> str:
+    """History events of a Task: ``LambdaFunction...`` for a Lambda ARN resource, else ``Task...``."""
+    return "LambdaFunction" if (resource or "").startswith("arn:aws:lambda:") else "Task"
+
+
 def _resource_type(resource: str) -> str:
     if resource.startswith("arn:aws:states:::"):
         return resource.split(":::", 1)[1].split(":", 1)[0]
@@ -621,7 +722,15 @@ def _resource_type(resource: str) -> str:
     return "service"
 
 
-def _parse_timestamp(value: Any, state_name: str, field: str) -> float:
+_ISO_TEXT = "a valid ISO-8601 extended offset date-time format string"
+
+
+def _plain(value: Any) -> str:
+    """A value as AWS quotes it in error causes: strings bare, everything else as JSON."""
+    return value if isinstance(value, str) else to_json_text(value)
+
+
+def _parse_timestamp(value: Any, message: str) -> float:
     if isinstance(value, str):
         text = value.replace("Z", "+00:00") if value.endswith("Z") else value
         try:
@@ -630,11 +739,7 @@ def _parse_timestamp(value: Any, state_name: str, field: str) -> float:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None and "T" in value:
             return parsed.timestamp()
-    raise StatesError(
-        "States.Runtime",
-        f"The {field} parameter of state '{state_name}' does not reference a valid ISO-8601 "
-        f"extended offset date-time format string: {to_json_text(value)}",
-    )
+    raise StatesError("States.Runtime", message)
 
 
 def branch_variables(branch: Branch) -> Mapping[str, Any]:

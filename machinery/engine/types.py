@@ -39,11 +39,30 @@ class ExecutionContext:
     state_machine_id: str
     state_machine_name: str
     role_arn: str = "arn:aws:iam::000000000000:role/machinery"
+    region: str = "local"
+    account: str = "000000000000"
+
+    @property
+    def state_machine_arn(self) -> str:
+        """``$$.StateMachine.Id`` as Step Functions shows it: an ARN that ends with the machine's name."""
+        return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{self.state_machine_name}"
+
+    @property
+    def execution_arn(self) -> str:
+        """``$$.Execution.Id``: an ARN that ends with the machine's and the execution's names."""
+        return f"arn:aws:states:{self.region}:{self.account}:execution:{self.state_machine_name}:{self.name}"
 
 
 @dataclass
 class Branch:
-    """One thread of control; mutated only by the interpreter, on a copy."""
+    """One thread of control; mutated only by the interpreter, on a copy.
+
+    ``attempt`` counts every task call and every start of children in this branch and never goes back:
+    with the branch id it names one call (idempotency keys, task tokens) or one join, even when a loop
+    enters the same state again. ``event_cursor`` is the id of the last history event when the interpreter
+    can know it (the root branch until its first Parallel or Map); ``entered_event_id`` is the id of the
+    current state's ``...StateEntered`` event, 0 when unknown. AWS quotes it in runtime error causes.
+    """
 
     branch_id: str
     execution_id: str
@@ -64,6 +83,8 @@ class Branch:
     error: str | None = None
     cause: str | None = None
     task_token: str | None = None
+    event_cursor: int | None = None
+    entered_event_id: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ from machinery.storage.base import Storage
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+#: With a time scale below 1 a state's ``TimeoutSeconds`` shrinks, but never below this: a call needs
+#: some real time to answer, even when Wait states and back-off are instantaneous.
+MIN_SCALED_TIMEOUT_SECONDS = 1.0
 _LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 _HTTP_INVOKE = "arn:aws:states:::http:invoke"
 
@@ -58,10 +62,17 @@ class CallIdentity:
 class TaskInvoker:
     """Resolves a Task's ``Resource`` and performs the call with a pooled keep-alive client."""
 
-    def __init__(self, storage: Storage, lambda_endpoint: str | None = None) -> None:
+    def __init__(self, storage: Storage, lambda_endpoint: str | None = None, time_scale: float = 1.0) -> None:
         self.storage = storage
         self.lambda_endpoint = lambda_endpoint
+        self.time_scale = time_scale
         self._session: aiohttp.ClientSession | None = None
+
+    def scaled_timeout(self, timeout: float | None) -> float | None:
+        """A state's ``TimeoutSeconds`` under ``MACHINERY_TIME_SCALE`` (floored, see above)."""
+        if timeout is None or self.time_scale >= 1.0:
+            return timeout
+        return min(timeout, max(timeout * self.time_scale, MIN_SCALED_TIMEOUT_SECONDS))
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -85,7 +96,7 @@ class TaskInvoker:
             headers["X-Machinery-Task-Token"] = effect.task_token
             if identity.callback_url:
                 headers["X-Machinery-Callback-Url"] = identity.callback_url
-        timeout = effect.timeout_seconds
+        timeout = self.scaled_timeout(effect.timeout_seconds)
         if base.startswith(("http://", "https://")):
             return await self._http("POST", base, effect.payload, headers, timeout or DEFAULT_TIMEOUT_SECONDS)
         if base == _HTTP_INVOKE:
@@ -105,20 +116,30 @@ class TaskInvoker:
         self, method: str, url: str, payload: Any, headers: dict[str, str], timeout: float
     ) -> TaskOutcome:
         session = await self.session()
-        try:
-            async with session.request(
-                method,
-                url,
-                json=payload if method not in ("GET", "DELETE") else None,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as response:
-                body = await response.read()
-                status = response.status
-        except TimeoutError:
-            return TaskOutcome(error="States.Timeout", cause=f"{method} {url} did not answer within {timeout}s")
-        except aiohttp.ClientError as exc:
-            return TaskOutcome(error="States.Http.Socket", cause=f"{method} {url}: {exc}")
+        # A pooled keep-alive connection the service closed while idle fails before the request is
+        # sent; one fresh attempt is the usual remedy (the Idempotency-Key covers the rare duplicate).
+        for attempt in range(2):
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    json=payload if method not in ("GET", "DELETE") else None,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                ) as response:
+                    body = await response.read()
+                    status = response.status
+                break
+            except TimeoutError:
+                return TaskOutcome(
+                    error="States.Timeout", cause=f"{method} {url} did not answer within {timeout}s"
+                )
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if attempt == 0 and not isinstance(exc, aiohttp.ClientConnectorError):
+                    continue
+                return TaskOutcome(error="States.Http.Socket", cause=f"{method} {url}: {exc}")
+            except aiohttp.ClientError as exc:
+                return TaskOutcome(error="States.Http.Socket", cause=f"{method} {url}: {exc}")
         return _outcome_from_reply(status, body)
 
     async def _http_task(self, params: Any, headers: dict[str, str], timeout: float) -> TaskOutcome:
@@ -137,47 +158,86 @@ class TaskInvoker:
             return outcome
         return TaskOutcome(output={"ResponseBody": outcome.output, "StatusCode": 200, "StatusText": "OK"})
 
-    async def _lambda(self, resource: str, payload: Any, headers: dict[str, str], timeout: float) -> TaskOutcome:
+    async def _lambda(
+        self, resource: str, payload: Any, headers: dict[str, str], timeout: float
+    ) -> TaskOutcome:
+        """Call a function through the Lambda Invoke API; shape results and errors as Step Functions does.
+
+        ``arn:aws:lambda:...:function:NAME`` gives the function's result itself and, on a function error,
+        the error body as the function wrote it as cause; ``arn:aws:states:::lambda:invoke`` wraps the result
+        in ``{ExecutedVersion, Payload, StatusCode}`` and gives compact JSON causes.
+        """
         if not self.lambda_endpoint:
             return TaskOutcome(error="States.Runtime", cause="MACHINERY_LAMBDA_ENDPOINT is not set")
-        if resource == _LAMBDA_INVOKE:
+        envelope = resource == _LAMBDA_INVOKE
+        if envelope:
             if not isinstance(payload, dict) or "FunctionName" not in payload:
-                return TaskOutcome(error="States.Runtime", cause="lambda:invoke needs Parameters.FunctionName")
+                return TaskOutcome(
+                    error="States.Runtime", cause="lambda:invoke needs Parameters.FunctionName"
+                )
             function = str(payload["FunctionName"])
-            body = payload.get("Payload")
-            envelope = True
+            body = _invoke_body(payload.get("Payload"))
         else:
-            function, body, envelope = resource, payload, False
+            function, body = resource, _dumps(payload).encode()
         name = function.split(":function:", 1)[1].split(":", 1)[0] if ":function:" in function else function
         url = f"{self.lambda_endpoint.rstrip('/')}/2015-03-31/functions/{name}/invocations"
         session = await self.session()
         try:
             async with session.post(
-                url, data=_dumps(body), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+                url,
+                data=body,
+                headers={**headers, "Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 raw = await response.read()
                 function_error = response.headers.get("X-Amz-Function-Error")
+                error_code = response.headers.get("x-amzn-ErrorType", "")
+                request_id = response.headers.get("x-amzn-RequestId") or str(uuid.uuid4())
                 status = response.status
         except TimeoutError:
-            return TaskOutcome(error="States.Timeout", cause=f"Lambda {name} did not answer within {timeout}s")
+            # Step Functions reports a task timeout with an empty cause.
+            return TaskOutcome(error="States.Timeout", cause="")
         except aiohttp.ClientError as exc:
             return TaskOutcome(error="Lambda.ServiceException", cause=f"Lambda {name}: {exc}")
+        text = raw.decode("utf-8", "replace")
         try:
             result = json.loads(raw) if raw else None
         except ValueError:
-            result = raw.decode("utf-8", "replace")
-        if function_error or status >= 400:
-            error_type = result.get("errorType", "Exception") if isinstance(result, dict) else "Exception"
-            return TaskOutcome(error=str(error_type), cause=_dumps(result))
+            result = text
+        if function_error:
+            error_type = result.get("errorType") if isinstance(result, dict) else None
+            cause = _dumps(result) if envelope else text
+            return TaskOutcome(error=str(error_type or "Exception"), cause=cause)
+        if status >= 400:
+            return _lambda_service_error(status, error_code, request_id, result, name)
         if envelope:
-            return TaskOutcome(
-                output={
-                    "ExecutedVersion": "$LATEST",
-                    "Payload": result,
-                    "StatusCode": 200,
-                }
-            )
+            return TaskOutcome(output={"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": status})
         return TaskOutcome(output=result)
+
+
+def _invoke_body(payload: Any) -> bytes:
+    """The request body of ``lambda:invoke``: a string Payload is sent as it is (the SDK sends its bytes)."""
+    if payload is None:
+        return b"{}"
+    if isinstance(payload, str):
+        return payload.encode()
+    return _dumps(payload).encode()
+
+
+def _lambda_service_error(status: int, code: str, request_id: str, body: Any, name: str) -> TaskOutcome:
+    """An error of the Lambda service itself (no such function, throttling ...) as ``Lambda.<Code>``."""
+    message = ""
+    if isinstance(body, dict):
+        code = code or str(body.get("__type") or body.get("Type") or "")
+        message = str(body.get("message") or body.get("Message") or "")
+    code = code.split(":", 1)[0] or "ServiceException"
+    if not message:
+        message = f"Lambda function {name} could not be invoked"
+    cause = (
+        f"{message} (Service: AWSLambda; Status Code: {status}; Error Code: {code}; "
+        f"Request ID: {request_id}; Proxy: null)"
+    )
+    return TaskOutcome(error=f"Lambda.{code}", cause=cause)
 
 
 def _outcome_from_reply(status: int, body: bytes) -> TaskOutcome:

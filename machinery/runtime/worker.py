@@ -91,7 +91,7 @@ class Worker:
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.owner = f"worker-{uuid.uuid4()}"
-        self.invoker = TaskInvoker(storage, self.settings.lambda_endpoint)
+        self.invoker = TaskInvoker(storage, self.settings.lambda_endpoint, self.settings.time_scale)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -99,6 +99,7 @@ class Worker:
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready = threading.Event()
+        self._listening: asyncio.Future[bool] | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -179,10 +180,30 @@ class Worker:
         if timeout <= 0:
             await asyncio.sleep(0)
             return
+        wake = asyncio.ensure_future(self._wake.wait())
+        waiting: set[asyncio.Future[Any]] = {wake}
+        if type(self.storage).wait_for_work is not Storage.wait_for_work:
+            # Work committed by other processes (API servers, other workers) wakes this one too.
+            waiting.add(self._listen_for_work(timeout))
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
+            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+
+    def _listen_for_work(self, timeout: float) -> asyncio.Future[bool]:
+        """``storage.wait_for_work`` in a thread, one at a time and kept across sleeps: a wake-up that
+        arrives while the loop is busy claiming ends the next sleep at once."""
+        if self._listening is None or self._listening.done():
+            self._listening = asyncio.ensure_future(asyncio.to_thread(self._wait_for_work, timeout))
+        return self._listening
+
+    def _wait_for_work(self, timeout: float) -> bool:
+        try:
+            return self.storage.wait_for_work(timeout)
+        except Exception:
+            logger.exception("waiting for work notifications failed; polling")
+            time.sleep(timeout)
+            return False
 
     async def _renew_leases(self) -> None:
         interval = max(0.5, self.settings.lease_seconds / 3)

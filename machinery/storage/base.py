@@ -203,6 +203,14 @@ class Storage(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for work committed by another process; True when woken.
+
+        Backends that can push wake-ups (PostgreSQL ``LISTEN``) override this; the default returns False
+        at once, leaving the caller to poll.
+        """
+        return False
+
     # services --------------------------------------------------------------------------------
     @abc.abstractmethod
     def upsert_service(

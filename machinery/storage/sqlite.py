@@ -139,11 +139,15 @@ class SQLiteStorage(Storage):
             row = db.execute(_Q["service_by_ref"], {"ref": ref or name}).fetchone()
             if row is None:
                 service_id = new_id()
-                db.execute(_Q["service_insert"], {"service_id": service_id, "name": name, "body": body, "now": now})
+                db.execute(
+                    _Q["service_insert"], {"service_id": service_id, "name": name, "body": body, "now": now}
+                )
                 created = True
             else:
                 service_id = row["service_id"]
-                db.execute(_Q["service_update"], {"service_id": service_id, "name": name, "body": body, "now": now})
+                db.execute(
+                    _Q["service_update"], {"service_id": service_id, "name": name, "body": body, "now": now}
+                )
                 created = False
             stored = db.execute(_Q["service_by_ref"], {"ref": service_id}).fetchone()
         return self._service(stored), created
@@ -335,20 +339,34 @@ class SQLiteStorage(Storage):
         with self._write() as db:
             changed = db.execute(
                 _Q["execution_finish"],
-                {"execution_id": execution_id, "status": status, "output": None, "error": error,
-                 "cause": cause, "now": now},
+                {
+                    "execution_id": execution_id,
+                    "status": status,
+                    "output": None,
+                    "error": error,
+                    "cause": cause,
+                    "now": now,
+                },
             ).rowcount
             if not changed:
                 return False
             db.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
             db.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
-            kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(status, "ExecutionFailed")
+            kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
+                status, "ExecutionFailed"
+            )
             details = {"error": error, "cause": cause} if error else {}
             self._append_history(db, execution_id, [HistoryEvent(kind, details, now)])
             row = db.execute(_Q["execution_get"], {"execution_id": execution_id}).fetchone()
             if row["callback_url"]:
                 self._insert_work(db, [_webhook(execution_id, now)])
         return True
+
+    def purge_execution(self, execution_id: str) -> None:
+        """Forget an execution entirely (the express runner, once the record is archived)."""
+        with self._write() as db:
+            for query in ("purge_work", "purge_history", "purge_joins", "purge_branches", "purge_execution"):
+                db.execute(_Q[query], {"execution_id": execution_id})
 
     # branches and work ---------------------------------------------------------------------------
 
@@ -367,10 +385,10 @@ class SQLiteStorage(Storage):
 
     def get_branch(self, branch_id: str) -> Branch | None:
         rows = self._read("branch_get", branch_id=branch_id)
-        return Branch.from_json(json.loads(rows[0]["body"])) if rows else None
+        return _branch(rows[0]) if rows else None
 
     def child_results(self, join_id: str) -> list[Branch]:
-        return [Branch.from_json(json.loads(row["body"])) for row in self._read("branches_of_join", join_id=join_id)]
+        return [_branch(row) for row in self._read("branches_of_join", join_id=join_id)]
 
     def _insert_work(self, db: sqlite3.Connection, work: Sequence[WorkItem]) -> None:
         if work:
@@ -395,7 +413,8 @@ class SQLiteStorage(Storage):
     def claim_work(self, owner: str, now: float, limit: int, lease_seconds: float) -> list[WorkItem]:
         with self._write() as db:
             rows = db.execute(
-                _Q["work_claim"], {"owner": owner, "lease_until": now + lease_seconds, "now": now, "limit": limit}
+                _Q["work_claim"],
+                {"owner": owner, "lease_until": now + lease_seconds, "now": now, "limit": limit},
             ).fetchall()
         return [
             WorkItem(
@@ -413,7 +432,9 @@ class SQLiteStorage(Storage):
 
     def renew_leases(self, owner: str, work_ids: Sequence[int], until: float) -> None:
         with self._write() as db:
-            db.executemany(_Q["work_renew"], [{"work_id": w, "owner": owner, "until": until} for w in work_ids])
+            db.executemany(
+                _Q["work_renew"], [{"work_id": w, "owner": owner, "until": until} for w in work_ids]
+            )
 
     def release_leases(self, owner: str | None = None) -> int:
         with self._write() as db:
@@ -434,7 +455,9 @@ class SQLiteStorage(Storage):
             else:
                 db.execute(_Q["work_reschedule"], {**params, "due_at": reschedule_at})
 
-    def _append_history(self, db: sqlite3.Connection, execution_id: str, history: Sequence[HistoryEvent]) -> None:
+    def _append_history(
+        self, db: sqlite3.Connection, execution_id: str, history: Sequence[HistoryEvent]
+    ) -> None:
         if not history:
             return
         last = db.execute(
@@ -519,7 +542,9 @@ class SQLiteStorage(Storage):
             self._insert_work(db, work)
         return CommitResult(execution_finished=finished, new_work=len(work))
 
-    def _account_child(self, db: sqlite3.Connection, child: Branch, join_id: str, now: float) -> list[WorkItem]:
+    def _account_child(
+        self, db: sqlite3.Connection, child: Branch, join_id: str, now: float
+    ) -> list[WorkItem]:
         row = db.execute(_Q["join_get"], {"join_id": join_id}).fetchone()
         if row is None:
             return []
@@ -551,18 +576,29 @@ class SQLiteStorage(Storage):
         )
         work: list[WorkItem] = []
         for index in decision.start_indexes:
-            work.append(
-                WorkItem(child.execution_id, f"{join_id}/{index}", WORK_START, now)
-            )
+            work.append(WorkItem(child.execution_id, f"{join_id}/{index}", WORK_START, now))
         if decision.close:
             payload = None if decision.error is None else {"error": decision.error, "cause": decision.cause}
             if decision.error is not None:
                 db.execute(_Q["work_delete_join_children"], {"join_id": join_id})
                 db.execute(_Q["branches_cancel_join"], {"join_id": join_id})
             work.append(
-                WorkItem(child.execution_id, join.spec.parent_id, WORK_CHILDREN, now, {"join_id": join_id, **(payload or {})})
+                WorkItem(
+                    child.execution_id,
+                    join.spec.parent_id,
+                    WORK_CHILDREN,
+                    now,
+                    {"join_id": join_id, **(payload or {})},
+                )
             )
         return work
+
+
+def _branch(row: sqlite3.Row) -> Branch:
+    # Cancelling updates only the status column (one UPDATE for a whole join or execution): it wins.
+    branch = Branch.from_json(json.loads(row["body"]))
+    branch.status = row["status"]
+    return branch
 
 
 def _join_of(branch: Branch) -> str | None:

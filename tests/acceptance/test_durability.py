@@ -61,6 +61,7 @@ def _gate_server(gate: Gate) -> ThreadingHTTPServer:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(reply)
             except OSError:
@@ -70,7 +71,10 @@ def _gate_server(gate: Gate) -> ThreadingHTTPServer:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # every execution's call is held open at once
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -137,7 +141,9 @@ def test_sigkill_mid_execution_then_restart_finishes_each_execution_once(
             status, record = request("POST", f"{base}/e/durable?wait=0", {"n": n})
             assert status == 202
             ids.append(record["event_id"])
-        assert the_gate.wait_for_blocked(EXECUTIONS, 30), "the calls never reached the gate"
+        if not the_gate.wait_for_blocked(EXECUTIONS, 30):
+            states = [request("GET", f"{base}/e/{event_id}")[1] for event_id in ids]
+            pytest.fail(f"only {the_gate.blocked} calls reached the gate: {states}")
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         keys_before_crash = list(the_gate.keys)
@@ -147,7 +153,7 @@ def test_sigkill_mid_execution_then_restart_finishes_each_execution_once(
         for n, event_id in enumerate(ids):
             status, record = request("GET", f"{base}/e/{event_id}?wait=30")
             assert status == 200
-            assert record["status"] == "SUCCEEDED", record
+            assert record["status"] == "SUCCEEDED", json.dumps(record)
             assert record["output"] == {
                 "n": n,
                 "a": {"first_seen": n},

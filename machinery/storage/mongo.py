@@ -1,0 +1,866 @@
+"""MongoDB backend (pymongo), written for servers without multi-document transactions.
+
+MongoDB offers transactions only on replica sets, and mongomock (what our tests run against) has none,
+so no write here relies on them. What MongoDB does guarantee is that one operation on one document is
+atomic; every decision that must be made exactly once is therefore made by one such operation, and every
+other write is idempotent so that it can be repeated.
+
+How a transition is written (:meth:`MongoStorage.commit`):
+
+1. **Fenced intent.** The whole transition (branch, history, new work, children, join, execution end) is
+   written as an *intent* onto the consumed work item with one
+   ``find_one_and_update({"_id", "fence", "owner", "done": False})``. No match raises
+   :class:`~machinery.errors.LeaseLost`: a stale worker cannot commit over a newer owner. This single
+   write is the commit point, the analogue of SQLite's fenced ``DELETE``.
+2. **Idempotent application.** Branches are upserted by id with a revision taken from a counter (an
+   older revision never overwrites a newer one, a cancelled branch is never revived); history events
+   are upserted by ``(execution_id, event_id)``; work items are inserted by pre-allocated ids with
+   ``$setOnInsert``; a finished child is counted into its join by one atomic ``$inc``/``$push`` that
+   matches only if the child is not counted yet, and the join decision is derived from the counters
+   that operation returns, by :func:`~machinery.storage.base.decide_join`; the execution ends with one
+   conditional update from ``RUNNING`` that records which intent ended it.
+3. **Tombstone.** The work item is marked done (not deleted) and its intent dropped. Done items expire
+   through a TTL index after ``tombstone_seconds``; until then a late, repeated insert of the same work
+   id is a no-op instead of a resurrection.
+
+If the writer dies between 1 and 3, the work item's lease runs out, :meth:`MongoStorage.claim_work`
+claims it like any other item, sees the intent and finishes applying it (roll-forward) instead of
+handing it to the runtime. ``create_execution``, ``store_finished_execution``, ``finish_execution`` and
+commits without a consumed item anchor their intent on a synthetic, already-leased work item of kind
+``intent`` in the same way.
+
+What this does and does not guarantee, compared with the SQL backends:
+
+- A transition is never lost once ``commit`` has returned, and it is applied at most once in effect
+  (each part is idempotent), but *other readers can see it half-applied* for as long as it takes to
+  apply (or until recovery after ``recovery_seconds`` when the writer died): e.g. the branch updated
+  before its history events appear.
+- History event ids increase per execution; a crash or a race between two appliers of the same intent
+  can leave a gap in the numbering (never a duplicate).
+- Counting a finished child into its join is exactly-once; the join's decisions (start the next queued
+  iteration, close on completion, close on exceeded failure tolerance) are those SQLite makes when the
+  children finish in the order their counts landed.
+- A branch cancelled by a failed join or a stopped execution reads as ``CANCELLED`` (SQLite leaves the
+  stored body's status unchanged); a transition racing with the cancellation may still add work for
+  it, which the runtime discards because the branch is no longer active.
+- Workflow versions: the latest version is the highest stored one, so a crash while saving leaves at
+  most an unused version number.
+- Documents are limited to 16 MB: an execution's input, a branch, or one transition with all of a Map's
+  children (the intent) must fit.
+- Only ever tested against mongomock: no MongoDB server can be installed in our CI.
+
+User data (inputs, outputs, definitions, payloads) is stored as JSON text, as in SQLite: JSON keys may
+contain ``.`` or start with ``$``, which MongoDB field names may not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import threading
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar, cast
+from urllib.parse import urlparse
+
+import pymongo
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from machinery.engine.types import ACTIVE, CANCELLED, SUCCEEDED, Branch, HistoryEvent
+from machinery.errors import LeaseLost, StorageError
+from machinery.storage.base import (
+    WORK_CHILDREN,
+    WORK_START,
+    WORK_WEBHOOK,
+    Commit,
+    CommitResult,
+    ExecutionRecord,
+    ServiceRecord,
+    Storage,
+    StoredEvent,
+    WorkflowRecord,
+    WorkItem,
+    new_id,
+)
+from machinery.storage.mongo_documents import (
+    Doc,
+    branch_from_doc,
+    by_ref,
+    dumps,
+    execution_doc,
+    execution_record,
+    initially_started,
+    join_decision,
+    join_doc,
+    join_of,
+    join_spec,
+    loads,
+    service_record,
+    start_doc,
+    webhook_doc,
+    work_doc,
+    workflow_record,
+)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+logger = logging.getLogger(__name__)
+
+WORK_INTENT = "intent"  # a synthetic work item that only carries an intent to roll forward
+_AFTER = ReturnDocument.AFTER
+
+
+def _driver_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Wrap pymongo's (and mongomock's) exceptions as :class:`StorageError`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except PyMongoError as exc:
+            raise StorageError(f"MongoDB: {exc}") from exc
+
+    return wrapper
+
+
+class _AlreadyApplied(Exception):
+    """Another applier finished this intent while we were applying it: nothing is left to do."""
+
+
+class _Serialized:
+    """Runs each operation of a mongomock collection under one lock.
+
+    MongoDB makes every single-document operation atomic; mongomock does not (its
+    ``find_one_and_update`` is a find followed by an update), so without this two threads could claim
+    the same work item. Only single operations are serialised, so the multi-step design above is
+    exercised just as it would be against a server.
+    """
+
+    def __init__(self, collection: Any, lock: threading.RLock) -> None:
+        self._collection = collection
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._collection, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                result = attr(*args, **kwargs)
+                # Cursors are lazy; read them while the lock is held.
+                return list(result) if name == "find" else result
+
+        return call
+
+
+# One lock per mongomock client, so that storages sharing a client share its atomicity too.
+_MOCK_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def _open_database(url: str) -> tuple[Database[Doc], Any]:
+    """``mongodb://host/dbname`` (database ``machinery`` by default) or ``mongomock://[/dbname]``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "mongomock":
+        import mongomock  # type: ignore[import-untyped]
+
+        client: Any = mongomock.MongoClient()
+        name = parsed.path.strip("/") or "machinery"
+        return client[name], client
+    client = pymongo.MongoClient(url, tz_aware=True)
+    return client.get_default_database(default="machinery"), client
+
+
+class MongoStorage(Storage):
+    """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
+
+    :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
+    :param recovery_seconds: how long an intent of ``create_execution``/``finish_execution`` may take
+        to apply before another worker rolls it forward (commits use the consumed item's lease).
+    :param tombstone_seconds: how long a consumed work item is kept as a tombstone.
+    """
+
+    def __init__(
+        self,
+        database: Database[Doc] | str,
+        *,
+        recovery_seconds: float = 30.0,
+        tombstone_seconds: float = 86400.0,
+    ) -> None:
+        self._client: Any = None
+        if isinstance(database, str):
+            try:
+                database, self._client = _open_database(database)
+            except PyMongoError as exc:
+                raise StorageError(f"cannot open MongoDB database: {exc}") from exc
+        self.database = database
+        self.recovery_seconds = recovery_seconds
+        self.tombstone_seconds = tombstone_seconds
+        self._owner = f"storage:{uuid.uuid4()}"
+        mock = type(database).__module__.startswith("mongomock")
+        lock = _MOCK_LOCKS.setdefault(database.client, threading.RLock()) if mock else None
+
+        def collection(name: str) -> Collection[Doc]:
+            found = database[name]
+            if lock is not None:
+                return cast("Collection[Doc]", _Serialized(found, lock))
+            return found
+
+        self._services = collection("services")
+        self._workflows = collection("workflows")
+        self._versions = collection("workflow_versions")
+        self._executions = collection("executions")
+        self._branches = collection("branches")
+        self._joins = collection("joins")
+        self._history = collection("history")
+        self._work = collection("work")
+        self._counters = collection("counters")
+
+    @_driver_errors
+    def migrate(self) -> None:
+        self._services.create_index("name", unique=True)
+        self._workflows.create_index("name", unique=True)
+        self._versions.create_index([("workflow_id", ASCENDING), ("version", ASCENDING)], unique=True)
+        self._executions.create_index("seq", unique=True)
+        self._executions.create_index([("workflow_id", ASCENDING), ("seq", DESCENDING)])
+        self._executions.create_index([("status", ASCENDING), ("seq", DESCENDING)])
+        self._branches.create_index([("join_id", ASCENDING), ("idx", ASCENDING)])
+        self._branches.create_index("execution_id")
+        self._history.create_index([("execution_id", ASCENDING), ("event_id", ASCENDING)], unique=True)
+        self._work.create_index([("done", ASCENDING), ("due_at", ASCENDING)])
+        self._work.create_index("execution_id")
+        self._work.create_index("branch_id")
+        self._work.create_index("owner")
+        self._work.create_index("expires_at", expireAfterSeconds=0)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # plumbing ----------------------------------------------------------------------------------
+
+    def _allocate(self, counter: str, count: int) -> int:
+        """Reserve ``count`` consecutive numbers of a counter; the first one."""
+        doc = self._counters.find_one_and_update(
+            {"_id": counter}, {"$inc": {"value": count}}, upsert=True, return_document=_AFTER
+        )
+        assert doc is not None
+        return int(doc["value"]) - count + 1
+
+    def _tombstone(self) -> Doc:
+        expires = datetime.now(UTC) + timedelta(seconds=self.tombstone_seconds)
+        return {"done": True, "owner": None, "lease_until": None, "expires_at": expires}
+
+    def _retire_work(self, query: Doc, keep: Sequence[int]) -> None:
+        """Mark live work done, sparing the ids in ``keep`` and items that carry an intent."""
+        self._work.update_many(
+            {**query, "_id": {"$nin": list(keep)}, "done": False, "intent": None},
+            {"$set": self._tombstone()},
+        )
+
+    def _put_work(self, work: Sequence[Sequence[Any]]) -> None:
+        for work_id, item in work:
+            doc = {**item, "owner": None, "lease_until": None, "fence": 0, "done": False}
+            # DuplicateKeyError: another applier of the same intent inserted it concurrently.
+            with contextlib.suppress(DuplicateKeyError):
+                self._work.update_one({"_id": work_id}, {"$setOnInsert": doc}, upsert=True)
+
+    def _put_branch(self, body: Doc, join_id: str | None, rev: int) -> None:
+        # DuplicateKeyError: a newer revision is stored, or the branch was cancelled.
+        with contextlib.suppress(DuplicateKeyError):
+            self._branches.update_one(
+                {"_id": body["branch_id"], "rev": {"$lt": rev}, "status": {"$ne": CANCELLED}},
+                {
+                    "$set": {
+                        "execution_id": body["execution_id"],
+                        "join_id": join_id,
+                        "idx": body["index"],
+                        "status": body["status"],
+                        "rev": rev,
+                        "body": dumps(body),
+                    }
+                },
+                upsert=True,
+            )
+
+    def _put_history(self, execution_id: str, first: int, history: Sequence[Sequence[Any]]) -> None:
+        for offset, (kind, details, timestamp) in enumerate(history):
+            key = {"execution_id": execution_id, "event_id": first + offset}
+            doc = {"type": kind, "timestamp": timestamp, "details": dumps(details)}
+            # DuplicateKeyError: another applier of the same intent got there first.
+            with contextlib.suppress(DuplicateKeyError):
+                self._history.update_one(key, {"$setOnInsert": doc}, upsert=True)
+
+    def _anchor(self, execution_id: str, branch_id: str, now: float, intent: str) -> int:
+        """A synthetic work item carrying ``intent``, leased for ``recovery_seconds``."""
+        anchor_id = self._allocate("work", 1)
+        self._work.insert_one(
+            {
+                "_id": anchor_id,
+                "execution_id": execution_id,
+                "branch_id": branch_id,
+                "kind": WORK_INTENT,
+                "due_at": now,
+                "payload": None,
+                "owner": self._owner,
+                "lease_until": now + self.recovery_seconds,
+                "fence": 1,
+                "done": False,
+                "intent": intent,
+            }
+        )
+        return anchor_id
+
+    def _run_intent(self, anchor_id: int, text: str) -> CommitResult:
+        """Apply an intent (again) and retire its anchor.
+
+        The first application reads the intent back from its JSON text, exactly as a roll-forward will.
+        """
+        intent = json.loads(text)
+        appliers: dict[str, Callable[[int, Doc], CommitResult]] = {
+            "commit": self._apply_commit,
+            "create": self._apply_create,
+            "store": self._apply_store,
+            "finish": self._apply_finish,
+        }
+        try:
+            result = appliers[intent["op"]](anchor_id, intent)
+        except _AlreadyApplied:
+            return CommitResult()
+        self._work.update_one({"_id": anchor_id}, {"$set": self._tombstone(), "$unset": {"intent": ""}})
+        return result
+
+    def _event_ids(self, anchor_id: int, execution_id: str, count: int) -> int:
+        """The first of ``count`` history ids for this intent, reserved once and recorded on its anchor."""
+        anchor = self._work.find_one({"_id": anchor_id}, {"first_event_id": 1, "done": 1})
+        if anchor is None or anchor["done"]:
+            raise _AlreadyApplied
+        if anchor.get("first_event_id") is not None:
+            return int(anchor["first_event_id"])
+        execution = self._executions.find_one_and_update(
+            {"_id": execution_id},
+            {"$inc": {"last_event_id": count}},
+            {"last_event_id": 1},
+            return_document=_AFTER,
+        )
+        if execution is None:
+            raise _AlreadyApplied
+        first = int(execution["last_event_id"]) - count + 1
+        recorded = self._work.find_one_and_update(
+            {"_id": anchor_id, "done": False, "first_event_id": None}, {"$set": {"first_event_id": first}}
+        )
+        if recorded is None:  # another applier recorded its reservation first: use that one
+            return self._event_ids(anchor_id, execution_id, count)
+        return first
+
+    def _end_execution(
+        self, execution_id: str, anchor_id: int, fields: Doc, keep: Sequence[int]
+    ) -> Doc | None:
+        """End a running execution on behalf of an intent; the execution when this intent ended it."""
+        ended = self._executions.find_one_and_update(
+            {"_id": execution_id, "status": "RUNNING"},
+            {"$set": {**fields, "finished_by": anchor_id}},
+            return_document=_AFTER,
+        )
+        if ended is None:
+            ended = self._executions.find_one({"_id": execution_id})
+            if ended is None or ended.get("finished_by") != anchor_id:
+                return None
+        self._retire_work({"execution_id": execution_id, "kind": {"$ne": WORK_WEBHOOK}}, keep)
+        return ended
+
+    # services ----------------------------------------------------------------------------------
+
+    @_driver_errors
+    def upsert_service(
+        self,
+        name: str,
+        address: str,
+        inputs: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        settings: dict[str, Any],
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[ServiceRecord, bool]:
+        body = {
+            "name": name,
+            "address": address,
+            "inputs": dumps(inputs),
+            "outputs": dumps(outputs),
+            "settings": dumps(settings),
+            "updated_at": now,
+        }
+        existing = self._services.find_one(by_ref(ref or name))
+        if existing is None:
+            doc = {"_id": new_id(), **body, "created_at": now}
+            self._services.insert_one(doc)
+            return service_record(doc), True
+        updated = self._services.find_one_and_update(
+            {"_id": existing["_id"]}, {"$set": body}, return_document=_AFTER
+        )
+        if updated is None:
+            raise StorageError("service was deleted while being updated")
+        return service_record(updated), False
+
+    @_driver_errors
+    def get_service(self, ref: str) -> ServiceRecord | None:
+        doc = self._services.find_one(by_ref(ref))
+        return None if doc is None else service_record(doc)
+
+    @_driver_errors
+    def list_services(self) -> list[ServiceRecord]:
+        return [service_record(doc) for doc in list(self._services.find({}, sort=[("name", ASCENDING)]))]
+
+    @_driver_errors
+    def delete_service(self, service_id: str) -> None:
+        self._services.delete_one({"_id": service_id})
+
+    # workflows ---------------------------------------------------------------------------------
+
+    @_driver_errors
+    def save_workflow(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        definition: dict[str, Any],
+        services: list[str],
+        express: bool,
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[WorkflowRecord, bool]:
+        body = {
+            "spec": dumps(spec),
+            "definition": dumps(definition),
+            "services": dumps(services),
+            "express": express,
+            "created_at": now,
+        }
+        head = self._workflows.find_one(by_ref(ref or name))
+        if head is None:
+            # The version first: a crash in between leaves an unreferenced version, not an empty head.
+            workflow_id = new_id()
+            version = {"workflow_id": workflow_id, "version": 1, **body}
+            self._versions.insert_one(dict(version))
+            head = {"_id": workflow_id, "name": name, "version": 1, "created_at": now, "updated_at": now}
+            self._workflows.insert_one(head)
+            return workflow_record(head, version), True
+        head = self._workflows.find_one_and_update(
+            {"_id": head["_id"]},
+            {"$inc": {"version": 1}, "$set": {"name": name, "updated_at": now}},
+            return_document=_AFTER,
+        )
+        if head is None:
+            raise StorageError("workflow was deleted while being updated")
+        version = {"workflow_id": head["_id"], "version": head["version"], **body}
+        self._versions.insert_one(dict(version))
+        return workflow_record(head, version), False
+
+    def _latest_version(self, workflow_id: str) -> Doc | None:
+        found = list(
+            self._versions.find({"workflow_id": workflow_id}, sort=[("version", DESCENDING)], limit=1)
+        )
+        return found[0] if found else None
+
+    @_driver_errors
+    def get_workflow(self, ref: str, version: int | None = None) -> WorkflowRecord | None:
+        head = self._workflows.find_one(by_ref(ref))
+        if head is None:
+            return None
+        if version is None:
+            stored = self._latest_version(head["_id"])
+        else:
+            stored = self._versions.find_one({"workflow_id": head["_id"], "version": version})
+        return None if stored is None else workflow_record(head, stored)
+
+    @_driver_errors
+    def list_workflows(self) -> list[WorkflowRecord]:
+        found = []
+        for head in list(self._workflows.find({}, sort=[("name", ASCENDING)])):
+            stored = self._latest_version(head["_id"])
+            if stored is not None:
+                found.append(workflow_record(head, stored))
+        return found
+
+    @_driver_errors
+    def list_versions(self, workflow_id: str) -> list[WorkflowRecord]:
+        head = self._workflows.find_one(by_ref(workflow_id))
+        if head is None:
+            return []
+        versions = list(self._versions.find({"workflow_id": head["_id"]}, sort=[("version", ASCENDING)]))
+        return [workflow_record(head, stored) for stored in versions]
+
+    @_driver_errors
+    def delete_workflow(self, workflow_id: str) -> None:
+        # Versions stay: executions that pinned them keep their definition readable.
+        self._workflows.delete_one({"_id": workflow_id})
+
+    def workflows_using(self, service_name: str) -> list[str]:
+        return [w.name for w in self.list_workflows() if service_name in w.services]
+
+    # executions --------------------------------------------------------------------------------
+
+    def _new_execution(self, execution: ExecutionRecord) -> int:
+        """Refuse a duplicate id up front (the apply step is an idempotent upsert); the new seq."""
+        if self._executions.find_one({"_id": execution.execution_id}, {"_id": 1}) is not None:
+            raise StorageError(f"execution {execution.execution_id} already exists")
+        return self._allocate("executions", 1)
+
+    def _insert_execution(self, doc: Doc) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            self._executions.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+
+    @_driver_errors
+    def create_execution(self, execution: ExecutionRecord, root: Branch, work: Sequence[WorkItem]) -> None:
+        seq = self._new_execution(execution)
+        first = self._allocate("work", len(work)) if work else 0
+        intent = {
+            "op": "create",
+            "execution": execution_doc(execution, seq, 0),
+            "rev": self._allocate("revisions", 1),
+            "root": root.to_json(),
+            "work": [[first + offset, work_doc(item)] for offset, item in enumerate(work)],
+        }
+        text = dumps(intent)
+        self._run_intent(
+            self._anchor(execution.execution_id, root.branch_id, execution.started_at, text), text
+        )
+
+    def _apply_create(self, anchor_id: int, intent: Doc) -> CommitResult:
+        self._insert_execution(intent["execution"])
+        self._put_branch(intent["root"], None, intent["rev"])
+        self._put_work(intent["work"])
+        return CommitResult(new_work=len(intent["work"]))
+
+    @_driver_errors
+    def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+        seq = self._new_execution(execution)
+        now = execution.finished_at or execution.started_at
+        intent = {
+            "op": "store",
+            "execution": execution_doc(execution, seq, len(history)),
+            "history": [[event.type, event.details, event.timestamp] for event in history],
+            "webhook": [[self._allocate("work", 1), webhook_doc(execution.execution_id, now)]]
+            if execution.callback_url
+            else [],
+        }
+        text = dumps(intent)
+        self._run_intent(self._anchor(execution.execution_id, execution.execution_id, now, text), text)
+
+    def _apply_store(self, anchor_id: int, intent: Doc) -> CommitResult:
+        execution = intent["execution"]
+        self._insert_execution(execution)
+        self._put_history(execution["_id"], 1, intent["history"])
+        self._put_work(intent["webhook"])
+        return CommitResult(new_work=len(intent["webhook"]))
+
+    @_driver_errors
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        doc = self._executions.find_one({"_id": execution_id})
+        return None if doc is None else execution_record(doc)
+
+    @_driver_errors
+    def list_executions(
+        self, workflow_id: str | None, status: str | None, limit: int, after: str | None
+    ) -> list[ExecutionRecord]:
+        query: Doc = {}
+        if workflow_id:
+            query["workflow_id"] = workflow_id
+        if status:
+            query["status"] = status
+        if after:
+            cursor = self._executions.find_one({"_id": after}, {"seq": 1})
+            if cursor is None:
+                return []
+            query["seq"] = {"$lt": cursor["seq"]}
+        docs = list(self._executions.find(query, sort=[("seq", DESCENDING)], limit=limit))
+        return [execution_record(doc) for doc in docs]
+
+    @_driver_errors
+    def get_history(self, execution_id: str) -> list[StoredEvent]:
+        docs = list(self._history.find({"execution_id": execution_id}, sort=[("event_id", ASCENDING)]))
+        return [
+            StoredEvent(doc["event_id"], doc["type"], doc["timestamp"], loads(doc["details"])) for doc in docs
+        ]
+
+    @_driver_errors
+    def finish_execution(
+        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+    ) -> bool:
+        current = self._executions.find_one({"_id": execution_id}, {"status": 1})
+        if current is None or current["status"] != "RUNNING":
+            return False
+        intent = {
+            "op": "finish",
+            "execution_id": execution_id,
+            "now": now,
+            "status": status,
+            "error": error,
+            "cause": cause,
+            "webhook_id": self._allocate("work", 1),
+        }
+        text = dumps(intent)
+        return self._run_intent(self._anchor(execution_id, execution_id, now, text), text).execution_finished
+
+    def _apply_finish(self, anchor_id: int, intent: Doc) -> CommitResult:
+        execution_id, now, error = intent["execution_id"], intent["now"], intent["error"]
+        fields = {"status": intent["status"], "output": None, "error": error, "cause": intent["cause"]}
+        ended = self._end_execution(
+            execution_id, anchor_id, {**fields, "finished_at": now}, [anchor_id, intent["webhook_id"]]
+        )
+        if ended is None:
+            return CommitResult()
+        self._branches.update_many(
+            {"execution_id": execution_id, "status": ACTIVE}, {"$set": {"status": CANCELLED}}
+        )
+        kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
+            intent["status"], "ExecutionFailed"
+        )
+        details = {"error": error, "cause": intent["cause"]} if error else {}
+        self._put_history(execution_id, self._event_ids(anchor_id, execution_id, 1), [[kind, details, now]])
+        webhook = [[intent["webhook_id"], webhook_doc(execution_id, now)]] if ended["callback_url"] else []
+        self._put_work(webhook)
+        return CommitResult(execution_finished=True, new_work=len(webhook))
+
+    # branches and work ---------------------------------------------------------------------------
+
+    @_driver_errors
+    def get_branch(self, branch_id: str) -> Branch | None:
+        doc = self._branches.find_one({"_id": branch_id})
+        return None if doc is None else branch_from_doc(doc)
+
+    @_driver_errors
+    def child_results(self, join_id: str) -> list[Branch]:
+        docs = list(self._branches.find({"join_id": join_id}, sort=[("idx", ASCENDING)]))
+        return [branch_from_doc(doc) for doc in docs]
+
+    @_driver_errors
+    def add_work(self, work: Sequence[WorkItem]) -> None:
+        if work:
+            first = self._allocate("work", len(work))
+            self._put_work([(first + offset, work_doc(item)) for offset, item in enumerate(work)])
+
+    @_driver_errors
+    def claim_work(self, owner: str, now: float, limit: int, lease_seconds: float) -> list[WorkItem]:
+        claimed: list[WorkItem] = []
+        while len(claimed) < limit:
+            doc = self._work.find_one_and_update(
+                {
+                    "done": False,
+                    "due_at": {"$lte": now},
+                    "$or": [{"owner": None}, {"lease_until": {"$lt": now}}],
+                },
+                {"$set": {"owner": owner, "lease_until": now + lease_seconds}, "$inc": {"fence": 1}},
+                sort=[("due_at", ASCENDING), ("_id", ASCENDING)],
+                return_document=_AFTER,
+            )
+            if doc is None:
+                break
+            if doc.get("intent") is not None:
+                # Its writer died (or stalled past its lease) after the commit point: finish its work.
+                # A failure leaves it leased to ``owner``, to be tried again when that lease ends.
+                try:
+                    self._run_intent(doc["_id"], doc["intent"])
+                except (PyMongoError, StorageError):
+                    logger.exception(
+                        "rolling forward work item %s failed",
+                        doc["_id"],
+                        extra={"execution_id": doc["execution_id"]},
+                    )
+                continue
+            claimed.append(
+                WorkItem(
+                    execution_id=doc["execution_id"],
+                    branch_id=doc["branch_id"],
+                    kind=doc["kind"],
+                    due_at=doc["due_at"],
+                    payload=loads(doc["payload"]),
+                    work_id=doc["_id"],
+                    owner=doc["owner"],
+                    fence=doc["fence"],
+                )
+            )
+        return claimed
+
+    @_driver_errors
+    def renew_leases(self, owner: str, work_ids: Sequence[int], until: float) -> None:
+        if work_ids:
+            self._work.update_many(
+                {"_id": {"$in": list(work_ids)}, "owner": owner, "done": False},
+                {"$set": {"lease_until": until}},
+            )
+
+    @_driver_errors
+    def release_leases(self, owner: str | None = None) -> int:
+        query = {"done": False, "owner": {"$ne": None} if owner is None else owner}
+        result = self._work.update_many(query, {"$set": {"owner": None, "lease_until": None}})
+        return int(result.modified_count)
+
+    @_driver_errors
+    def next_due(self) -> float | None:
+        doc = self._work.find_one({"done": False, "owner": None}, {"due_at": 1}, sort=[("due_at", ASCENDING)])
+        return None if doc is None else float(doc["due_at"])
+
+    @_driver_errors
+    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
+        fenced = {
+            "_id": item.work_id,
+            "fence": item.fence,
+            "owner": item.owner,
+            "done": False,
+            "intent": None,
+        }
+        if reschedule_at is None:
+            self._work.update_one(fenced, {"$set": self._tombstone()})
+        else:
+            self._work.update_one(
+                fenced, {"$set": {"due_at": reschedule_at, "owner": None, "lease_until": None}}
+            )
+
+    @_driver_errors
+    def commit(self, commit: Commit, now: float) -> CommitResult:
+        branch = commit.branch
+        join_id = join_of(branch)
+        join = commit.join
+        started = 0 if join is None else initially_started(join)
+        accounts = branch.status != ACTIVE and join_id is not None
+        # Every id this transition may write is fixed before the commit point, so that applying it
+        # again writes the same documents.
+        needed = len(commit.work) + started + (2 if accounts else 0) + 1
+        first = self._allocate("work", needed)
+        ids = iter(range(first, first + needed))
+        intent: Doc = {
+            "op": "commit",
+            "execution_id": commit.execution_id,
+            "now": now,
+            "rev": self._allocate("revisions", 1),
+            "branch": branch.to_json(),
+            "join_id": join_id,
+            "history": [[event.type, event.details, event.timestamp] for event in commit.history],
+            "work": [[next(ids), work_doc(item)] for item in commit.work],
+            "join": None if join is None else join_doc(join, commit.execution_id, started),
+            "children": [child.to_json() for child in commit.children],
+            "starts": [[next(ids), start_doc(child, now)] for child in commit.children[:started]],
+            "account_ids": [next(ids), next(ids)] if accounts else None,
+            "webhook_id": next(ids),
+            "update": commit.execution_update,
+        }
+        text = dumps(intent)
+        consumed = commit.consumed
+        if consumed is None:
+            anchor_id = self._anchor(commit.execution_id, branch.branch_id, now, text)
+        else:
+            anchor_id = consumed.work_id or 0
+            fenced = self._work.find_one_and_update(
+                {
+                    "_id": consumed.work_id,
+                    "fence": consumed.fence,
+                    "owner": consumed.owner,
+                    "done": False,
+                    "intent": None,
+                },
+                {"$set": {"intent": text}},
+            )
+            if fenced is None:
+                raise LeaseLost(
+                    "work item was claimed by another worker or cancelled", execution_id=commit.execution_id
+                )
+        return self._run_intent(anchor_id, text)
+
+    def _apply_commit(self, anchor_id: int, intent: Doc) -> CommitResult:
+        execution_id, now, rev = intent["execution_id"], intent["now"], intent["rev"]
+        branch = intent["branch"]
+        # Ids this intent writes: spared by the clean-ups below, which may run again on a retry.
+        keep = [anchor_id, intent["webhook_id"], *(wid for wid, _ in intent["work"] + intent["starts"])]
+        if intent["account_ids"]:
+            keep.extend(intent["account_ids"])
+        self._put_branch(branch, intent["join_id"], rev)
+        history = intent["history"]
+        if history:
+            self._put_history(execution_id, self._event_ids(anchor_id, execution_id, len(history)), history)
+        work: list[tuple[int, Doc]] = [(wid, item) for wid, item in intent["work"]]
+        join = intent["join"]
+        if join is not None:
+            self._joins.update_one({"_id": join["_id"]}, {"$setOnInsert": join}, upsert=True)
+            for child in intent["children"]:
+                self._put_branch(child, join["_id"], rev)
+            work.extend((wid, item) for wid, item in intent["starts"])
+        if intent["account_ids"]:
+            work.extend(self._account_child(branch, intent["join_id"], now, intent["account_ids"], keep))
+        finished = False
+        update = intent["update"]
+        if update is not None:
+            fields = {
+                "status": update["status"],
+                "output": None if update.get("output") is None else dumps(update["output"]),
+                "error": update.get("error"),
+                "cause": update.get("cause"),
+                "finished_at": now,
+            }
+            ended = self._end_execution(execution_id, anchor_id, fields, keep)
+            finished = ended is not None
+            if ended is not None and ended["callback_url"]:
+                work.append((intent["webhook_id"], webhook_doc(execution_id, now)))
+        self._put_work(work)
+        return CommitResult(execution_finished=finished, new_work=len(work))
+
+    def _account_child(
+        self, child: Doc, join_id: str, now: float, ids: Sequence[int], keep: Sequence[int]
+    ) -> list[tuple[int, Doc]]:
+        """Count a finished child into its join exactly once; the work its decision creates."""
+        succeeded = child["status"] == SUCCEEDED
+        index = child["index"]
+        outcome = "succeeded" if succeeded else "failed"
+        doc = self._joins.find_one_and_update(
+            {"_id": join_id, "counted.i": {"$ne": index}},
+            {"$push": {"counted": {"i": index, "ok": succeeded}}, "$inc": {outcome: 1}},
+            return_document=_AFTER,
+        )
+        if doc is not None:
+            after_succeeded, after_failed = doc["succeeded"], doc["failed"]
+        else:
+            doc = self._joins.find_one({"_id": join_id})
+            if doc is None:
+                return []
+            # Counted by an earlier attempt at this intent: the counters as that count left them.
+            order = [entry["i"] for entry in doc["counted"]]
+            if index not in order:
+                return []
+            counted = doc["counted"][: order.index(index) + 1]
+            after_succeeded = sum(1 for entry in counted if entry["ok"])
+            after_failed = len(counted) - after_succeeded
+        spec = join_spec(doc)
+        decision = join_decision(
+            spec,
+            doc["initially_started"],
+            after_succeeded,
+            after_failed,
+            succeeded,
+            child["error"],
+            child["cause"],
+        )
+        work: list[tuple[int, Doc]] = []
+        execution_id = child["execution_id"]
+        for start in decision.start_indexes:
+            self._joins.update_one({"_id": join_id}, {"$max": {"started": start + 1}})
+            work.append((ids[0], work_doc(WorkItem(execution_id, f"{join_id}/{start}", WORK_START, now))))
+        if decision.close:
+            self._joins.update_one({"_id": join_id}, {"$set": {"closed": True}})
+            payload: Doc = {"join_id": join_id}
+            if decision.error is not None:
+                payload.update(error=decision.error, cause=decision.cause)
+                siblings = self._branches.distinct("_id", {"join_id": join_id})
+                self._retire_work({"branch_id": {"$in": siblings}}, keep)
+                self._branches.update_many(
+                    {"join_id": join_id, "status": ACTIVE}, {"$set": {"status": CANCELLED}}
+                )
+            item = WorkItem(execution_id, spec.parent_id, WORK_CHILDREN, now, payload)
+            work.append((ids[1], work_doc(item)))
+        return work

@@ -1,0 +1,734 @@
+"""PostgreSQL backend: many API and worker processes on one database.
+
+Work is claimed with ``FOR UPDATE SKIP LOCKED`` and fenced exactly like the SQLite backend: every claim
+increments the item's ``fence`` and a commit deletes the consumed item only while fence and owner still
+match. Inserting work calls ``pg_notify`` in the same transaction; :meth:`PostgresStorage.wait_for_work`
+LISTENs on a dedicated connection, reconnects after failures and lets the caller fall back to polling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import Cursor, errors
+from psycopg.rows import DictRow, TupleRow, dict_row
+from psycopg.types.json import Json, Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from machinery.engine.types import ACTIVE, Branch, HistoryEvent
+from machinery.errors import LeaseLost, StorageError
+from machinery.storage.base import (
+    WORK_CHILDREN,
+    WORK_START,
+    Commit,
+    CommitResult,
+    ExecutionRecord,
+    JoinSpec,
+    JoinState,
+    ServiceRecord,
+    Storage,
+    StoredEvent,
+    WorkflowRecord,
+    WorkItem,
+    decide_join,
+    new_id,
+)
+from machinery.storage.queries import load_migrations, load_queries
+
+# The reference backend's row helpers, so both backends encode documents and name work identically.
+from machinery.storage.sqlite import _dumps, _join_of, _start, _webhook
+
+logger = logging.getLogger(__name__)
+
+_Q = load_queries("postgres")
+_T = TypeVar("_T")
+
+#: Transactions aborted by a deadlock or serialisation failure are rolled back whole: run them again.
+_CONFLICT_RETRIES = 3
+
+
+def load_schema() -> str:
+    """The fresh schema (``sql/postgres/schema.sql``): what all migrations applied in order produce."""
+    return resources.files("machinery.storage").joinpath("sql", "postgres", "schema.sql").read_text("utf-8")
+
+
+def _json(value: Any) -> Json | None:
+    """A user document: the ``json`` type keeps its text (key order) as written."""
+    return None if value is None else Json(value, dumps=_dumps)
+
+
+class PostgresStorage(Storage):
+    """A connection pool for transactions plus one dedicated connection for ``LISTEN``.
+
+    :param url: a libpq connection URL (``postgresql://user:password@host:5432/db``).
+    :param pool_min_size: connections kept open (``MACHINERY_PG_POOL_MIN``).
+    :param pool_max_size: most connections opened at once (``MACHINERY_PG_POOL_MAX``); a caller beyond it
+        waits up to ``pool_timeout`` seconds for a free one, then gets a :class:`StorageError`.
+    """
+
+    def __init__(
+        self, url: str, pool_min_size: int = 1, pool_max_size: int = 10, pool_timeout: float = 30.0
+    ) -> None:
+        self.url = url
+        try:
+            self._pool = ConnectionPool(
+                url,
+                min_size=pool_min_size,
+                max_size=max(pool_min_size, pool_max_size),
+                timeout=pool_timeout,
+                open=True,
+                # A connection the server dropped while idle in the pool is replaced before use.
+                check=ConnectionPool.check_connection,
+                name="machinery",
+            )
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot open PostgreSQL pool: {exc}") from exc
+        self._listen_lock = threading.Lock()
+        self._listener: psycopg.Connection[TupleRow] | None = None
+        self._closed = threading.Event()
+
+    # plumbing ----------------------------------------------------------------------------------
+
+    def _run(self, body: Callable[[Cursor[DictRow]], _T]) -> _T:
+        """Run ``body`` in one transaction and commit it.
+
+        A transaction that failed before its COMMIT was sent is rolled back by the server, so it is safe to
+        run again: once after a lost connection, a few times after a deadlock. A failure during COMMIT
+        leaves the outcome unknown and is never retried.
+        """
+        lost_connection_retried = False
+        conflicts = 0
+        while True:
+            committing = False
+            try:
+                with self._pool.connection() as conn:
+                    with conn.cursor(row_factory=dict_row) as cursor:
+                        result = body(cursor)
+                    committing = True
+                    conn.commit()
+                return result
+            except PoolTimeout as exc:
+                raise StorageError(f"PostgreSQL: no connection available: {exc}") from exc
+            except (errors.DeadlockDetected, errors.SerializationFailure) as exc:
+                conflicts += 1
+                if committing or conflicts > _CONFLICT_RETRIES:
+                    raise StorageError(f"PostgreSQL: {exc}") from exc
+                logger.info("transaction conflict (%s); running it again", exc.sqlstate)
+            except psycopg.OperationalError as exc:
+                if committing or lost_connection_retried or not _connection_lost(exc):
+                    raise StorageError(f"PostgreSQL: {exc}") from exc
+                lost_connection_retried = True
+                logger.warning("PostgreSQL connection lost (%s); retrying once", exc)
+            except psycopg.Error as exc:
+                raise StorageError(f"PostgreSQL: {exc}") from exc
+
+    def _fetch(self, query: str, **params: Any) -> list[DictRow]:
+        return self._run(lambda cur: cur.execute(_Q[query], params).fetchall())
+
+    def migrate(self) -> None:
+        """Bring the schema up to date under an advisory lock, so concurrent starts do not race.
+
+        An empty database gets ``schema.sql`` and every migration recorded as applied; an older one gets
+        the migrations it lacks, in order.
+        """
+
+        def apply(cur: Cursor[DictRow]) -> None:
+            cur.execute(_Q["migrate_lock"])
+            cur.execute(_Q["migrations_table"])
+            applied = {row["version"] for row in cur.execute(_Q["migrations_applied"]).fetchall()}
+            migrations = load_migrations("postgres")
+            if not applied:
+                cur.execute(load_schema())
+                pending = migrations
+            else:
+                pending = [(version, sql) for version, sql in migrations if version not in applied]
+                for version, sql in pending:
+                    logger.info("applying migration %s", version)
+                    cur.execute(sql)
+            for version, _sql in pending:
+                cur.execute(_Q["migration_record"], {"version": version, "now": time.time()})
+
+        self._run(apply)
+
+    def close(self) -> None:
+        self._closed.set()
+        # Wait (briefly) for a caller blocked in wait_for_work: its timeout is a poll interval.
+        acquired = self._listen_lock.acquire(timeout=5.0)
+        try:
+            self._drop_listener()
+        finally:
+            if acquired:
+                self._listen_lock.release()
+        self._pool.close()
+
+    # wake-ups ----------------------------------------------------------------------------------
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block until new work is committed (True) or ``timeout`` seconds pass (False).
+
+        The LISTEN connection stays subscribed between calls, so a notification that arrives while the
+        caller is busy wakes its next call. When the connection fails, the call sleeps out its timeout
+        (the caller's polling fallback) and the next call reconnects.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        if self._closed.is_set() or not self._listen_lock.acquire(timeout=max(0.0, timeout)):
+            return False
+        try:
+            try:
+                listener = self._connect_listener()
+                remaining = max(0.0, deadline - time.monotonic())
+                woken = any(True for _ in listener.notifies(timeout=remaining, stop_after=1))
+                if woken:
+                    # One wake-up stands for every notification already received.
+                    for _more in listener.notifies(timeout=0):
+                        pass
+                return woken
+            except psycopg.Error as exc:
+                if not self._closed.is_set():
+                    logger.warning("LISTEN connection failed (%s); polling until it reconnects", exc)
+                self._drop_listener()
+        finally:
+            self._listen_lock.release()
+        self._closed.wait(max(0.0, deadline - time.monotonic()))
+        return False
+
+    def _connect_listener(self) -> psycopg.Connection[TupleRow]:
+        if self._listener is None or self._listener.closed:
+            listener = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            listener.execute(_Q["work_listen"])
+            self._listener = listener
+        return self._listener
+
+    def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                listener.close()
+
+    # services ----------------------------------------------------------------------------------
+
+    def upsert_service(
+        self,
+        name: str,
+        address: str,
+        inputs: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        settings: dict[str, Any],
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[ServiceRecord, bool]:
+        body = Jsonb(
+            {"address": address, "inputs": inputs, "outputs": outputs, "settings": settings}, dumps=_dumps
+        )
+
+        def upsert(cur: Cursor[DictRow]) -> tuple[ServiceRecord, bool]:
+            row = cur.execute(_Q["service_by_ref"], {"ref": ref or name}).fetchone()
+            if row is None:
+                params = {"service_id": new_id(), "name": name, "body": body, "now": now}
+                row = cur.execute(_Q["service_insert"], params).fetchone()
+                if row is not None:
+                    return _service(row), True
+                # Another process registered the name meanwhile: update what it created.
+                row = cur.execute(_Q["service_by_ref"], {"ref": name}).fetchone()
+                if row is None:
+                    raise StorageError(f"service {name!r} vanished while being registered")
+            params = {"service_id": row["service_id"], "name": name, "body": body, "now": now}
+            updated = cur.execute(_Q["service_update"], params).fetchone()
+            assert updated is not None
+            return _service(updated), False
+
+        return self._run(upsert)
+
+    def get_service(self, ref: str) -> ServiceRecord | None:
+        rows = self._fetch("service_get", ref=ref)
+        return _service(rows[0]) if rows else None
+
+    def list_services(self) -> list[ServiceRecord]:
+        return [_service(row) for row in self._fetch("services_all")]
+
+    def delete_service(self, service_id: str) -> None:
+        self._run(lambda cur: cur.execute(_Q["service_delete"], {"service_id": service_id}))
+
+    # workflows ---------------------------------------------------------------------------------
+
+    def save_workflow(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        definition: dict[str, Any],
+        services: list[str],
+        express: bool,
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[WorkflowRecord, bool]:
+        def save(cur: Cursor[DictRow]) -> tuple[WorkflowRecord, bool]:
+            created = False
+            head = cur.execute(_Q["workflow_bump"], {"ref": ref or name, "name": name, "now": now}).fetchone()
+            if head is None:
+                params = {"workflow_id": new_id(), "name": name, "now": now}
+                head = cur.execute(_Q["workflow_insert"], params).fetchone()
+                created = head is not None
+            if head is None:
+                # Another process created the name meanwhile: this save is its next version.
+                head = cur.execute(_Q["workflow_bump"], {"ref": name, "name": name, "now": now}).fetchone()
+                if head is None:
+                    raise StorageError(f"workflow {name!r} vanished while being saved")
+            version_row = cur.execute(
+                _Q["version_insert"],
+                {
+                    "workflow_id": head["workflow_id"],
+                    "version": head["version"],
+                    "spec": Json(spec, dumps=_dumps),
+                    "definition": Json(definition, dumps=_dumps),
+                    "services": Jsonb(services, dumps=_dumps),
+                    "express": express,
+                    "now": now,
+                },
+            ).fetchone()
+            assert version_row is not None
+            return _workflow(head, version_row, head["version"]), created
+
+        return self._run(save)
+
+    def get_workflow(self, ref: str, version: int | None = None) -> WorkflowRecord | None:
+        def get(cur: Cursor[DictRow]) -> WorkflowRecord | None:
+            head = cur.execute(_Q["workflow_by_ref"], {"ref": ref}).fetchone()
+            if head is None:
+                return None
+            wanted = head["version"] if version is None else version
+            row = cur.execute(
+                _Q["version_get"], {"workflow_id": head["workflow_id"], "version": wanted}
+            ).fetchone()
+            return _workflow(head, row, wanted) if row is not None else None
+
+        return self._run(get)
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        return [
+            _workflow(row, {**row, "created_at": row["version_created_at"]}, row["version"])
+            for row in self._fetch("workflows_all")
+        ]
+
+    def list_versions(self, workflow_id: str) -> list[WorkflowRecord]:
+        def versions(cur: Cursor[DictRow]) -> list[WorkflowRecord]:
+            head = cur.execute(_Q["workflow_by_ref"], {"ref": workflow_id}).fetchone()
+            if head is None:
+                return []
+            rows = cur.execute(_Q["versions_all"], {"workflow_id": head["workflow_id"]}).fetchall()
+            return [_workflow(head, row, row["version"]) for row in rows]
+
+        return self._run(versions)
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        # Versions stay: executions that pinned them keep their definition readable.
+        self._run(lambda cur: cur.execute(_Q["workflow_delete"], {"workflow_id": workflow_id}))
+
+    def workflows_using(self, service_name: str) -> list[str]:
+        return [row["name"] for row in self._fetch("workflows_using", service=service_name)]
+
+    # executions --------------------------------------------------------------------------------
+
+    def create_execution(self, execution: ExecutionRecord, root: Branch, work: Sequence[WorkItem]) -> None:
+        def create(cur: Cursor[DictRow]) -> None:
+            _insert_execution(cur, execution)
+            _put_branch(cur, root, None)
+            _insert_work(cur, work)
+
+        self._run(create)
+
+    def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+        def store(cur: Cursor[DictRow]) -> None:
+            _insert_execution(cur, execution)
+            _append_history(cur, execution.execution_id, history)
+            if execution.callback_url:
+                _insert_work(cur, [_webhook(execution.execution_id, execution.finished_at or 0.0)])
+
+        self._run(store)
+
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        rows = self._fetch("execution_get", execution_id=execution_id)
+        return _execution(rows[0]) if rows else None
+
+    def list_executions(
+        self, workflow_id: str | None, status: str | None, limit: int, after: str | None
+    ) -> list[ExecutionRecord]:
+        rows = self._fetch(
+            "executions_page",
+            workflow_id=workflow_id or None,
+            status=status or None,
+            after=after or None,
+            limit=limit,
+        )
+        return [_execution(row) for row in rows]
+
+    def get_history(self, execution_id: str) -> list[StoredEvent]:
+        return [
+            StoredEvent(row["event_id"], row["type"], row["timestamp"], row["details"])
+            for row in self._fetch("history_get", execution_id=execution_id)
+        ]
+
+    def finish_execution(
+        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+    ) -> bool:
+        def finish(cur: Cursor[DictRow]) -> bool:
+            row = cur.execute(
+                _Q["execution_finish"],
+                {
+                    "execution_id": execution_id,
+                    "status": status,
+                    "output": None,
+                    "error": error,
+                    "cause": cause,
+                    "now": now,
+                },
+            ).fetchone()
+            if row is None:
+                return False
+            cur.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
+            cur.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
+            kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
+                status, "ExecutionFailed"
+            )
+            details = {"error": error, "cause": cause} if error else {}
+            _append_history(cur, execution_id, [HistoryEvent(kind, details, now)])
+            if row["callback_url"]:
+                _insert_work(cur, [_webhook(execution_id, now)])
+            return True
+
+        return self._run(finish)
+
+    # branches and work ---------------------------------------------------------------------------
+
+    def get_branch(self, branch_id: str) -> Branch | None:
+        rows = self._fetch("branch_get", branch_id=branch_id)
+        return _branch(rows[0]) if rows else None
+
+    def child_results(self, join_id: str) -> list[Branch]:
+        return [_branch(row) for row in self._fetch("branches_of_join", join_id=join_id)]
+
+    def add_work(self, work: Sequence[WorkItem]) -> None:
+        self._run(lambda cur: _insert_work(cur, work))
+
+    def claim_work(self, owner: str, now: float, limit: int, lease_seconds: float) -> list[WorkItem]:
+        params = {"owner": owner, "lease_until": now + lease_seconds, "now": now, "limit": limit}
+        rows = self._fetch("work_claim", **params)
+        items = [
+            WorkItem(
+                execution_id=row["execution_id"],
+                branch_id=row["branch_id"],
+                kind=row["kind"],
+                due_at=row["due_at"],
+                payload=row["payload"],
+                work_id=row["work_id"],
+                owner=row["owner"],
+                fence=row["fence"],
+            )
+            for row in rows
+        ]
+        # UPDATE ... RETURNING does not keep the claim's ORDER BY.
+        items.sort(key=lambda item: (item.due_at, item.work_id or 0))
+        return items
+
+    def renew_leases(self, owner: str, work_ids: Sequence[int], until: float) -> None:
+        if work_ids:
+            params = {"work_ids": sorted(work_ids), "owner": owner, "until": until}
+            self._run(lambda cur: cur.execute(_Q["work_renew"], params))
+
+    def release_leases(self, owner: str | None = None) -> int:
+        def release(cur: Cursor[DictRow]) -> int:
+            if owner is None:
+                return cur.execute(_Q["work_release_all"]).rowcount
+            return cur.execute(_Q["work_release_owner"], {"owner": owner}).rowcount
+
+        return self._run(release)
+
+    def next_due(self) -> float | None:
+        rows = self._fetch("work_next_due")
+        value = rows[0]["due_at"] if rows else None
+        return None if value is None else float(value)
+
+    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
+        params: dict[str, Any] = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
+
+        def complete(cur: Cursor[DictRow]) -> None:
+            if reschedule_at is None:
+                cur.execute(_Q["work_consume"], params)
+            else:
+                cur.execute(_Q["work_reschedule"], {**params, "due_at": reschedule_at})
+                _notify(cur, [reschedule_at])
+
+        self._run(complete)
+
+    def commit(self, commit: Commit, now: float) -> CommitResult:
+        return self._run(lambda cur: _commit(cur, commit, now))
+
+
+# transactions ----------------------------------------------------------------------------------------
+
+
+def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
+    execution = cur.execute(_Q["execution_lock"], {"execution_id": commit.execution_id}).fetchone()
+    if execution is None:
+        raise StorageError(
+            f"execution {commit.execution_id} does not exist", execution_id=commit.execution_id
+        )
+    consumed = commit.consumed
+    if consumed is not None:
+        cur.execute(
+            _Q["work_consume"],
+            {"work_id": consumed.work_id, "fence": consumed.fence, "owner": consumed.owner},
+        )
+        if cur.rowcount == 0:
+            raise LeaseLost(
+                "work item was claimed by another worker or cancelled", execution_id=commit.execution_id
+            )
+    branch = commit.branch
+    join_id = _join_of(branch)
+    _put_branch(cur, branch, join_id)
+    _append_history(cur, commit.execution_id, commit.history)
+    work = list(commit.work)
+    if commit.join is not None:
+        spec = commit.join
+        started = spec.total if spec.max_concurrency <= 0 else min(spec.total, spec.max_concurrency)
+        cur.execute(
+            _Q["join_insert"],
+            {
+                "join_id": spec.join_id,
+                "execution_id": commit.execution_id,
+                "parent_id": spec.parent_id,
+                "kind": spec.kind,
+                "total": spec.total,
+                "started": started,
+                "max_concurrency": spec.max_concurrency,
+                "tolerated_count": spec.tolerated_failure_count,
+                "tolerated_pct": spec.tolerated_failure_percentage,
+            },
+        )
+        _put_branches(cur, commit.children, spec.join_id)
+        work.extend(_start(child, now) for child in commit.children[:started])
+    if branch.status != ACTIVE and join_id is not None:
+        work.extend(_account_child(cur, branch, join_id, now))
+    finished = False
+    if commit.execution_update is not None:
+        update = commit.execution_update
+        row = cur.execute(
+            _Q["execution_finish"],
+            {
+                "execution_id": commit.execution_id,
+                "status": update["status"],
+                "output": _json(update.get("output")),
+                "error": update.get("error"),
+                "cause": update.get("cause"),
+                "now": now,
+            },
+        ).fetchone()
+        finished = row is not None
+        if row is not None:
+            cur.execute(_Q["work_delete_execution"], {"execution_id": commit.execution_id})
+            if row["callback_url"]:
+                work.append(_webhook(commit.execution_id, now))
+    _insert_work(cur, work)
+    return CommitResult(execution_finished=finished, new_work=len(work))
+
+
+def _account_child(cur: Cursor[DictRow], child: Branch, join_id: str, now: float) -> list[WorkItem]:
+    row = cur.execute(_Q["join_lock"], {"join_id": join_id}).fetchone()
+    if row is None:
+        return []
+    join = JoinState(
+        spec=JoinSpec(
+            join_id=join_id,
+            parent_id=row["parent_id"],
+            kind=row["kind"],
+            total=row["total"],
+            max_concurrency=row["max_concurrency"],
+            tolerated_failure_count=row["tolerated_count"],
+            tolerated_failure_percentage=row["tolerated_pct"],
+        ),
+        started=row["started"],
+        succeeded=row["succeeded"],
+        failed=row["failed"],
+        closed=row["closed"],
+    )
+    decision = decide_join(join, child.status == "SUCCEEDED", child.error, child.cause)
+    cur.execute(
+        _Q["join_update"],
+        {
+            "join_id": join_id,
+            "started": join.started,
+            "succeeded": join.succeeded,
+            "failed": join.failed,
+            "closed": join.closed,
+        },
+    )
+    work = [
+        WorkItem(child.execution_id, f"{join_id}/{index}", WORK_START, now)
+        for index in decision.start_indexes
+    ]
+    if decision.close:
+        payload: dict[str, Any] = {"join_id": join_id}
+        if decision.error is not None:
+            payload.update(error=decision.error, cause=decision.cause)
+            cur.execute(_Q["work_delete_join_children"], {"join_id": join_id})
+            cur.execute(_Q["branches_cancel_join"], {"join_id": join_id})
+        work.append(WorkItem(child.execution_id, join.spec.parent_id, WORK_CHILDREN, now, payload))
+    return work
+
+
+def _insert_execution(cur: Cursor[DictRow], execution: ExecutionRecord) -> None:
+    cur.execute(
+        _Q["execution_insert"],
+        {
+            "execution_id": execution.execution_id,
+            "workflow_id": execution.workflow_id,
+            "workflow_name": execution.workflow_name,
+            "workflow_version": execution.workflow_version,
+            "name": execution.name,
+            "status": execution.status,
+            "input": Json(execution.input, dumps=_dumps),
+            "output": _json(execution.output),
+            "error": execution.error,
+            "cause": execution.cause,
+            "started_at": execution.started_at,
+            "finished_at": execution.finished_at,
+            "callback_url": execution.callback_url,
+            "express": execution.express,
+        },
+    )
+
+
+def _append_history(cur: Cursor[DictRow], execution_id: str, history: Sequence[HistoryEvent]) -> None:
+    if not history:
+        return
+    row = cur.execute(
+        _Q["execution_reserve_events"], {"execution_id": execution_id, "count": len(history)}
+    ).fetchone()
+    if row is None:
+        raise StorageError(f"execution {execution_id} does not exist", execution_id=execution_id)
+    first = row["last_event_id"] - len(history) + 1
+    cur.executemany(
+        _Q["history_insert"],
+        [
+            {
+                "execution_id": execution_id,
+                "event_id": first + offset,
+                "type": event.type,
+                "timestamp": event.timestamp,
+                "details": Json(event.details, dumps=_dumps),
+            }
+            for offset, event in enumerate(history)
+        ],
+    )
+
+
+def _put_branch(cur: Cursor[DictRow], branch: Branch, join_id: str | None) -> None:
+    cur.execute(_Q["branch_upsert"], _branch_params(branch, join_id))
+
+
+def _put_branches(cur: Cursor[DictRow], branches: Sequence[Branch], join_id: str) -> None:
+    if branches:
+        cur.executemany(_Q["branch_upsert"], [_branch_params(branch, join_id) for branch in branches])
+
+
+def _branch_params(branch: Branch, join_id: str | None) -> dict[str, Any]:
+    return {
+        "branch_id": branch.branch_id,
+        "execution_id": branch.execution_id,
+        "join_id": join_id,
+        "idx": branch.index,
+        "status": branch.status,
+        "body": Json(branch.to_json(), dumps=_dumps),
+    }
+
+
+def _insert_work(cur: Cursor[DictRow], work: Sequence[WorkItem]) -> None:
+    if not work:
+        return
+    cur.executemany(
+        _Q["work_insert"],
+        [
+            {
+                "execution_id": item.execution_id,
+                "branch_id": item.branch_id,
+                "kind": item.kind,
+                "due_at": item.due_at,
+                "payload": _json(item.payload),
+            }
+            for item in work
+        ],
+    )
+    _notify(cur, [item.due_at for item in work])
+
+
+def _notify(cur: Cursor[DictRow], due: Sequence[float]) -> None:
+    cur.execute(_Q["work_notify"], {"due_at": repr(min(due))})
+
+
+# rows ------------------------------------------------------------------------------------------------
+
+
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    """Connection failures (SQLSTATE class 08, an administrator's shutdown, or none at all)."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+def _service(row: DictRow) -> ServiceRecord:
+    body = row["body"]
+    return ServiceRecord(
+        service_id=row["service_id"],
+        name=row["name"],
+        address=body["address"],
+        inputs=body["inputs"],
+        outputs=body["outputs"],
+        settings=body["settings"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _workflow(head: DictRow, version_row: DictRow, version: int) -> WorkflowRecord:
+    return WorkflowRecord(
+        workflow_id=head["workflow_id"],
+        name=head["name"],
+        version=version,
+        spec=version_row["spec"],
+        definition=version_row["definition"],
+        services=version_row["services"],
+        express=version_row["express"],
+        created_at=version_row["created_at"],
+        updated_at=head["updated_at"],
+    )
+
+
+def _execution(row: DictRow) -> ExecutionRecord:
+    return ExecutionRecord(
+        execution_id=row["execution_id"],
+        workflow_id=row["workflow_id"],
+        workflow_name=row["workflow_name"],
+        workflow_version=row["workflow_version"],
+        name=row["name"],
+        status=row["status"],
+        input=row["input"],
+        output=row["output"],
+        error=row["error"],
+        cause=row["cause"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        callback_url=row["callback_url"],
+        express=row["express"],
+    )
+
+
+def _branch(row: DictRow) -> Branch:
+    # Cancelling updates only the status column (one UPDATE for a whole join or execution): it wins.
+    branch = Branch.from_json(row["body"])
+    branch.status = row["status"]
+    return branch

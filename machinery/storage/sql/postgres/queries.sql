@@ -1,0 +1,214 @@
+-- Named queries of the PostgreSQL backend (psycopg placeholders: %(name)s).
+
+-- name: migrate_lock
+-- Held until the migrating transaction ends, so concurrent starts apply each migration once.
+SELECT pg_advisory_xact_lock(hashtext('machinery.migrate'));
+
+-- name: migrations_table
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    applied_at DOUBLE PRECISION NOT NULL
+);
+
+-- name: migrations_applied
+SELECT version FROM schema_migrations ORDER BY version;
+
+-- name: migration_record
+INSERT INTO schema_migrations (version, applied_at) VALUES (%(version)s, %(now)s);
+
+-- name: service_by_ref
+SELECT service_id, name, body, created_at, updated_at FROM services
+WHERE service_id = %(ref)s OR name = %(ref)s
+LIMIT 1
+FOR UPDATE;
+
+-- name: service_get
+SELECT service_id, name, body, created_at, updated_at FROM services
+WHERE service_id = %(ref)s OR name = %(ref)s
+LIMIT 1;
+
+-- name: services_all
+SELECT service_id, name, body, created_at, updated_at FROM services ORDER BY name;
+
+-- name: service_insert
+INSERT INTO services (service_id, name, body, created_at, updated_at)
+VALUES (%(service_id)s, %(name)s, %(body)s, %(now)s, %(now)s)
+ON CONFLICT (name) DO NOTHING
+RETURNING service_id, name, body, created_at, updated_at;
+
+-- name: service_update
+UPDATE services SET name = %(name)s, body = %(body)s, updated_at = %(now)s WHERE service_id = %(service_id)s
+RETURNING service_id, name, body, created_at, updated_at;
+
+-- name: service_delete
+DELETE FROM services WHERE service_id = %(service_id)s;
+
+-- name: workflow_by_ref
+SELECT workflow_id, name, version, created_at, updated_at FROM workflows
+WHERE workflow_id = %(ref)s OR name = %(ref)s
+LIMIT 1;
+
+-- name: workflows_all
+SELECT w.workflow_id, w.name, w.version, w.created_at, w.updated_at,
+       v.spec, v.definition, v.services, v.express, v.created_at AS version_created_at
+FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.workflow_id AND v.version = w.version
+ORDER BY w.name;
+
+-- name: workflows_using
+SELECT w.name
+FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.workflow_id AND v.version = w.version
+WHERE v.services ? %(service)s
+ORDER BY w.name;
+
+-- name: workflow_insert
+INSERT INTO workflows (workflow_id, name, version, created_at, updated_at)
+VALUES (%(workflow_id)s, %(name)s, 1, %(now)s, %(now)s)
+ON CONFLICT (name) DO NOTHING
+RETURNING workflow_id, name, version, created_at, updated_at;
+
+-- name: workflow_bump
+-- The row lock this takes orders concurrent saves of one workflow: each gets the next version.
+UPDATE workflows SET name = %(name)s, version = version + 1, updated_at = %(now)s
+WHERE workflow_id = (
+    SELECT workflow_id FROM workflows WHERE workflow_id = %(ref)s OR name = %(ref)s LIMIT 1
+)
+RETURNING workflow_id, name, version, created_at, updated_at;
+
+-- name: workflow_delete
+DELETE FROM workflows WHERE workflow_id = %(workflow_id)s;
+
+-- name: version_insert
+INSERT INTO workflow_versions (workflow_id, version, spec, definition, services, express, created_at)
+VALUES (%(workflow_id)s, %(version)s, %(spec)s, %(definition)s, %(services)s, %(express)s, %(now)s)
+RETURNING spec, definition, services, express, created_at;
+
+-- name: version_get
+SELECT spec, definition, services, express, created_at FROM workflow_versions
+WHERE workflow_id = %(workflow_id)s AND version = %(version)s;
+
+-- name: versions_all
+SELECT version, spec, definition, services, express, created_at FROM workflow_versions
+WHERE workflow_id = %(workflow_id)s ORDER BY version;
+
+-- name: execution_insert
+INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                        output, error, cause, started_at, finished_at, callback_url, express)
+VALUES (%(execution_id)s, %(workflow_id)s, %(workflow_name)s, %(workflow_version)s, %(name)s, %(status)s,
+        %(input)s, %(output)s, %(error)s, %(cause)s, %(started_at)s, %(finished_at)s, %(callback_url)s,
+        %(express)s);
+
+-- name: execution_get
+SELECT * FROM executions WHERE execution_id = %(execution_id)s;
+
+-- name: execution_lock
+-- Taken first by every transition of an execution: its commits (and the joins of its children)
+-- serialise on this row, so they never wait on each other's work or branch rows in opposite orders.
+SELECT callback_url FROM executions WHERE execution_id = %(execution_id)s FOR NO KEY UPDATE;
+
+-- name: executions_page
+SELECT * FROM executions
+WHERE (%(workflow_id)s::text IS NULL OR workflow_id = %(workflow_id)s)
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(after)s::text IS NULL OR seq < (SELECT seq FROM executions WHERE execution_id = %(after)s))
+ORDER BY seq DESC
+LIMIT %(limit)s;
+
+-- name: execution_finish
+UPDATE executions
+SET status = %(status)s, output = %(output)s, error = %(error)s, cause = %(cause)s, finished_at = %(now)s
+WHERE execution_id = %(execution_id)s AND status = 'RUNNING'
+RETURNING callback_url;
+
+-- name: execution_reserve_events
+UPDATE executions SET last_event_id = last_event_id + %(count)s WHERE execution_id = %(execution_id)s
+RETURNING last_event_id;
+
+-- name: history_insert
+INSERT INTO history (execution_id, event_id, type, timestamp, details)
+VALUES (%(execution_id)s, %(event_id)s, %(type)s, %(timestamp)s, %(details)s);
+
+-- name: history_get
+SELECT event_id, type, timestamp, details FROM history
+WHERE execution_id = %(execution_id)s ORDER BY event_id;
+
+-- name: branch_upsert
+INSERT INTO branches (branch_id, execution_id, join_id, idx, status, body)
+VALUES (%(branch_id)s, %(execution_id)s, %(join_id)s, %(idx)s, %(status)s, %(body)s)
+ON CONFLICT (branch_id) DO UPDATE SET status = excluded.status, body = excluded.body;
+
+-- name: branch_get
+SELECT status, body FROM branches WHERE branch_id = %(branch_id)s;
+
+-- name: branches_of_join
+SELECT status, body FROM branches WHERE join_id = %(join_id)s ORDER BY idx;
+
+-- name: branches_cancel_join
+UPDATE branches SET status = 'CANCELLED' WHERE join_id = %(join_id)s AND status = 'ACTIVE';
+
+-- name: branches_cancel_execution
+UPDATE branches SET status = 'CANCELLED' WHERE execution_id = %(execution_id)s AND status = 'ACTIVE';
+
+-- name: join_insert
+INSERT INTO joins (join_id, execution_id, parent_id, kind, total, started, max_concurrency, tolerated_count,
+                   tolerated_pct)
+VALUES (%(join_id)s, %(execution_id)s, %(parent_id)s, %(kind)s, %(total)s, %(started)s, %(max_concurrency)s,
+        %(tolerated_count)s, %(tolerated_pct)s);
+
+-- name: join_lock
+-- Children of one join finish on different workers: each accounts under this row lock.
+SELECT * FROM joins WHERE join_id = %(join_id)s FOR UPDATE;
+
+-- name: join_update
+UPDATE joins SET started = %(started)s, succeeded = %(succeeded)s, failed = %(failed)s, closed = %(closed)s
+WHERE join_id = %(join_id)s;
+
+-- name: work_insert
+INSERT INTO work (execution_id, branch_id, kind, due_at, payload)
+VALUES (%(execution_id)s, %(branch_id)s, %(kind)s, %(due_at)s, %(payload)s);
+
+-- name: work_notify
+-- Delivered at commit, to every LISTENing worker; the payload is the earliest new due time.
+SELECT pg_notify('machinery_work', %(due_at)s);
+
+-- name: work_listen
+LISTEN machinery_work;
+
+-- name: work_claim
+-- SKIP LOCKED: concurrent claimers pass over each other's rows instead of waiting or double-claiming.
+WITH claimable AS (
+    SELECT work_id FROM work
+    WHERE due_at <= %(now)s AND (owner IS NULL OR lease_until < %(now)s)
+    ORDER BY due_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE work SET owner = %(owner)s, lease_until = %(lease_until)s, fence = work.fence + 1
+FROM claimable
+WHERE work.work_id = claimable.work_id
+RETURNING work.work_id, work.execution_id, work.branch_id, work.kind, work.due_at, work.payload, work.owner,
+          work.fence;
+
+-- name: work_consume
+DELETE FROM work WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s;
+
+-- name: work_reschedule
+UPDATE work SET due_at = %(due_at)s, owner = NULL, lease_until = NULL
+WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s;
+
+-- name: work_delete_join_children
+DELETE FROM work WHERE branch_id IN (SELECT branch_id FROM branches WHERE join_id = %(join_id)s);
+
+-- name: work_delete_execution
+DELETE FROM work WHERE execution_id = %(execution_id)s AND kind != 'webhook';
+
+-- name: work_renew
+UPDATE work SET lease_until = %(until)s WHERE work_id = ANY(%(work_ids)s) AND owner = %(owner)s;
+
+-- name: work_release_owner
+UPDATE work SET owner = NULL, lease_until = NULL WHERE owner = %(owner)s;
+
+-- name: work_release_all
+UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
+
+-- name: work_next_due
+SELECT MIN(due_at) AS due_at FROM work WHERE owner IS NULL;

@@ -1,0 +1,513 @@
+"""Run the AWS-recorded ASL conformance cases against a real machinery server.
+
+The cases (``../shared/asl-conformance`` next to the repository, see its README) pair a definition and an
+input with what AWS Step Functions produced. This module starts one ``machinery serve`` subprocess and a
+stub of the Lambda Invoke API serving the eight handlers the cases name, runs every case over HTTP in a
+thread pool and compares outcomes as the README says. ``python -m tests.acceptance.conformance`` prints
+every failure in detail (add ``-k text`` to select cases by id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+CASES_DIRECTORY = REPOSITORY.parent / "shared" / "asl-conformance"
+CASE_FILES = ("cases.pure.json", "cases.lambda.json")
+JSONATA_KEYS = frozenset({"QueryLanguage", "Assign", "Output", "Arguments"})
+#: Values that stand for "any value of that kind" when they are a whole string.
+WHOLE_PLACEHOLDERS = frozenset(
+    {
+        "timestamp",
+        "date",
+        "snf_role_arn",
+        "generated-uuid",
+        "start-time",
+        "entered-time",
+        "RequestId",
+        "x-amzn-RequestId",
+        "X-Amzn-Trace-Id",
+    }
+)
+_PLACEHOLDER_PART = re.compile(r"<[^<>]*>|111111111111")
+#: How long one case may run before it counts as failed (its execution is still RUNNING).
+CASE_WAIT_SECONDS = 20
+
+
+# Case data ----------------------------------------------------------------------------------------
+
+
+def cases_present() -> bool:
+    return all((CASES_DIRECTORY / name).exists() for name in CASE_FILES)
+
+
+def load_cases() -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = []
+    for name in CASE_FILES:
+        cases.extend(json.loads((CASES_DIRECTORY / name).read_text()))
+    return cases
+
+
+def uses_jsonata(node: Any) -> bool:
+    """Whether a definition uses JSONata or variables (the README's rule)."""
+    if isinstance(node, dict):
+        return any(key in JSONATA_KEYS or uses_jsonata(value) for key, value in node.items())
+    if isinstance(node, list):
+        return any(uses_jsonata(item) for item in node)
+    return isinstance(node, str) and "{%" in node
+
+
+# Comparing outcomes -------------------------------------------------------------------------------
+
+
+def _placeholder_pattern(expected: str) -> re.Pattern[str] | None:
+    if not _PLACEHOLDER_PART.search(expected):
+        return None
+    parts = _PLACEHOLDER_PART.split(expected)
+    return re.compile(".*?".join(re.escape(part) for part in parts), re.DOTALL)
+
+
+def matches(expected: Any, actual: Any) -> bool:
+    """Deep equality where the README's placeholders match any value of their kind."""
+    if isinstance(expected, str):
+        if expected in WHOLE_PLACEHOLDERS:
+            return actual is not None
+        if not isinstance(actual, str):
+            return False
+        pattern = _placeholder_pattern(expected)
+        return pattern.fullmatch(actual) is not None if pattern else expected == actual
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return False
+        optional = {"SdkHttpMetadata", "SdkResponseMetadata"}
+        if set(expected) - optional != set(actual) - optional:
+            return False
+        return all(matches(value, actual[key]) for key, value in expected.items() if key in actual)
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(matches(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return float(expected) == float(actual)
+    return bool(expected == actual)
+
+
+def cause_matches(expected: Any, actual: Any) -> bool:
+    """Causes are strings; the recording parsed the ones that were JSON."""
+    if expected is None:
+        return True
+    if isinstance(expected, str):
+        return matches(expected, actual if actual is not None else "")
+    try:
+        parsed = json.loads(actual) if isinstance(actual, str) else actual
+    except ValueError:
+        return False
+    return matches(expected, parsed)
+
+
+@dataclass
+class CaseResult:
+    case_id: str
+    category: str
+    kind: str  # "pure" or "lambda"
+    jsonata: bool
+    passed: bool
+    reason: str = ""
+    cause_matched: bool = True
+    actual: Any = None
+    seconds: float = 0.0
+    #: whether the history's event types equal AWS's, in order (secondary; ``None``: not compared)
+    history_matched: bool | None = None
+    history_types: list[str] = field(default_factory=list)
+
+
+def judge(case: dict[str, Any], reply: dict[str, Any]) -> tuple[bool, str, bool]:
+    """``(passed, reason, cause_matched)`` for one case's reply from ``POST /e``."""
+    expected = case["expected"]
+    status = reply.get("status")
+    if expected["status"] == "UNKNOWN":
+        # AWS accepted a Wait far in the future and was still waiting when recorded. With TIME_SCALE=0 the
+        # wait is over at once, so what is comparable is that the state did not fail.
+        return status in ("RUNNING", "SUCCEEDED"), f"expected to wait, got {status}", True
+    if status != expected["status"]:
+        detail = reply.get("output") if status == "SUCCEEDED" else (reply.get("error"), reply.get("cause"))
+        return False, f"status {status} ≠ {expected['status']}: {str(detail)[:400]}", True
+    if status == "SUCCEEDED":
+        if matches(expected.get("output"), reply.get("output")):
+            return True, "", True
+        return False, f"output {json.dumps(reply.get('output'))[:600]}", True
+    if reply.get("error") != expected.get("error"):
+        return False, f"error {reply.get('error')!r} ≠ {expected.get('error')!r}: {reply.get('cause')}", True
+    cause_ok = cause_matches(expected.get("cause"), reply.get("cause"))
+    return True, "" if cause_ok else f"cause {reply.get('cause')!r}", cause_ok
+
+
+# The Lambda Invoke stub ---------------------------------------------------------------------------
+
+
+class LambdaError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+def _python_str(value: Any) -> str:
+    return str(value)
+
+
+def _handler_result(handler: str, event: Any, stopping: threading.Event) -> Any:
+    if handler == "id_function":
+        return event
+    if handler == "echo_function":
+        return {"Return": "HelloWorld"}
+    if handler == "return_decorated_input":
+        return "input-event-" + _python_str(event)
+    if handler == "return_bytes_str":
+        return "HelloWorld!"
+    if handler == "raise_exception":
+        raise LambdaError("Exception", "Some exception was raised.")
+    if handler == "raise_custom_exception":
+        raise LambdaError("CustomException", "")
+    if handler == "large_output_string":
+        return "a" * (257 * 1024)
+    if handler == "wait_60_seconds":
+        stopping.wait(60)
+        return event
+    raise LambdaError("Exception", f"unknown handler {handler}")
+
+
+def _stack_trace(error: LambdaError) -> list[str]:
+    if error.error_type == "Exception":
+        line = '    raise Exception("Some exception was raised.")\n'
+        return ['  File "/var/task/handler.py", line 2, in handler\n' + line]
+    return ['  File "/var/task/handler.py", line 6, in handler\n    raise CustomException()\n']
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a task timeout) closes the connection mid-reply: expected here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class LambdaStub:
+    """``POST /2015-03-31/functions/{name}/invocations`` for the functions the cases name."""
+
+    def __init__(self, functions: dict[str, str]) -> None:
+        self.functions = functions
+        self.stopping = threading.Event()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                match = re.fullmatch(r"/2015-03-31/functions/([^/]+)/invocations", self.path.split("?")[0])
+                name = match.group(1) if match else ""
+                name = name.split(":function:", 1)[-1].split(":", 1)[0]
+                handler = stub.functions.get(name)
+                if handler is None:
+                    arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}:$LATEST"
+                    body = {"Type": "User", "message": f"Function not found: {arn}"}
+                    self._reply(
+                        404, json.dumps(body).encode(), {"x-amzn-ErrorType": "ResourceNotFoundException"}
+                    )
+                    return
+                try:
+                    event = json.loads(raw) if raw else None
+                except ValueError:
+                    event = raw.decode()
+                try:
+                    result = _handler_result(handler, event, stub.stopping)
+                except LambdaError as error:
+                    body = {
+                        "errorMessage": error.message,
+                        "errorType": error.error_type,
+                        "requestId": str(uuid.uuid4()),
+                        "stackTrace": _stack_trace(error),
+                    }
+                    self._reply(200, json.dumps(body).encode(), {"X-Amz-Function-Error": "Unhandled"})
+                    return
+                self._reply(200, json.dumps(result).encode(), {})
+
+            def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Amz-Executed-Version", "$LATEST")
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="lambda-stub", daemon=True)
+
+    def __enter__(self) -> LambdaStub:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def lambda_functions(cases: list[dict[str, Any]]) -> dict[str, str]:
+    """Every function name the cases use, mapped to its handler's name (``id_function`` ...)."""
+    functions: dict[str, str] = {}
+    for case in cases:
+        for name, path in (case.get("lambdaHandlers") or {}).items():
+            functions[name] = Path(path).stem
+    return functions
+
+
+# The machinery server -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def machinery_server(directory: Path, lambda_endpoint: str) -> Iterator[str]:
+    """``python -m machinery serve`` on a free port with TIME_SCALE=0; yields its base URL."""
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "MACHINERY_TIME_SCALE": "0",
+        "MACHINERY_LAMBDA_ENDPOINT": lambda_endpoint,
+        "MACHINERY_POLL_INTERVAL": "0.2",
+        "MACHINERY_LOG_LEVEL": "WARNING",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "machinery",
+        "serve",
+        "--port",
+        str(port),
+        "--database-url",
+        f"sqlite:///{directory / 'conformance.sqlite'}",
+    ]
+    log_path = directory / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, env=environment
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"machinery exited early:\n{log_path.read_text()[-4000:]}")
+                try:
+                    with urllib.request.urlopen(f"{base_url}/healthcheck", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("machinery did not become healthy") from None
+                    time.sleep(0.1)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+_NO_BODY: Any = object()
+
+
+def _request(method: str, url: str, body: Any = _NO_BODY, timeout: float = 60) -> tuple[int, Any]:
+    data = None if body is _NO_BODY else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, text.decode("utf-8", "replace")
+
+
+def _event_body(data: Any) -> Any:
+    # ``{"data": ...}`` with only known options is unwrapped by the API as an envelope.
+    if isinstance(data, dict) and "data" in data and set(data) <= {"data", "name", "callback_url"}:
+        return {"data": data}
+    return data
+
+
+def run_case(base_url: str, number: int, case: dict[str, Any]) -> CaseResult:
+    started = time.monotonic()
+    result = CaseResult(
+        case_id=case["id"],
+        category=case["category"],
+        kind=case["class"],
+        jsonata=uses_jsonata(case["definition"]),
+        passed=False,
+    )
+    name = f"conformance-{number}"
+    status, reply = _request("POST", f"{base_url}/w", {"name": name, "definition": case["definition"]})
+    if status not in (200, 201):
+        result.reason = f"registration answered {status}: {json.dumps(reply)[:600]}"
+        result.seconds = time.monotonic() - started
+        return result
+    wait = 2 if case["expected"]["status"] == "UNKNOWN" else CASE_WAIT_SECONDS
+    status, reply = _request(
+        "POST", f"{base_url}/e/{name}?wait={wait}", _event_body(case["input"]), wait + 30
+    )
+    if status not in (201, 202) or not isinstance(reply, dict):
+        result.reason = f"POST /e answered {status}: {json.dumps(reply)[:600]}"
+    else:
+        result.actual = reply
+        result.passed, result.reason, result.cause_matched = judge(case, reply)
+        if case.get("history") and reply.get("status") != "RUNNING":
+            status, history = _request("GET", f"{base_url}/e/{reply['event_id']}/history")
+            if status == 200:
+                result.history_types = [event["type"] for event in history["events"]]
+                result.history_matched = result.history_types == [event["type"] for event in case["history"]]
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def run_all(cases: list[dict[str, Any]], threads: int = 16) -> list[CaseResult]:
+    """Start the stub and the server, run every case, return the results in case order."""
+    with ExitStack() as stack:
+        stub = stack.enter_context(LambdaStub(lambda_functions(cases)))
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        base_url = stack.enter_context(machinery_server(directory, stub.url))
+        pool = stack.enter_context(ThreadPoolExecutor(threads))
+        futures = [pool.submit(run_case, base_url, number, case) for number, case in enumerate(cases)]
+        return [future.result() for future in futures]
+
+
+# Reporting ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    passed: int = 0
+    total: int = 0
+    failures: list[CaseResult] = field(default_factory=list)
+
+    def add(self, result: CaseResult) -> None:
+        self.total += 1
+        if result.passed:
+            self.passed += 1
+        else:
+            self.failures.append(result)
+
+    @property
+    def rate(self) -> float:
+        return 100.0 * self.passed / self.total if self.total else 100.0
+
+    def __str__(self) -> str:
+        return f"{self.passed}/{self.total} ({self.rate:.1f}%)"
+
+
+def tallies(results: list[CaseResult]) -> dict[str, Tally]:
+    """Pass counts by file, by category and by query language."""
+    groups: dict[str, Tally] = defaultdict(Tally)
+    for result in results:
+        language = "JSONata/variables" if result.jsonata else "JSONPath-only"
+        for key in (
+            "all",
+            f"file {result.kind}",
+            f"{result.kind} {result.category}",
+            language,
+            f"{language} {result.kind}",
+        ):
+            groups[key].add(result)
+    return dict(groups)
+
+
+def report(results: list[CaseResult]) -> str:
+    groups = tallies(results)
+    lines = ["ASL conformance (recorded against AWS):"]
+    for key in sorted(groups, key=lambda k: (not k.startswith(("all", "file", "JSON")), k)):
+        lines.append(f"  {key:<40} {groups[key]}")
+    causes = [r for r in results if r.passed and not r.cause_matched]
+    lines.append(f"  passed with a different cause: {len(causes)}")
+    compared = [r for r in results if r.history_matched is not None and not r.jsonata]
+    same = sum(1 for r in compared if r.history_matched)
+    lines.append(f"  JSONPath-only history event types equal to AWS's: {same}/{len(compared)}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-k", default="", help="only cases whose id contains this text")
+    parser.add_argument("--jsonata", action="store_true", help="show JSONata failures too")
+    parser.add_argument("--causes", action="store_true", help="show passes with a different cause")
+    parser.add_argument("--history", action="store_true", help="show JSONPath-only history type differences")
+    args = parser.parse_args()
+    cases = [case for case in load_cases() if args.k in case["id"]]
+    started = time.monotonic()
+    results = run_all(cases)
+    by_id = {case["id"]: case for case in cases}
+    for result in results:
+        if (not result.passed and (args.jsonata or not result.jsonata)) or (
+            args.causes and result.passed and not result.cause_matched
+        ):
+            case = by_id[result.case_id]
+            print("=" * 100)
+            print(result.case_id, f"[{result.category}]")
+            print("  definition:", json.dumps(case["definition"])[:1500])
+            print("  input:", json.dumps(case["input"])[:300])
+            print("  expected:", json.dumps(case["expected"])[:800])
+            print("  reason:", result.reason[:1500])
+        if args.history and result.history_matched is False and not result.jsonata:
+            expected_types = [event["type"] for event in by_id[result.case_id]["history"]]
+            print("HISTORY", result.case_id)
+            print("   aws:", " ".join(expected_types))
+            print("  ours:", " ".join(result.history_types))
+    print(report(results))
+    print(f"{len(results)} cases in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

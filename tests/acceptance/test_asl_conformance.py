@@ -1,0 +1,49 @@
+"""Every ASL conformance case recorded against AWS Step Functions, run over HTTP on a real server.
+
+One ``machinery serve`` subprocess (temporary SQLite, ``MACHINERY_TIME_SCALE=0``) and one Lambda Invoke
+stub run all cases of ``../shared/asl-conformance`` concurrently (see :mod:`tests.acceptance.conformance`).
+JSONPath-only cases are gated by :data:`JSONPATH_FLOOR`; JSONata and variables cases are counted and
+reported but not gated yet. ``docs/conformance.md`` lists every remaining failure and why.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.acceptance.conformance import CaseResult, cases_present, load_cases, report, run_all, tallies
+
+pytestmark = pytest.mark.skipif(not cases_present(), reason="../shared/asl-conformance is not present")
+
+#: Pass rate (percent) the JSONPath-only cases must reach: what the engine reaches, rounded down.
+JSONPATH_FLOOR = 100
+
+
+@pytest.fixture(scope="module")
+def results() -> list[CaseResult]:
+    return run_all(load_cases())
+
+
+def _failures(results: list[CaseResult], jsonata: bool) -> str:
+    lines = [f"- {r.case_id}: {r.reason[:300]}" for r in results if not r.passed and r.jsonata == jsonata]
+    return "\n".join(lines)
+
+
+def test_every_case_ran(results: list[CaseResult]) -> None:
+    groups = tallies(results)
+    assert groups["file pure"].total == len([r for r in results if r.kind == "pure"]) > 0
+    assert groups["file lambda"].total > 0
+    assert all(r.reason or r.passed for r in results)
+
+
+def test_jsonpath_only_cases_match_aws(results: list[CaseResult], capsys: pytest.CaptureFixture[str]) -> None:
+    summary = report(results)
+    with capsys.disabled():
+        print("\n" + summary)
+    rate = tallies(results)["JSONPath-only"].rate
+    assert rate >= JSONPATH_FLOOR, f"{summary}\n\nJSONPath-only failures:\n{_failures(results, False)}"
+
+
+def test_jsonata_cases_are_counted(results: list[CaseResult]) -> None:
+    # Not gated (JSONata is another issue): the cases must run and be reported, whatever their outcome.
+    jsonata = tallies(results).get("JSONata/variables")
+    assert jsonata is not None and jsonata.total > 0

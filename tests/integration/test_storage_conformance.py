@@ -1,0 +1,741 @@
+"""One suite every storage backend passes (huey's ``StorageTests``): the contract of
+:class:`machinery.storage.base.Storage` as the API and the runtime rely on it.
+
+Backends are listed in :data:`BACKENDS`. To add one (PostgreSQL, MongoDB), append a ``Backend`` whose
+``open`` builds a fresh, migrated, empty storage for one test; a backend that needs a server can take its
+URL from a fixture with ``request.getfixturevalue`` and should skip when the server is missing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from machinery.engine.types import CANCELLED, FAILED, SUCCEEDED, Branch, HistoryEvent
+from machinery.errors import LeaseLost
+from machinery.storage.base import (
+    WORK_CHILDREN,
+    WORK_START,
+    WORK_TASK,
+    WORK_TIMER,
+    WORK_WEBHOOK,
+    Commit,
+    ExecutionRecord,
+    JoinSpec,
+    Storage,
+    WorkItem,
+)
+from machinery.storage.memory import MemoryStorage
+from machinery.storage.sqlite import SQLiteStorage
+
+NOW = 1_700_000_000.0
+LEASE = 30.0
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How to open one fresh, migrated, empty storage for a test."""
+
+    name: str
+    open: Callable[[pytest.FixtureRequest, Path], Storage]
+    marks: tuple[pytest.MarkDecorator, ...] = ()
+
+
+def _open_memory(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    return MemoryStorage()
+
+
+def _open_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    storage = SQLiteStorage(str(tmp_path / "machinery.db"))
+    storage.migrate()
+    return storage
+
+
+def _open_mongomock(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    """MongoDB through mongomock (no server can be installed in CI); each ``mongomock://`` starts empty."""
+    pytest.importorskip("mongomock")
+    from machinery.storage import open_storage
+
+    return open_storage("mongomock://")
+
+
+def _open_from_url_fixture(fixture: str) -> Callable[[pytest.FixtureRequest, Path], Storage]:
+    """A backend whose database URL comes from a fixture of ``tests/integration/conftest.py``."""
+
+    def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+        from machinery.storage import open_storage
+
+        try:
+            url = request.getfixturevalue(fixture)
+        except pytest.FixtureLookupError:
+            pytest.skip(f"no '{fixture}' fixture yet (tests/integration/conftest.py)")
+        return open_storage(str(url))
+
+    return open_backend
+
+
+# HOOK for the PostgreSQL and MongoDB backends: each entry runs the whole suite. The postgres entry
+# needs the ``postgres_url`` fixture (a fresh database per test) in tests/integration/conftest.py and
+# skips without it; mongo runs on mongomock, which needs no server.
+BACKENDS: list[Backend] = [
+    Backend("memory", _open_memory),
+    Backend("sqlite", _open_sqlite),
+    Backend("postgres", _open_from_url_fixture("postgres_url"), (pytest.mark.postgres,)),
+    Backend("mongo", _open_mongomock),
+]
+
+
+@pytest.fixture(params=[pytest.param(b, id=b.name, marks=b.marks) for b in BACKENDS])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    backend: Backend = request.param
+    opened = backend.open(request, tmp_path)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+# helpers -------------------------------------------------------------------------------------------
+
+_ids = itertools.count(1)
+
+
+def make_workflow(storage: Storage, name: str = "wf", services: list[str] | None = None) -> str:
+    record, _ = storage.save_workflow(
+        name, {"name": name}, {"StartAt": "A", "States": {}}, services or [], False, NOW
+    )
+    return record.workflow_id
+
+
+def start_execution(
+    storage: Storage,
+    workflow_id: str,
+    *,
+    callback_url: str | None = None,
+    due_at: float = NOW,
+    started_at: float | None = None,
+) -> str:
+    """Create a RUNNING execution with its root branch and one start work item."""
+    execution_id = f"exec-{next(_ids):04d}"
+    workflow = storage.get_workflow(workflow_id)
+    assert workflow is not None
+    record = ExecutionRecord(
+        execution_id=execution_id,
+        workflow_id=workflow_id,
+        workflow_name=workflow.name,
+        workflow_version=workflow.version,
+        name=execution_id,
+        status="RUNNING",
+        input={"n": 1},
+        started_at=NOW if started_at is None else started_at,
+        callback_url=callback_url,
+    )
+    root = Branch(branch_id=execution_id, execution_id=execution_id, container=(), state_input={"n": 1})
+    storage.create_execution(record, root, [WorkItem(execution_id, execution_id, WORK_START, due_at)])
+    return execution_id
+
+
+def claim_one(storage: Storage, owner: str = "w1", now: float = NOW) -> WorkItem:
+    claimed = storage.claim_work(owner, now, 10, LEASE)
+    assert len(claimed) == 1, claimed
+    return claimed[0]
+
+
+def history(n: int, kind: str = "PassStateEntered") -> list[HistoryEvent]:
+    return [HistoryEvent(kind, {"i": i}, NOW + i) for i in range(n)]
+
+
+def root_of(storage: Storage, execution_id: str) -> Branch:
+    branch = storage.get_branch(execution_id)
+    assert branch is not None
+    return branch
+
+
+def children_of(parent: Branch, join_id: str, count: int) -> list[Branch]:
+    return [
+        Branch(
+            branch_id=f"{join_id}/{index}",
+            execution_id=parent.execution_id,
+            container=("Par", index),
+            parent_id=parent.branch_id,
+            index=index,
+            state_input={"i": index},
+        )
+        for index in range(count)
+    ]
+
+
+def open_join(
+    storage: Storage,
+    *,
+    total: int,
+    max_concurrency: int = 0,
+    kind: str = "Parallel",
+    tolerated_count: int = 0,
+    tolerated_pct: float = 0.0,
+) -> tuple[str, str, list[Branch]]:
+    """An execution whose root branch started ``total`` children; returns (execution, join, children)."""
+    execution_id = start_execution(storage, make_workflow(storage, f"wf-{next(_ids)}"))
+    item = claim_one(storage)
+    parent = root_of(storage, execution_id)
+    join_id = f"{execution_id}@0"
+    children = children_of(parent, join_id, total)
+    spec = JoinSpec(join_id, parent.branch_id, kind, total, max_concurrency, tolerated_count, tolerated_pct)
+    storage.commit(
+        Commit(execution_id, item, replace(parent, phase="children"), children=children, join=spec), NOW
+    )
+    return execution_id, join_id, children
+
+
+def finish_child(storage: Storage, item: WorkItem, status: str, error: str | None = None) -> None:
+    branch = storage.get_branch(item.branch_id)
+    assert branch is not None
+    done = replace(branch, status=status, output={"done": branch.index} if status == SUCCEEDED else None)
+    if error is not None:
+        done = replace(done, error=error, cause=f"cause of {error}")
+    storage.commit(Commit(item.execution_id, item, done), NOW)
+
+
+def claim_all(storage: Storage, owner: str = "w1", now: float = NOW) -> list[WorkItem]:
+    return storage.claim_work(owner, now, 100, LEASE)
+
+
+# the suite -----------------------------------------------------------------------------------------
+
+
+class TestServices:
+    def test_upsert_creates_then_updates_in_place(self, storage: Storage) -> None:
+        first, created = storage.upsert_service("upper", "http://a/event", [], [], {}, NOW)
+        assert created
+        second, created_again = storage.upsert_service(
+            "upper", "http://b/event", [{"name": "message", "type": "string"}], [], {"method": "PUT"}, NOW + 1
+        )
+        assert not created_again
+        assert second.service_id == first.service_id
+        assert second.address == "http://b/event"
+        assert second.inputs == [{"name": "message", "type": "string"}]
+        assert second.settings == {"method": "PUT"}
+        assert second.created_at == NOW
+        assert second.updated_at == NOW + 1
+        assert [s.name for s in storage.list_services()] == ["upper"]
+
+    def test_get_by_id_or_name(self, storage: Storage) -> None:
+        service, _ = storage.upsert_service("upper", "http://a/event", [], [], {}, NOW)
+        assert storage.get_service(service.service_id) == service
+        assert storage.get_service("upper") == service
+        assert storage.get_service("nope") is None
+
+    def test_update_by_ref_can_rename(self, storage: Storage) -> None:
+        service, _ = storage.upsert_service("upper", "http://a/event", [], [], {}, NOW)
+        renamed, created = storage.upsert_service(
+            "shout", "http://a/event", [], [], {}, NOW, ref=service.service_id
+        )
+        assert not created
+        assert renamed.service_id == service.service_id
+        assert storage.get_service("upper") is None
+        assert storage.get_service("shout") == renamed
+
+    def test_list_is_sorted_by_name_and_delete_removes(self, storage: Storage) -> None:
+        for name in ("b", "c", "a"):
+            storage.upsert_service(name, "http://x/event", [], [], {}, NOW)
+        assert [s.name for s in storage.list_services()] == ["a", "b", "c"]
+        b = storage.get_service("b")
+        assert b is not None
+        storage.delete_service(b.service_id)
+        assert storage.get_service("b") is None
+        assert [s.name for s in storage.list_services()] == ["a", "c"]
+
+
+class TestWorkflows:
+    def test_versions_increment_and_stay_immutable(self, storage: Storage) -> None:
+        v1, created = storage.save_workflow("wf", {"rev": 1}, {"StartAt": "A"}, ["upper"], False, NOW)
+        v2, created_again = storage.save_workflow(
+            "wf", {"rev": 2}, {"StartAt": "B"}, ["reverse"], True, NOW + 1
+        )
+        assert created and not created_again
+        assert (v1.version, v2.version) == (1, 2)
+        assert v2.workflow_id == v1.workflow_id
+        old = storage.get_workflow("wf", 1)
+        assert old is not None
+        assert (old.spec, old.definition, old.services, old.express) == (
+            {"rev": 1},
+            {"StartAt": "A"},
+            ["upper"],
+            False,
+        )
+        latest = storage.get_workflow(v1.workflow_id)
+        assert latest is not None
+        assert (latest.version, latest.spec, latest.express) == (2, {"rev": 2}, True)
+        assert [v.version for v in storage.list_versions(v1.workflow_id)] == [1, 2]
+        assert [v.spec for v in storage.list_versions(v1.workflow_id)] == [{"rev": 1}, {"rev": 2}]
+
+    def test_get_by_id_or_name_and_unknown(self, storage: Storage) -> None:
+        record, _ = storage.save_workflow("wf", {}, {}, [], False, NOW)
+        by_id = storage.get_workflow(record.workflow_id)
+        by_name = storage.get_workflow("wf")
+        assert by_id is not None and by_name is not None
+        assert by_id.workflow_id == by_name.workflow_id == record.workflow_id
+        assert storage.get_workflow("nope") is None
+        assert storage.get_workflow("wf", 2) is None
+        assert storage.list_versions("nope") == []
+
+    def test_update_by_ref_keeps_id(self, storage: Storage) -> None:
+        record, _ = storage.save_workflow("wf", {}, {}, [], False, NOW)
+        renamed, created = storage.save_workflow("wf2", {}, {}, [], False, NOW, ref=record.workflow_id)
+        assert not created
+        assert (renamed.workflow_id, renamed.name, renamed.version) == (record.workflow_id, "wf2", 2)
+        assert storage.get_workflow("wf") is None
+
+    def test_workflows_using_looks_at_latest_versions(self, storage: Storage) -> None:
+        storage.save_workflow("one", {}, {}, ["upper", "reverse"], False, NOW)
+        storage.save_workflow("two", {}, {}, ["upper"], False, NOW)
+        storage.save_workflow("two", {}, {}, ["reverse"], False, NOW)
+        assert sorted(storage.workflows_using("upper")) == ["one"]
+        assert sorted(storage.workflows_using("reverse")) == ["one", "two"]
+        assert storage.workflows_using("space-counter") == []
+
+    def test_list_and_delete(self, storage: Storage) -> None:
+        storage.save_workflow("b", {}, {}, ["upper"], False, NOW)
+        a, _ = storage.save_workflow("a", {}, {}, [], False, NOW)
+        assert [w.name for w in storage.list_workflows()] == ["a", "b"]
+        b = storage.get_workflow("b")
+        assert b is not None
+        storage.delete_workflow(b.workflow_id)
+        assert storage.get_workflow("b") is None
+        assert [w.workflow_id for w in storage.list_workflows()] == [a.workflow_id]
+        assert storage.workflows_using("upper") == []
+
+
+class TestExecutions:
+    def test_create_and_get(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        execution_id = start_execution(storage, workflow_id, callback_url="http://hook/x")
+        record = storage.get_execution(execution_id)
+        assert record is not None
+        assert (record.status, record.workflow_id, record.workflow_version) == ("RUNNING", workflow_id, 1)
+        assert (record.input, record.output, record.callback_url) == ({"n": 1}, None, "http://hook/x")
+        assert root_of(storage, execution_id).state_input == {"n": 1}
+        assert storage.get_execution("nope") is None
+        assert storage.get_history(execution_id) == []
+
+    def test_list_newest_first_with_filters_and_cursor(self, storage: Storage) -> None:
+        wf_a, wf_b = make_workflow(storage, "a"), make_workflow(storage, "b")
+        ids = [start_execution(storage, wf_a if i % 2 == 0 else wf_b) for i in range(7)]
+        # finish two of a's executions
+        for execution_id in ids[0:4:2]:
+            assert storage.finish_execution(execution_id, "ABORTED", NOW)
+        everything = storage.list_executions(None, None, 100, None)
+        assert [r.execution_id for r in everything] == ids[::-1]
+        of_a = [r.execution_id for r in storage.list_executions(wf_a, None, 100, None)]
+        assert of_a == [ids[6], ids[4], ids[2], ids[0]]
+        aborted = [r.execution_id for r in storage.list_executions(None, "ABORTED", 100, None)]
+        assert aborted == [ids[2], ids[0]]
+        running_a = [r.execution_id for r in storage.list_executions(wf_a, "RUNNING", 100, None)]
+        assert running_a == [ids[6], ids[4]]
+
+        pages, after = [], None
+        while True:
+            page = storage.list_executions(None, None, 3, after)
+            if not page:
+                break
+            pages.append([r.execution_id for r in page])
+            after = page[-1].execution_id
+        assert pages == [ids[6:3:-1], ids[3:0:-1], ids[0:1]]
+        page = storage.list_executions(wf_a, None, 2, ids[4])
+        assert [r.execution_id for r in page] == [ids[2], ids[0]]
+
+    def test_history_ids_are_sequential_across_commits(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        branch = root_of(storage, execution_id)
+        storage.commit(
+            Commit(
+                execution_id,
+                item,
+                branch,
+                history=history(3),
+                work=[WorkItem(execution_id, execution_id, WORK_TIMER, NOW)],
+            ),
+            NOW,
+        )
+        item = claim_one(storage)
+        storage.commit(Commit(execution_id, item, branch, history=history(2, "WaitStateExited")), NOW)
+        events = storage.get_history(execution_id)
+        assert [e.event_id for e in events] == [1, 2, 3, 4, 5]
+        assert [e.type for e in events] == ["PassStateEntered"] * 3 + ["WaitStateExited"] * 2
+        assert events[1].details == {"i": 1}
+        assert events[1].timestamp == NOW + 1
+
+    def test_store_finished_execution(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        record = ExecutionRecord(
+            "express-1",
+            workflow_id,
+            "wf",
+            1,
+            "express-1",
+            "SUCCEEDED",
+            {"a": 1},
+            NOW,
+            output={"b": 2},
+            finished_at=NOW + 1,
+            callback_url="http://hook/x",
+            express=True,
+        )
+        storage.store_finished_execution(record, history(2, "ExecutionStarted"))
+        assert storage.get_execution("express-1") == record
+        assert [e.event_id for e in storage.get_history("express-1")] == [1, 2]
+        webhooks = claim_all(storage, now=NOW + 1)
+        assert [(w.kind, w.execution_id) for w in webhooks] == [(WORK_WEBHOOK, "express-1")]
+
+
+class TestClaims:
+    def test_claim_respects_due_at(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        soon = start_execution(storage, workflow_id, due_at=NOW)
+        later = start_execution(storage, workflow_id, due_at=NOW + 10)
+        assert [w.execution_id for w in claim_all(storage, now=NOW - 1)] == []
+        assert [w.execution_id for w in claim_all(storage, now=NOW)] == [soon]
+        assert [w.execution_id for w in claim_all(storage, now=NOW + 5)] == []
+        claimed = claim_all(storage, now=NOW + 10)
+        assert [w.execution_id for w in claimed] == [later]
+        assert (claimed[0].kind, claimed[0].owner, claimed[0].due_at) == (WORK_START, "w1", NOW + 10)
+
+    def test_claim_limit_and_oldest_first(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        ids = [start_execution(storage, workflow_id, due_at=NOW - i) for i in range(5)]
+        first = storage.claim_work("w1", NOW, 2, LEASE)
+        assert {w.execution_id for w in first} == {ids[4], ids[3]}
+        second = storage.claim_work("w2", NOW, 10, LEASE)
+        assert {w.execution_id for w in second} == {ids[2], ids[1], ids[0]}
+
+    def test_two_claims_never_return_the_same_item(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        for _ in range(6):
+            start_execution(storage, workflow_id)
+        seen: list[int | None] = []
+        for owner in ("w1", "w2", "w3", "w4"):
+            seen += [w.work_id for w in storage.claim_work(owner, NOW, 2, LEASE)]
+        assert len(seen) == 6
+        assert len(set(seen)) == 6
+        assert storage.claim_work("w5", NOW + LEASE - 1, 10, LEASE) == []
+
+    def test_concurrent_claims_never_share_an_item(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        for _ in range(40):
+            start_execution(storage, workflow_id)
+        barrier = threading.Barrier(4)
+
+        def drain(owner: str) -> list[int | None]:
+            barrier.wait(10)
+            mine: list[int | None] = []
+            while batch := storage.claim_work(owner, NOW, 3, LEASE):
+                mine += [w.work_id for w in batch]
+            return mine
+
+        with ThreadPoolExecutor(4) as pool:
+            claimed = [i for part in pool.map(drain, ["w1", "w2", "w3", "w4"]) for i in part]
+        assert len(claimed) == 40
+        assert len(set(claimed)) == 40
+
+    def test_expired_lease_is_reclaimed_and_the_old_owner_is_fenced_out(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        stale = claim_one(storage, "w1", NOW)
+        assert storage.claim_work("w2", NOW + LEASE / 2, 10, LEASE) == []
+        fresh = claim_one(storage, "w2", NOW + LEASE + 1)
+        assert fresh.work_id == stale.work_id
+        assert fresh.fence > stale.fence
+        branch = root_of(storage, execution_id)
+        with pytest.raises(LeaseLost):
+            storage.commit(
+                Commit(execution_id, stale, replace(branch, state="Stale"), history=history(1)), NOW + 31
+            )
+        # nothing of the stale commit was written
+        assert root_of(storage, execution_id).state is None
+        assert storage.get_history(execution_id) == []
+        storage.commit(
+            Commit(execution_id, fresh, replace(branch, state="Fresh"), history=history(1)), NOW + 32
+        )
+        assert root_of(storage, execution_id).state == "Fresh"
+        assert [e.event_id for e in storage.get_history(execution_id)] == [1]
+
+    def test_renewed_lease_is_not_reclaimed(self, storage: Storage) -> None:
+        start_execution(storage, make_workflow(storage))
+        item = claim_one(storage, "w1", NOW)
+        assert item.work_id is not None
+        storage.renew_leases("w1", [item.work_id], NOW + 100)
+        assert storage.claim_work("w2", NOW + LEASE + 1, 10, LEASE) == []
+        assert len(storage.claim_work("w2", NOW + 101, 10, LEASE)) == 1
+
+    def test_release_leases_of_one_owner_or_all(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        for _ in range(3):
+            start_execution(storage, workflow_id)
+        storage.claim_work("w1", NOW, 2, LEASE)
+        storage.claim_work("w2", NOW, 2, LEASE)
+        assert storage.claim_work("w3", NOW, 10, LEASE) == []
+        assert storage.release_leases("w1") == 2
+        assert len(storage.claim_work("w3", NOW, 10, LEASE)) == 2
+        assert storage.release_leases() == 3
+        assert storage.release_leases() == 0
+        assert len(storage.claim_work("w4", NOW, 10, LEASE)) == 3
+
+    def test_next_due_is_the_earliest_unclaimed_item(self, storage: Storage) -> None:
+        assert storage.next_due() is None
+        workflow_id = make_workflow(storage)
+        start_execution(storage, workflow_id, due_at=NOW + 20)
+        start_execution(storage, workflow_id, due_at=NOW + 10)
+        assert storage.next_due() == NOW + 10
+        claim_one(storage, now=NOW + 10)
+        assert storage.next_due() == NOW + 20
+
+    def test_complete_work_deletes_or_reschedules(self, storage: Storage) -> None:
+        start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        storage.complete_work(item, reschedule_at=NOW + 50)
+        assert storage.next_due() == NOW + 50
+        again = claim_one(storage, now=NOW + 50)
+        assert again.work_id == item.work_id
+        storage.complete_work(item)  # stale fence: no effect
+        assert storage.claim_work("w2", NOW + 50 + LEASE + 1, 10, LEASE) != []
+        assert storage.release_leases() == 1
+        last = claim_one(storage, now=NOW + 200)
+        storage.complete_work(last)
+        assert storage.next_due() is None
+        assert claim_all(storage, now=NOW + 1000) == []
+
+    def test_wait_for_work_without_work_times_out(self, storage: Storage) -> None:
+        # Backends without push wake-ups answer False at once; the others after the (short) timeout.
+        assert storage.wait_for_work(0.05) is False
+
+    def test_add_work(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        claim_one(storage)
+        storage.add_work([WorkItem(execution_id, execution_id, WORK_TASK, NOW + 1, {"x": [1, "y"]})])
+        item = claim_one(storage, now=NOW + 1)
+        assert (item.kind, item.payload) == (WORK_TASK, {"x": [1, "y"]})
+
+
+class TestCommit:
+    def test_commit_writes_branch_history_and_work(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        branch = replace(root_of(storage, execution_id), state="Call", phase="task")
+        result = storage.commit(
+            Commit(
+                execution_id,
+                item,
+                branch,
+                history=history(2),
+                work=[WorkItem(execution_id, execution_id, WORK_TASK, NOW, {"resource": "upper"})],
+            ),
+            NOW,
+        )
+        assert not result.execution_finished
+        assert result.new_work == 1
+        assert root_of(storage, execution_id) == branch
+        task = claim_one(storage)
+        assert (task.kind, task.payload) == (WORK_TASK, {"resource": "upper"})
+        with pytest.raises(LeaseLost):  # the start item was consumed
+            storage.commit(Commit(execution_id, item, branch), NOW)
+
+    def test_execution_update_finishes_once(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        branch = root_of(storage, execution_id)
+        storage.add_work([WorkItem(execution_id, execution_id, WORK_TIMER, NOW + 100)])
+        done = replace(branch, status=SUCCEEDED, output={"ok": True})
+        update = {"status": "SUCCEEDED", "output": {"ok": True}, "error": None, "cause": None}
+        result = storage.commit(Commit(execution_id, item, done, execution_update=update), NOW + 1)
+        assert result.execution_finished
+        record = storage.get_execution(execution_id)
+        assert record is not None
+        assert (record.status, record.output, record.finished_at) == ("SUCCEEDED", {"ok": True}, NOW + 1)
+        # the execution's other work is gone
+        assert storage.next_due() is None
+        again = storage.commit(
+            Commit(execution_id, None, done, execution_update={"status": "FAILED", "error": "X"}), NOW + 2
+        )
+        assert not again.execution_finished
+        record = storage.get_execution(execution_id)
+        assert record is not None
+        assert (record.status, record.error, record.finished_at) == ("SUCCEEDED", None, NOW + 1)
+        assert not storage.finish_execution(execution_id, "ABORTED", NOW + 3)
+
+    def test_failed_execution_keeps_error_and_cause(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        failed = replace(root_of(storage, execution_id), status=FAILED, error="E", cause="C")
+        storage.commit(
+            Commit(
+                execution_id, item, failed, execution_update={"status": "FAILED", "error": "E", "cause": "C"}
+            ),
+            NOW,
+        )
+        record = storage.get_execution(execution_id)
+        assert record is not None
+        assert (record.status, record.output, record.error, record.cause) == ("FAILED", None, "E", "C")
+
+    def test_webhook_work_appears_when_callback_url_is_set(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        hooked = start_execution(storage, workflow_id, callback_url="http://hook/done")
+        plain = start_execution(storage, workflow_id)
+        items = {w.execution_id: w for w in claim_all(storage)}
+        for execution_id in (hooked, plain):
+            done = replace(root_of(storage, execution_id), status=SUCCEEDED, output=1)
+            storage.commit(
+                Commit(
+                    execution_id,
+                    items[execution_id],
+                    done,
+                    execution_update={"status": "SUCCEEDED", "output": 1},
+                ),
+                NOW,
+            )
+        webhooks = claim_all(storage)
+        assert [(w.kind, w.execution_id) for w in webhooks] == [(WORK_WEBHOOK, hooked)]
+
+    def test_finish_execution_cancels_branches_and_work(self, storage: Storage) -> None:
+        execution_id, join_id, _children = open_join(storage, total=2)
+        other = start_execution(storage, make_workflow(storage, "other"), callback_url="http://hook/x")
+        assert storage.finish_execution(execution_id, "ABORTED", NOW + 5, "Stopped", "by a test")
+        record = storage.get_execution(execution_id)
+        assert record is not None
+        assert (record.status, record.error, record.cause, record.finished_at) == (
+            "ABORTED",
+            "Stopped",
+            "by a test",
+            NOW + 5,
+        )
+        assert [w.execution_id for w in claim_all(storage)] == [other]
+        assert root_of(storage, execution_id).status == CANCELLED
+        assert [c.status for c in storage.child_results(join_id)] == [CANCELLED, CANCELLED]
+        assert storage.get_history(execution_id)[-1].type == "ExecutionAborted"
+        assert not storage.finish_execution(execution_id, "ABORTED", NOW + 6)
+        assert len(storage.get_history(execution_id)) == 1
+        # an outside finish of an execution with a callback queues its webhook
+        assert storage.finish_execution(other, "TIMED_OUT", NOW + 7, "States.Timeout", "")
+        assert storage.get_history(other)[-1].type == "ExecutionTimedOut"
+        assert [(w.kind, w.execution_id) for w in claim_all(storage, now=NOW + 7)] == [(WORK_WEBHOOK, other)]
+
+
+class TestJoins:
+    def test_all_children_start_without_max_concurrency(self, storage: Storage) -> None:
+        _execution_id, join_id, children = open_join(storage, total=3)
+        starts = claim_all(storage)
+        assert sorted(w.branch_id for w in starts) == [c.branch_id for c in children]
+        assert all(w.kind == WORK_START for w in starts)
+        assert [c.branch_id for c in storage.child_results(join_id)] == [c.branch_id for c in children]
+        assert storage.child_results(join_id)[1].state_input == {"i": 1}
+
+    def test_children_succeeding_close_the_join_with_one_children_item(self, storage: Storage) -> None:
+        execution_id, join_id, _ = open_join(storage, total=3)
+        for item in claim_all(storage):
+            finish_child(storage, item, SUCCEEDED)
+        done = claim_all(storage)
+        assert [(w.kind, w.branch_id) for w in done] == [(WORK_CHILDREN, execution_id)]
+        assert done[0].payload == {"join_id": join_id}
+        results = storage.child_results(join_id)
+        assert [(c.status, c.output) for c in results] == [(SUCCEEDED, {"done": i}) for i in range(3)]
+
+    def test_max_concurrency_admits_the_next_child_when_one_finishes(self, storage: Storage) -> None:
+        execution_id, _join_id, children = open_join(storage, total=5, max_concurrency=2)
+        running = claim_all(storage)
+        assert sorted(w.branch_id for w in running) == [children[0].branch_id, children[1].branch_id]
+        assert claim_all(storage, "w2") == []
+        started = sorted(w.branch_id for w in running)
+        others: list[WorkItem] = []
+        while running:
+            item, *running = running
+            finish_child(storage, item, SUCCEEDED)
+            claimed = claim_all(storage)
+            admitted = [w for w in claimed if w.kind == WORK_START]
+            others += [w for w in claimed if w.kind != WORK_START]
+            assert len(admitted) <= 1
+            running += admitted
+            started += [w.branch_id for w in admitted]
+            assert len(running) <= 2
+        assert started == [c.branch_id for c in children]
+        assert [(w.kind, w.branch_id) for w in others] == [(WORK_CHILDREN, execution_id)]
+
+    def test_a_failing_child_closes_the_join_and_cancels_its_siblings(self, storage: Storage) -> None:
+        execution_id, join_id, _children = open_join(storage, total=4, max_concurrency=3)
+        first, second, third = sorted(claim_all(storage), key=lambda w: w.branch_id)
+        finish_child(storage, first, SUCCEEDED)
+        fourth = claim_one(storage)
+        finish_child(storage, second, FAILED, error="Boom")
+        closing = claim_all(storage)
+        assert [(w.kind, w.branch_id) for w in closing] == [(WORK_CHILDREN, execution_id)]
+        assert closing[0].payload == {"join_id": join_id, "error": "Boom", "cause": "cause of Boom"}
+        statuses = [c.status for c in storage.child_results(join_id)]
+        assert statuses == [SUCCEEDED, FAILED, CANCELLED, CANCELLED]
+        # the siblings' claimed work was deleted: their owners are fenced out
+        for sibling in (third, fourth):
+            with pytest.raises(LeaseLost):
+                finish_child(storage, sibling, SUCCEEDED)
+        assert [w.work_id for w in claim_all(storage, now=NOW + 1000)] == [closing[0].work_id]
+
+    def test_children_finishing_after_close_add_no_second_children_item(self, storage: Storage) -> None:
+        execution_id, _join_id, children = open_join(storage, total=2)
+        first, _second = sorted(claim_all(storage), key=lambda w: w.branch_id)
+        finish_child(storage, first, FAILED, error="Boom")
+        late = replace(children[1], status=SUCCEEDED, output=1)
+        storage.commit(Commit(execution_id, None, late), NOW)
+        assert [w.kind for w in claim_all(storage)] == [WORK_CHILDREN]
+
+    def test_map_tolerates_failures_up_to_the_count(self, storage: Storage) -> None:
+        _execution_id, join_id, _ = open_join(
+            storage, total=3, kind="Map", tolerated_count=1, max_concurrency=1
+        )
+        finish_child(storage, claim_one(storage), FAILED, error="Boom")
+        finish_child(storage, claim_one(storage), SUCCEEDED)
+        finish_child(storage, claim_one(storage), SUCCEEDED)
+        done = claim_all(storage)
+        assert [(w.kind, w.payload) for w in done] == [(WORK_CHILDREN, {"join_id": join_id})]
+        assert [c.status for c in storage.child_results(join_id)] == [FAILED, SUCCEEDED, SUCCEEDED]
+
+    def test_map_over_the_tolerated_count_fails_with_the_threshold_error(self, storage: Storage) -> None:
+        _execution_id, join_id, _ = open_join(storage, total=4, kind="Map", tolerated_count=1)
+        items = sorted(claim_all(storage), key=lambda w: w.branch_id)
+        finish_child(storage, items[0], FAILED, error="Boom")
+        assert claim_all(storage) == []
+        finish_child(storage, items[1], FAILED, error="Boom")
+        done = claim_all(storage)
+        assert [w.kind for w in done] == [WORK_CHILDREN]
+        assert done[0].payload["error"] == "States.ExceedToleratedFailureThreshold"
+        assert [c.status for c in storage.child_results(join_id)] == [FAILED, FAILED, CANCELLED, CANCELLED]
+
+    def test_map_tolerated_percentage(self, storage: Storage) -> None:
+        _execution_id, join_id, _ = open_join(storage, total=4, kind="Map", tolerated_pct=50)
+        items = sorted(claim_all(storage), key=lambda w: w.branch_id)
+        finish_child(storage, items[0], FAILED, error="Boom")
+        finish_child(storage, items[1], FAILED, error="Boom")
+        assert claim_all(storage) == []
+        finish_child(storage, items[2], SUCCEEDED)
+        finish_child(storage, items[3], SUCCEEDED)
+        done = claim_all(storage)
+        assert [(w.kind, w.payload) for w in done] == [(WORK_CHILDREN, {"join_id": join_id})]
+
+    def test_empty_join_state_is_readable(self, storage: Storage) -> None:
+        assert storage.child_results("nope@0") == []
+        assert storage.get_branch("nope") is None
+
+
+def test_every_storage_method_is_covered() -> None:
+    """A new abstract method must get a test here before a backend implements it."""
+    covered = {
+        "migrate", "close", "upsert_service", "get_service", "list_services", "delete_service",
+        "save_workflow", "get_workflow", "list_workflows", "list_versions", "delete_workflow",
+        "workflows_using", "create_execution", "get_execution", "list_executions", "get_history",
+        "store_finished_execution", "finish_execution", "get_branch", "child_results", "claim_work",
+        "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
+        "wait_for_work",
+    }  # fmt: skip
+    declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
+    assert declared == covered
