@@ -132,7 +132,12 @@ def _compile_state(
     values["retry"] = tuple(_compile_retrier(item) for item in raw.get("Retry", ()))
     values["catch"] = tuple(_compile_catcher(item) for item in raw.get("Catch", ()))
     values["choices"] = tuple(
-        ChoiceBranch(rule=rule, next=rule["Next"], assign=rule.get("Assign"), output=rule.get("Output", _UNSET))
+        ChoiceBranch(
+            rule=rule,
+            next=rule["Next"],
+            assign=rule.get("Assign", _UNSET),
+            output=rule.get("Output", _UNSET),
+        )
         for rule in raw.get("Choices", ())
     )
     if raw["Type"] == "Parallel":

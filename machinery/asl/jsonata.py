@@ -35,6 +35,7 @@ __all__ = [
     "QUERY_EVALUATION_ERROR",
     "UNDEFINED",
     "CompiledExpression",
+    "QueryEvaluationError",
     "compile_expression",
     "evaluate_template",
     "is_jsonata_expression",
@@ -60,6 +61,18 @@ _HASHES: Final[dict[str, Callable[[bytes], Any]]] = {
 }
 #: JavaScript prints numbers from 1e21 on in exponent form; below that an integral double is an integer.
 _LARGEST_PLAIN_INTEGER: Final = 1e21
+
+
+class QueryEvaluationError(StatesError):
+    """``States.QueryEvaluationError``; ``location`` is the definition field that failed (``Output/result``).
+
+    AWS names the field in the ``EvaluationFailed`` history event; it is empty when no single field is to
+    blame (a Map state whose input is not an array).
+    """
+
+    def __init__(self, cause: str, location: str = "") -> None:
+        super().__init__(QUERY_EVALUATION_ERROR, cause)
+        self.location = location
 
 
 class _Undefined:
@@ -119,7 +132,7 @@ class CompiledExpression:
         except Exception as exc:  # the engine raises ValueError, and TypeError etc. for odd data
             message = _host_failure.message or str(exc) or type(exc).__name__
             _host_failure.message = None
-            raise StatesError(QUERY_EVALUATION_ERROR, _failure_cause(self.text, field, message)) from exc
+            raise QueryEvaluationError(_failure_cause(self.text, field, message), field) from exc
         if result is None:
             return UNDEFINED
         return json.loads(result, parse_float=_parse_number)
@@ -131,7 +144,7 @@ class CompiledExpression:
         """
         result = self.evaluate(states, variables, field=field)
         if result is UNDEFINED:
-            raise StatesError(QUERY_EVALUATION_ERROR, undefined_cause(self.text, field))
+            raise QueryEvaluationError(undefined_cause(self.text, field), field)
         return result
 
 

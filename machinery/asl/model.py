@@ -23,6 +23,9 @@ JSONATA = "JSONata"
 
 DEFAULT_TASK_TIMEOUT_SECONDS = 99999999
 
+#: The default of optional fields whose JSON value may be anything, ``null`` included (see :func:`is_set`).
+_UNSET: Any = object()
+
 
 @dataclass(frozen=True)
 class Retrier:
@@ -43,21 +46,18 @@ class Catcher:
     error_equals: tuple[str, ...]
     next: str
     result_path: str | None = "$"
-    assign: Any = None
-    output: Any = None
+    assign: Any = _UNSET
+    output: Any = _UNSET
 
 
 @dataclass(frozen=True)
 class ChoiceBranch:
-    """A top-level Choice rule and the state it leads to."""
+    """A top-level Choice rule, the state it leads to, and the ``Assign``/``Output`` used when it matches."""
 
     rule: Mapping[str, Any]
     next: str
-    assign: Any = None
-    output: Any = None
-
-
-_UNSET: Any = object()
+    assign: Any = _UNSET
+    output: Any = _UNSET
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from machinery.asl.compiler import compile_cached
 from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
-from machinery.engine.interpreter import decode_task_token
-from machinery.engine.types import Branch, HistoryEvent
+from machinery.engine.interpreter import Interpreter, decode_task_token, iso_time
+from machinery.engine.types import ACTIVE, PHASE_TASK, Branch, ExecutionContext, HistoryEvent
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
 from machinery.runtime.notify import Notifier
 from machinery.runtime.worker import Worker, WorkerSettings
@@ -152,13 +153,33 @@ class Orchestrator:
             self._mirror_workflow(workflow)
             if record.callback_url:
                 self._express_callbacks[execution_id] = record.callback_url
-            self.express_storage.create_execution(replace(record, callback_url=None), root, work)
-            self.express_worker.wake()
+            self._create(
+                self.express_storage, self.express_worker, replace(record, callback_url=None), root, work
+            )
         else:
-            self.storage.create_execution(record, root, work)
-            if self.worker is not None:
-                self.worker.wake()
+            self._create(self.storage, self.worker, record, root, work)
         return record
+
+    def _create(
+        self,
+        storage: Storage,
+        worker: Worker | None,
+        record: ExecutionRecord,
+        root: Branch,
+        work: list[WorkItem],
+    ) -> None:
+        """Store a new execution; an in-process worker with room takes its first step without a claim."""
+        if worker is None or not worker.takes_submissions():
+            storage.create_execution(record, root, work)
+            if worker is not None:
+                worker.wake()
+            return
+        lease_until = record.started_at + self.settings.lease_seconds
+        claimed = storage.create_execution_claimed(record, root, work, worker.owner, lease_until)
+        if claimed:
+            worker.submit(claimed)
+        else:
+            worker.wake()
 
     def _mirror_workflow(self, workflow: WorkflowRecord) -> None:
         """Express executions run on memory storage, which needs the same workflow id and version."""
@@ -254,19 +275,42 @@ class Orchestrator:
     # task tokens ---------------------------------------------------------------------------------
 
     def report_task(self, token: Any, outcome: dict[str, Any]) -> None:
-        """A ``.waitForTaskToken`` service reports success, failure or a heartbeat."""
+        """A ``.waitForTaskToken`` service reports success, failure or a heartbeat.
+
+        :raises NotFound: the token names no task.
+        :raises Conflict: (``TaskTimedOut``) the task is no longer waiting: it ended, timed out or was
+            retried, or its execution ended.
+        """
         decoded = decode_task_token(token) if isinstance(token, str) else None
         if decoded is None:
             raise NotFound(
                 "unknown task token", issues=[FieldIssue("taskToken", "is not a valid task token")]
             )
         execution_id, branch_id, _state, _attempt = decoded
-        record = self.get_event(execution_id)
+        try:
+            record = self.get_event(execution_id)
+        except NotFound:
+            raise NotFound(
+                "unknown task token", issues=[FieldIssue("taskToken", "names no execution")]
+            ) from None
         storage = self.express_storage if record.express and record.status == "RUNNING" else self.storage
         branch = storage.get_branch(branch_id)
-        if record.status != "RUNNING" or branch is None or branch.task_token != token:
+        if branch is None:
+            raise NotFound("unknown task token", issues=[FieldIssue("taskToken", "names no task")])
+        if (
+            record.status != "RUNNING"
+            or branch.status != ACTIVE
+            or branch.phase != PHASE_TASK
+            or branch.task_token != token
+        ):
             raise Conflict("the task of this token is no longer waiting (TaskTimedOut)", error="TaskTimedOut")
         if outcome.get("heartbeat"):
+            seconds = self._heartbeat_seconds(storage, record, branch)
+            if seconds is not None:
+                due = time.time() + seconds * self.settings.time_scale
+                # False when the task is not parked yet (its heartbeat clock has not started) or its
+                # heartbeat timeout is firing right now: either way there is nothing to push back.
+                storage.extend_heartbeat(execution_id, branch_id, token, due)
             return
         storage.add_work(
             [WorkItem(execution_id, branch_id, WORK_TOKEN, time.time(), {**outcome, "token": token})]
@@ -274,6 +318,23 @@ class Orchestrator:
         worker = self.express_worker if storage is self.express_storage else self.worker
         if worker is not None:
             worker.wake()
+
+    @staticmethod
+    def _heartbeat_seconds(storage: Storage, record: ExecutionRecord, branch: Branch) -> float | None:
+        """The ``HeartbeatSeconds`` the branch's waiting task was scheduled with."""
+        workflow = storage.get_workflow(record.workflow_id, record.workflow_version)
+        if workflow is None:
+            return None
+        machine = compile_cached(json.dumps(workflow.definition, sort_keys=True))
+        context = ExecutionContext(
+            execution_id=record.execution_id,
+            name=record.name,
+            input=record.input,
+            start_time=iso_time(record.started_at),
+            state_machine_id=workflow.workflow_id,
+            state_machine_name=workflow.name,
+        )
+        return Interpreter(machine, context).heartbeat_seconds(branch)
 
 
 class _ExpressArchiver(Notifier):

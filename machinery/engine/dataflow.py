@@ -1,21 +1,341 @@
-"""JSONPath data flow of a state: InputPath, Parameters, ResultSelector, ResultPath, OutputPath.
+"""JSONPath data flow of a state: InputPath, Parameters, ResultSelector, Assign, ResultPath, OutputPath.
 
-Thin, typed wrappers over :mod:`machinery.asl.jsonpath` and :mod:`machinery.asl.payload` that turn a
-missing path into the ``States.Runtime`` error AWS raises, so the interpreter reads as the spec does.
+:class:`JsonPathFlow` computes what a state of the ``JSONPath`` query language outputs and assigns; its
+twin for ``JSONata`` is :class:`machinery.engine.jsonata_flow.JsonataFlow`. Both answer the same
+questions (:class:`StateFlow`), so the interpreter only decides *when* to ask them. The helpers below
+turn a missing path into the ``States.Runtime`` error AWS raises.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
+from machinery.asl.choice import evaluate_rule
 from machinery.asl.errors import StatesError
 from machinery.asl.jsonpath import PathNotFound, compile_path, set_path
+from machinery.asl.model import Catcher, State, is_set
 from machinery.asl.payload import apply_template
 
 #: Step Functions' default limit for a state's input or output.
 DEFAULT_DATA_LIMIT = 256 * 1024
+#: AWS's limits on variables: one variable, and everything one ``Assign`` assigns.
+VARIABLE_LIMIT = 256 * 1024
+#: A Wait longer than this fails (AWS keeps the delay in a signed 32-bit count of seconds).
+MAX_WAIT_SECONDS = 2**31 - 1
+ISO_TEXT = "a valid ISO-8601 extended offset date-time format string"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a state produced: its output and, when it has an ``Assign``, the variables it assigns."""
+
+    output: Any
+    assigned: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MapLimits:
+    """A Map state's ``MaxConcurrency`` and tolerated failures, ``None`` when not given."""
+
+    max_concurrency: int | None
+    tolerated_failure_count: int | None
+    tolerated_failure_percentage: float | None
+
+
+class StateFlow(Protocol):
+    """The data flow of one state, for one query language. Every method may raise :class:`StatesError`."""
+
+    def pass_outcome(self) -> Outcome: ...
+    def choose(self) -> tuple[str, Outcome]: ...
+    def succeed_outcome(self) -> Outcome: ...
+    def fail_fields(self) -> tuple[str | None, str | None]: ...
+    def wait(self, now: float) -> tuple[float, Any]: ...
+    def wait_outcome(self, pending: Any) -> Outcome: ...
+    def resource(self) -> str: ...
+    def payload(self) -> Any: ...
+    def task_limits(self) -> tuple[float | None, float | None]: ...
+    def result_outcome(self, result: Any) -> Outcome: ...
+    def map_inputs(self) -> list[tuple[dict[str, Any], Any]]: ...
+    def map_limits(self) -> MapLimits: ...
+    def caught(self, catcher: Catcher, error: str, cause: str) -> Outcome: ...
+
+
+class JsonPathFlow:
+    """The data flow of a ``JSONPath`` state.
+
+    ``$`` in ``Assign`` is the state's result: the Pass state's ``Result`` (or effective input), a Task's,
+    Parallel's or Map's result after ``ResultSelector``, the effective input of a Choice or Wait state, a
+    Catcher's error output. Paths see the variables as they were when the state was entered.
+    """
+
+    def __init__(
+        self, state: State, state_input: Any, context: dict[str, Any], variables: Mapping[str, Any]
+    ) -> None:
+        self.state = state
+        self.state_input = state_input
+        self.context = context
+        self.variables = variables
+
+    # Helpers --------------------------------------------------------------------------------------
+
+    def effective_input(self) -> Any:
+        """``InputPath`` applied to the state's input."""
+        return select(self.state.input_path, self.state_input, self.context, self.variables, "InputPath")
+
+    def _output(self, value: Any) -> Any:
+        return select(self.state.output_path, value, self.context, self.variables, "OutputPath")
+
+    def _assign(self, template: Any, data: Any) -> dict[str, Any] | None:
+        if not is_set(template):
+            return None
+        assigned = render(template, data, self.context, self.variables, "Assign")
+        check_assignment(assigned)
+        return dict(assigned)
+
+    # The questions ----------------------------------------------------------------------------------
+
+    def pass_outcome(self) -> Outcome:
+        state = self.state
+        effective = self.payload()
+        result = copy.deepcopy(state.result) if is_set(state.result) else effective
+        assigned = self._assign(state.assign, result)
+        merged = merge_result(self.state_input, state.result_path, result)
+        for path in state.unset:
+            merged = remove_path(merged, path)
+        return Outcome(self._output(merged), assigned)
+
+    def choose(self) -> tuple[str, Outcome]:
+        state = self.state
+        effective = self.effective_input()
+        for choice in state.choices:
+            if evaluate_rule(choice.rule, effective, self.context, self.variables):
+                return choice.next, Outcome(self._output(effective), self._assign(choice.assign, effective))
+        if state.default is None:
+            raise no_choice_matched(state)
+        return state.default, Outcome(self._output(effective), self._assign(state.assign, effective))
+
+    def succeed_outcome(self) -> Outcome:
+        return Outcome(self._output(self.effective_input()))
+
+    def fail_fields(self) -> tuple[str | None, str | None]:
+        state = self.state
+        error, cause = state.error, state.cause
+        if state.error_path is not None:
+            template = {"v.$": state.error_path}
+            error = render(template, self.state_input, self.context, self.variables, "ErrorPath")["v"]
+        if state.cause_path is not None:
+            template = {"v.$": state.cause_path}
+            cause = render(template, self.state_input, self.context, self.variables, "CausePath")["v"]
+        return as_text(error), as_text(cause)
+
+    def wait(self, now: float) -> tuple[float, Any]:
+        state = self.state
+        effective = self.effective_input()
+        if state.seconds is not None:
+            due = now + float(state.seconds)
+        elif state.timestamp is not None:
+            due = parse_timestamp(
+                state.timestamp, f"The Timestamp parameter does not reference {ISO_TEXT}: {state.timestamp}"
+            )
+        elif state.seconds_path is not None:
+            seconds = select(state.seconds_path, effective, self.context, self.variables, "SecondsPath")
+            quoted = f"{state.seconds_path} == {plain(seconds)}"
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != int(seconds):
+                raise StatesError(
+                    "States.Runtime", f"The SecondsPath parameter cannot be parsed as a long value: {quoted}"
+                )
+            if seconds < 0:
+                raise StatesError(
+                    "States.Runtime", f"The SecondsPath parameter references a negative value: {quoted}"
+                )
+            due = now + float(seconds)
+        elif state.timestamp_path is not None:
+            value = select(state.timestamp_path, effective, self.context, self.variables, "TimestampPath")
+            due = parse_timestamp(
+                value,
+                f"The TimestampPath parameter does not reference {ISO_TEXT}: "
+                f"{state.timestamp_path} == {plain(value)}",
+            )
+        else:
+            due = now
+        check_wait(due, now)
+        return due, effective
+
+    def wait_outcome(self, pending: Any) -> Outcome:
+        return Outcome(self._output(pending), self._assign(self.state.assign, pending))
+
+    def resource(self) -> str:
+        return self.state.resource or ""
+
+    def payload(self) -> Any:
+        """The effective input: ``InputPath``, then ``Parameters``."""
+        effective = self.effective_input()
+        if is_set(self.state.parameters):
+            effective = render(self.state.parameters, effective, self.context, self.variables, "Parameters")
+        return effective
+
+    def task_limits(self) -> tuple[float | None, float | None]:
+        state = self.state
+        timeout = self._number(state.timeout_seconds, state.timeout_seconds_path, "TimeoutSecondsPath")
+        heartbeat = self._number(
+            state.heartbeat_seconds, state.heartbeat_seconds_path, "HeartbeatSecondsPath"
+        )
+        return timeout, heartbeat
+
+    def result_outcome(self, result: Any) -> Outcome:
+        state = self.state
+        if is_set(state.result_selector):
+            result = render(state.result_selector, result, self.context, self.variables, "ResultSelector")
+        assigned = self._assign(state.assign, result)
+        merged = merge_result(self.state_input, state.result_path, result)
+        return Outcome(self._output(merged), assigned)
+
+    def map_inputs(self) -> list[tuple[dict[str, Any], Any]]:
+        state = self.state
+        effective = self.effective_input()
+        items = select(state.items_path, effective, self.context, self.variables, "ItemsPath")
+        if not isinstance(items, list):
+            raise StatesError(
+                "States.Runtime",
+                f"Invalid path '{state.items_path}' : the value is not a JSON array: {to_json_text(items)}",
+            )
+        inputs = []
+        for index, value in enumerate(items):
+            item = {"Index": index, "Value": value}
+            if is_set(state.item_selector):
+                context = {**self.context, "Map": {"Item": item}}
+                value = render(state.item_selector, effective, context, self.variables, "ItemSelector")
+            inputs.append((item, value))
+        return inputs
+
+    def map_limits(self) -> MapLimits:
+        state = self.state
+        data = self.effective_input()
+        return MapLimits(
+            _integer(
+                self._number(
+                    state.max_concurrency, state.max_concurrency_path, "MaxConcurrencyPath", data, "integer"
+                )
+            ),
+            _integer(
+                self._number(
+                    state.tolerated_failure_count,
+                    state.tolerated_failure_count_path,
+                    "ToleratedFailureCountPath",
+                    data,
+                    "integer",
+                )
+            ),
+            self._number(
+                state.tolerated_failure_percentage,
+                state.tolerated_failure_percentage_path,
+                "ToleratedFailurePercentagePath",
+                data,
+            ),
+        )
+
+    def caught(self, catcher: Catcher, error: str, cause: str) -> Outcome:
+        error_output = {"Error": error, "Cause": cause}
+        assigned = self._assign(catcher.assign, error_output)
+        return Outcome(merge_result(self.state_input, catcher.result_path, error_output), assigned)
+
+    def _number(
+        self, value: Any, path: str | None, field: str, data: Any = None, kind: str = "float"
+    ) -> float | None:
+        if path is not None:
+            source = self.state_input if data is None else data
+            found = select(path, source, {}, self.variables, field)
+            number = _parse_number(found, kind)
+            if number is None:
+                raise StatesError(
+                    "States.Runtime",
+                    f'The {field} field refers to value "{plain(found)}" which is not a valid {kind}: {path}',
+                )
+            return number
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return None
+
+
+def _parse_number(value: Any, kind: str) -> float | None:
+    """A path's value as a number of ``kind`` (``integer`` or ``float``), or ``None`` if it is not one.
+
+    AWS parses the value's text, so the string ``"1"`` is the integer 1 (a variable assigned ``"1"`` is a
+    valid ``MaxConcurrencyPath``); ``true``, ``{}`` and ``"NoNumber"`` are not numbers.
+    """
+    if isinstance(value, str):
+        try:
+            value = int(value.strip()) if kind == "integer" else float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if kind == "integer" and value != int(value):
+        return None
+    return float(value)
+
+
+def _integer(number: float | None) -> int | None:
+    return None if number is None else int(number)
+
+
+def no_choice_matched(state: State) -> StatesError:
+    return StatesError(
+        "States.NoChoiceMatched",
+        f"No Choice Rules matched and no Default was specified for state '{state.name}'.",
+    )
+
+
+def check_assignment(assigned: Mapping[str, Any]) -> None:
+    """Enforce AWS's size limits on variables: 256 KiB for each, and for everything one ``Assign`` sets."""
+    total = 0
+    for name, value in assigned.items():
+        size = len(to_json_text(value).encode())
+        if size > VARIABLE_LIMIT:
+            raise StatesError(
+                "States.DataLimitExceeded",
+                f"The variable '{name}' has a size of {size} bytes, more than the limit of {VARIABLE_LIMIT}.",
+            )
+        total += size
+    if total > VARIABLE_LIMIT:
+        raise StatesError(
+            "States.DataLimitExceeded",
+            f"The variables assigned by one state have a size of {total} bytes, more than the limit of "
+            f"{VARIABLE_LIMIT}.",
+        )
+
+
+def check_wait(due: float, now: float) -> None:
+    if due - now > MAX_WAIT_SECONDS:
+        raise StatesError("States.Runtime", "Wait state delay is too long.")
+
+
+def as_text(value: Any) -> str | None:
+    """A Fail state's ``Error``/``Cause`` as a string (``None`` stays absent)."""
+    return value if isinstance(value, str) or value is None else to_json_text(value)
+
+
+def plain(value: Any) -> str:
+    """A value as AWS quotes it in error causes: strings bare, everything else as JSON."""
+    return value if isinstance(value, str) else to_json_text(value)
+
+
+def parse_timestamp(value: Any, message: str, error: str = "States.Runtime") -> float:
+    """Epoch seconds of an ISO-8601 timestamp with an offset; ``StatesError(error, message)`` otherwise."""
+    if isinstance(value, str):
+        text = value.replace("Z", "+00:00") if value.endswith("Z") else value
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None and "T" in value:
+            return parsed.timestamp()
+    raise StatesError(error, message)
 
 
 def to_json_text(value: Any) -> str:

@@ -9,26 +9,25 @@ Choice, Succeed and Fail states in one call and stops at the first state that ne
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
-from machinery.asl.choice import evaluate_rule
 from machinery.asl.errors import PathSyntaxError, StatesError
-from machinery.asl.model import Catcher, CompiledMachine, Retrier, State, is_set
+from machinery.asl.jsonata import QUERY_EVALUATION_ERROR, QueryEvaluationError
+from machinery.asl.model import JSONATA, Catcher, CompiledMachine, Retrier, State
+from machinery.engine.context import context_object, iso_time
 from machinery.engine.dataflow import (
     DEFAULT_DATA_LIMIT,
+    JsonPathFlow,
+    Outcome,
+    StateFlow,
     check_size,
-    merge_result,
-    remove_path,
-    render,
-    select,
     to_json_text,
 )
+from machinery.engine.jsonata_flow import JsonataFlow
 from machinery.engine.types import (
     ACTIVE,
     FAILED,
@@ -61,15 +60,11 @@ _UNCATCHABLE_BY_ALL = frozenset({"States.Runtime", "States.DataLimitExceeded"})
 #: Errors of the engine itself whose cause AWS prefixes with the state and its entered event.
 _PREFIXED_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
 _PREFIX = "An error occurred while executing the state"
-#: A Wait longer than this fails (AWS keeps the delay in a signed 32-bit count of seconds).
-_MAX_WAIT_SECONDS = 2**31 - 1
 #: Guard against a machine that loops through Pass/Choice states forever within one call.
 _MAX_SYNC_TRANSITIONS = 100_000
 
 
-def iso_time(epoch: float) -> str:
-    """Format epoch seconds as Step Functions prints timestamps (UTC, milliseconds)."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+__all__ = ["Interpreter", "Limits", "decode_task_token", "iso_time"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +110,23 @@ class Interpreter:
         self._run(step, container.start_at, branch.state_input, now)
         return step
 
+    def heartbeat_seconds(self, branch: Branch) -> float | None:
+        """``HeartbeatSeconds`` (or ``HeartbeatSecondsPath``) of the Task state ``branch`` waits in.
+
+        Evaluated as when the task was scheduled: the branch keeps the state's input and variables while
+        the task is outstanding. ``None`` when the state has none or the path no longer resolves.
+        """
+        if branch.state is None:
+            return None
+        state = self.machine.state(branch.container, branch.state)
+        if state.type != "Task":
+            return None
+        self._current_branch = branch
+        try:
+            return self._flow(state, branch.state_input, 0.0).task_limits()[1]
+        except (StatesError, PathSyntaxError):
+            return None
+
     def resume(self, branch: Branch, event: ResumeEvent, now: float) -> Step:
         """Continue a waiting branch with what happened."""
         branch = _copy(branch)
@@ -135,8 +147,10 @@ class Interpreter:
                     self._record(step, f"{prefix}Failed", {"error": event.error, "cause": event.cause}, now)
                 self._state_failed(step, state, event.error, event.cause, now)
             elif isinstance(event, TimerFired) and branch.phase == PHASE_WAIT:
-                output = self._output_path(state, branch.pending, now)
-                self._exit(step, state, output, now)
+                outcome = self._flow(state, branch.state_input, now).wait_outcome(branch.pending)
+                next_name, next_input = self._exit(step, state, outcome, now)
+                if next_name is not None:
+                    self._run(step, next_name, next_input, now)
             elif isinstance(event, TimerFired) and branch.phase == PHASE_RETRY:
                 self._schedule_task_or_children(step, state, now)
             elif isinstance(event, ChildrenSucceeded) and branch.phase == PHASE_CHILDREN:
@@ -147,6 +161,7 @@ class Interpreter:
             else:
                 return step
         except StatesError as exc:
+            self._evaluation_failed(step, state, exc, now)
             self._state_failed(step, state, exc.error, self._cause(state, exc), now)
         except PathSyntaxError as exc:
             self._state_failed(step, state, "States.Runtime", self._cause(state, _unsupported(exc)), now)
@@ -189,7 +204,11 @@ class Interpreter:
             try:
                 next_name, next_input = self._enter(step, state, state_input, now)
             except StatesError as exc:
-                self._state_failed(step, state, exc.error, self._cause(state, exc), now)
+                self._evaluation_failed(step, state, exc, now)
+                # A Map or Parallel state failing before it started its children still records its end.
+                final = f"{state.type}StateFailed" if isinstance(exc, QueryEvaluationError) else None
+                final = final if state.type in ("Map", "Parallel") else None
+                self._state_failed(step, state, exc.error, self._cause(state, exc), now, final)
                 return
             except PathSyntaxError as exc:
                 self._state_failed(step, state, "States.Runtime", self._cause(state, _unsupported(exc)), now)
@@ -202,48 +221,30 @@ class Interpreter:
         """Run one state. Returns the next state and its input, or ``(None, _)`` when it waits or ends."""
         check_size(state_input, self.limits.data_limit, state.name)
         kind = state.type
+        if kind in ("Task", "Parallel", "Map"):
+            self._schedule_task_or_children(step, state, now)
+            return None, None
+        flow = self._flow(state, state_input, now)
         if kind == "Pass":
-            effective = self._effective_input(state, state_input, now)
-            result = copy.deepcopy(state.result) if is_set(state.result) else effective
-            merged = merge_result(state_input, state.result_path, result)
-            for path in state.unset:
-                merged = remove_path(merged, path)
-            output = self._output_path(state, merged, now)
-            return self._exit(step, state, output, now)
+            return self._exit(step, state, flow.pass_outcome(), now)
         if kind == "Choice":
-            effective = self._input_path(state, state_input, now)
-            context = self._context(state, now)
-            target = state.default
-            for choice in state.choices:
-                if evaluate_rule(choice.rule, effective, context, step.branch.variables):
-                    target = choice.next
-                    break
-            if target is None:
-                raise StatesError(
-                    "States.NoChoiceMatched",
-                    f"No Choice Rules matched and no Default was specified for state '{state.name}'.",
-                )
-            output = self._output_path(state, effective, now)
-            self._record_exit(step, state, output, now)
-            return target, output
+            target, outcome = flow.choose()
+            self._leave(step, state, outcome, now)
+            return target, outcome.output
         if kind == "Succeed":
-            output = self._output_path(state, self._input_path(state, state_input, now), now)
-            self._record_exit(step, state, output, now)
-            self._succeed_branch(step, output, now)
+            outcome = flow.succeed_outcome()
+            self._leave(step, state, outcome, now)
+            self._succeed_branch(step, outcome.output, now)
             return None, None
         if kind == "Fail":
-            error, cause = self._fail_fields(state, state_input, now)
+            error, cause = flow.fail_fields()
             self._fail_branch(step, error, cause, now)
             return None, None
         if kind == "Wait":
-            effective = self._input_path(state, state_input, now)
-            due = self._wait_until(state, effective, now)
-            step.branch.pending = effective
+            due, pending = flow.wait(now)
+            step.branch.pending = pending
             step.branch.phase = PHASE_WAIT
             step.effects.append(StartTimer(due=due, purpose="wait"))
-            return None, None
-        if kind in ("Task", "Parallel", "Map"):
-            self._schedule_task_or_children(step, state, now)
             return None, None
         raise StatesError("States.Runtime", f"Unsupported state type '{kind}' in state '{state.name}'.")
 
@@ -262,14 +263,10 @@ class Interpreter:
         branch.attempt += 1
         token = _task_token(branch, state.name)
         branch.task_token = token
-        payload = self._effective_input(state, branch.state_input, now)
-        resource = state.resource or ""
-        timeout = self._number_field(
-            state.timeout_seconds, state.timeout_seconds_path, branch.state_input, "TimeoutSecondsPath"
-        )
-        heartbeat = self._number_field(
-            state.heartbeat_seconds, state.heartbeat_seconds_path, branch.state_input, "HeartbeatSecondsPath"
-        )
+        flow = self._flow(state, branch.state_input, now)
+        payload = flow.payload()
+        resource = flow.resource()
+        timeout, heartbeat = flow.task_limits()
         wait_for_token = resource.endswith(".waitForTaskToken")
         branch.phase = PHASE_TASK
         limits = {
@@ -322,19 +319,14 @@ class Interpreter:
         self._finish_with_result(step, state, result, now)
 
     def _finish_with_result(self, step: Step, state: State, result: Any, now: float) -> None:
-        branch = step.branch
-        context = self._context(state, now)
-        if is_set(state.result_selector):
-            result = render(state.result_selector, result, context, branch.variables, "ResultSelector")
-        merged = merge_result(branch.state_input, state.result_path, result)
-        output = self._output_path(state, merged, now)
-        next_name, next_input = self._exit(step, state, output, now)
+        outcome = self._flow(state, step.branch.state_input, now).result_outcome(result)
+        next_name, next_input = self._exit(step, state, outcome, now)
         if next_name is not None:
             self._run(step, next_name, next_input, now)
 
     def _start_parallel(self, step: Step, state: State, now: float) -> None:
         branch = step.branch
-        effective = self._effective_input(state, branch.state_input, now)
+        effective = self._flow(state, branch.state_input, now).payload()
         branch.phase = PHASE_CHILDREN
         # Recorded on every attempt, as Step Functions does when a Retry starts the branches again.
         self._record(step, "ParallelStateStarted", {}, now)
@@ -351,42 +343,15 @@ class Interpreter:
 
     def _start_map(self, step: Step, state: State, now: float) -> None:
         branch = step.branch
-        context = self._context(state, now)
-        effective = self._input_path(state, branch.state_input, now)
-        items = select(state.items_path, effective, context, branch.variables, "ItemsPath")
-        if not isinstance(items, list):
-            raise StatesError(
-                "States.Runtime",
-                f"Invalid path '{state.items_path}' : the value is not a JSON array: {to_json_text(items)}",
-            )
-        children = []
-        for index, value in enumerate(items):
-            item = {"Index": index, "Value": value}
-            if is_set(state.item_selector):
-                item_context = {**context, "Map": {"Item": item}}
-                item_input = render(
-                    state.item_selector, effective, item_context, branch.variables, "ItemSelector"
-                )
-            else:
-                item_input = value
-            children.append(ChildStart(container=state.processor or (), input=item_input, map_item=item))
+        flow = self._flow(state, branch.state_input, now)
+        children = [
+            ChildStart(container=state.processor or (), input=item_input, map_item=item)
+            for item, item_input in flow.map_inputs()
+        ]
         # Recorded on every attempt and before the limits are checked, as Step Functions does.
-        self._record(step, "MapStateStarted", {"length": len(items)}, now)
-        max_concurrency = self._int_field(
-            state.max_concurrency, state.max_concurrency_path, effective, "MaxConcurrencyPath"
-        )
-        tolerated_count = self._int_field(
-            state.tolerated_failure_count,
-            state.tolerated_failure_count_path,
-            effective,
-            "ToleratedFailureCountPath",
-        )
-        tolerated_pct = self._number_field(
-            state.tolerated_failure_percentage,
-            state.tolerated_failure_percentage_path,
-            effective,
-            "ToleratedFailurePercentagePath",
-        )
+        self._record(step, "MapStateStarted", {"length": len(children)}, now)
+        limits = flow.map_limits()
+        tolerated_pct = limits.tolerated_failure_percentage
         if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
             raise StatesError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
         branch.phase = PHASE_CHILDREN
@@ -400,8 +365,8 @@ class Interpreter:
                 kind="Map",
                 state_name=state.name,
                 children=children,
-                max_concurrency=max_concurrency or 0,
-                tolerated_failure_count=tolerated_count or 0,
+                max_concurrency=limits.max_concurrency or 0,
+                tolerated_failure_count=limits.tolerated_failure_count or 0,
                 tolerated_failure_percentage=float(tolerated_pct or 0.0),
             )
         )
@@ -442,25 +407,30 @@ class Interpreter:
             self._record(step, final_event, {}, now)
         catcher = _match_catcher(state.catch, error)
         if catcher is not None:
-            error_output = {"Error": error, "Cause": cause}
             try:
-                merged = merge_result(branch.state_input, catcher.result_path, error_output)
+                outcome = self._flow(state, branch.state_input, now).caught(catcher, error, cause)
+                self._leave(step, state, outcome, now)
             except StatesError as exc:
-                self._fail_branch(step, exc.error, exc.cause, now)
+                # The Catcher itself failed (its Output, Assign or ResultPath): nothing handles that.
+                self._evaluation_failed(step, state, exc, now)
+                self._fail_branch(step, exc.error, self._cause(state, exc), now)
                 return
-            self._record_exit(step, state, merged, now)
-            self._run(step, catcher.next, merged, now)
+            except PathSyntaxError as exc:
+                self._fail_branch(step, "States.Runtime", self._cause(state, _unsupported(exc)), now)
+                return
+            self._run(step, catcher.next, outcome.output, now)
             return
         self._fail_branch(step, error, cause, now)
 
     # Branch endings -----------------------------------------------------------------------------
 
-    def _exit(self, step: Step, state: State, output: Any, now: float) -> tuple[str | None, Any]:
-        self._record_exit(step, state, output, now)
+    def _exit(self, step: Step, state: State, outcome: Outcome, now: float) -> tuple[str | None, Any]:
+        """Leave ``state`` and return the next state and its input (``(None, None)`` at the end)."""
+        self._leave(step, state, outcome, now)
         if state.end or state.next is None:
-            self._succeed_branch(step, output, now)
+            self._succeed_branch(step, outcome.output, now)
             return None, None
-        return state.next, output
+        return state.next, outcome.output
 
     def _succeed_branch(self, step: Step, output: Any, now: float) -> None:
         branch = step.branch
@@ -493,133 +463,16 @@ class Interpreter:
 
     # Helpers ------------------------------------------------------------------------------------
 
-    def _context(self, state: State, now: float) -> dict[str, Any]:
-        branch = self._current_branch
-        execution = self.execution
-        context: dict[str, Any] = {
-            "Execution": {
-                "Id": execution.execution_arn,
-                "Input": execution.input,
-                "Name": execution.name,
-                "RoleArn": execution.role_arn,
-                "StartTime": execution.start_time,
-                "RedriveCount": 0,
-            },
-            "State": {
-                "EnteredTime": branch.entered_time if branch else iso_time(now),
-                "Name": state.name,
-            },
-            "StateMachine": {
-                "Id": execution.state_machine_arn,
-                "Name": execution.state_machine_name,
-            },
-        }
-        if state.type == "Task":
-            # Step Functions shows the retry count in Task states only.
-            context["State"]["RetryCount"] = sum(branch.retry_counts) if branch else 0
-        if branch is not None and branch.task_token and state.type == "Task":
-            context["Task"] = {"Token": branch.task_token}
-        if branch is not None and branch.map_item is not None:
-            context["Map"] = {"Item": branch.map_item}
-        return context
-
     _current_branch: Branch | None = None
 
-    def _input_path(self, state: State, state_input: Any, now: float) -> Any:
+    def _flow(self, state: State, state_input: Any, now: float) -> StateFlow:
+        """The data flow of ``state`` in the current branch, in the state's query language."""
         branch = self._current_branch
-        variables = branch.variables if branch else None
-        return select(state.input_path, state_input, self._context(state, now), variables, "InputPath")
-
-    def _effective_input(self, state: State, state_input: Any, now: float) -> Any:
-        effective = self._input_path(state, state_input, now)
-        if is_set(state.parameters):
-            branch = self._current_branch
-            variables = branch.variables if branch else None
-            effective = render(
-                state.parameters, effective, self._context(state, now), variables, "Parameters"
-            )
-        return effective
-
-    def _output_path(self, state: State, value: Any, now: float) -> Any:
-        branch = self._current_branch
-        variables = branch.variables if branch else None
-        output = select(state.output_path, value, self._context(state, now), variables, "OutputPath")
-        check_size(output, self.limits.data_limit, state.name)
-        return output
-
-    def _fail_fields(self, state: State, state_input: Any, now: float) -> tuple[str | None, str | None]:
-        context = self._context(state, now)
-        variables = self._current_branch.variables if self._current_branch else None
-        error = state.error
-        cause = state.cause
-        if state.error_path is not None:
-            error = render({"v.$": state.error_path}, state_input, context, variables, "ErrorPath")["v"]
-        if state.cause_path is not None:
-            cause = render({"v.$": state.cause_path}, state_input, context, variables, "CausePath")["v"]
-        # A Fail state without Error or Cause fails the execution without them (AWS omits the fields).
-        return (
-            error if isinstance(error, str) or error is None else to_json_text(error),
-            cause if isinstance(cause, str) or cause is None else to_json_text(cause),
-        )
-
-    def _wait_until(self, state: State, effective: Any, now: float) -> float:
-        variables = self._current_branch.variables if self._current_branch else None
-        context = self._context(state, now)
-        if state.seconds is not None:
-            due = now + float(state.seconds)
-        elif state.timestamp is not None:
-            due = _parse_timestamp(
-                state.timestamp, f"The Timestamp parameter does not reference {_ISO_TEXT}: {state.timestamp}"
-            )
-        elif state.seconds_path is not None:
-            seconds = select(state.seconds_path, effective, context, variables, "SecondsPath")
-            quoted = f"{state.seconds_path} == {_plain(seconds)}"
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != int(seconds):
-                raise StatesError(
-                    "States.Runtime", f"The SecondsPath parameter cannot be parsed as a long value: {quoted}"
-                )
-            if seconds < 0:
-                raise StatesError(
-                    "States.Runtime", f"The SecondsPath parameter references a negative value: {quoted}"
-                )
-            due = now + float(seconds)
-        elif state.timestamp_path is not None:
-            value = select(state.timestamp_path, effective, context, variables, "TimestampPath")
-            due = _parse_timestamp(
-                value,
-                f"The TimestampPath parameter does not reference {_ISO_TEXT}: "
-                f"{state.timestamp_path} == {_plain(value)}",
-            )
-        else:
-            due = now
-        if due - now > _MAX_WAIT_SECONDS:
-            raise StatesError("States.Runtime", "Wait state delay is too long.")
-        return due
-
-    def _number_field(
-        self, value: Any, path: str | None, data: Any, field: str, kind: str = "float"
-    ) -> float | None:
-        if path is not None:
-            variables = self._current_branch.variables if self._current_branch else None
-            found = select(path, data, {}, variables, field)
-            if (
-                isinstance(found, bool)
-                or not isinstance(found, int | float)
-                or (kind == "integer" and found != int(found))
-            ):
-                quoted = _plain(found)
-                raise StatesError(
-                    "States.Runtime",
-                    f'The {field} field refers to value "{quoted}" which is not a valid {kind}: {path}',
-                )
-            return float(found)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        return None
-
-    def _int_field(self, value: Any, path: str | None, data: Any, field: str) -> int | None:
-        number = self._number_field(value, path, data, field, "integer")
-        return None if number is None else int(number)
+        assert branch is not None
+        context = context_object(self.execution, branch, state, now)
+        if state.query_language == JSONATA:
+            return JsonataFlow(state, state_input, context, branch.variables)
+        return JsonPathFlow(state, state_input, context, branch.variables)
 
     def _record(
         self, step: Step, kind: str, details: dict[str, Any], now: float, state: State | None = None
@@ -636,13 +489,35 @@ class Interpreter:
         where = f" (entered at the event id #{entered})" if entered else ""
         return f"{_PREFIX} '{state.name}'{where}. {exc.cause}"
 
-    def _record_exit(self, step: Step, state: State, output: Any, now: float) -> None:
-        self._record(
-            step,
-            f"{state.type}StateExited",
-            {"name": state.name, "output": to_json_text(output), "outputDetails": {"truncated": False}},
-            now,
+    def _leave(self, step: Step, state: State, outcome: Outcome, now: float) -> None:
+        """Check the output's size, assign the state's variables and record ``...StateExited``."""
+        check_size(outcome.output, self.limits.data_limit, state.name)
+        details: dict[str, Any] = {}
+        if outcome.assigned is not None:
+            step.branch.variables.update(outcome.assigned)
+            details["assignedVariables"] = {
+                name: to_json_text(value) for name, value in outcome.assigned.items()
+            }
+            details["assignedVariablesDetails"] = {"truncated": False}
+        details.update(
+            {
+                "name": state.name,
+                "output": to_json_text(outcome.output),
+                "outputDetails": {"truncated": False},
+            }
         )
+        self._record(step, f"{state.type}StateExited", details, now)
+
+    def _evaluation_failed(self, step: Step, state: State, exc: StatesError, now: float) -> None:
+        """Record AWS's ``EvaluationFailed`` event for an expression (or Map input) that failed."""
+        if exc.error != QUERY_EVALUATION_ERROR:
+            return
+        details = {"cause": self._cause(state, exc), "error": exc.error}
+        location = getattr(exc, "location", "")
+        if location:
+            details["location"] = location
+        details["state"] = state.name
+        self._record(step, "EvaluationFailed", details, now)
 
 
 def _unsupported(exc: PathSyntaxError) -> StatesError:
@@ -720,26 +595,6 @@ def _resource_type(resource: str) -> str:
     if resource.startswith(("http://", "https://")):
         return "http"
     return "service"
-
-
-_ISO_TEXT = "a valid ISO-8601 extended offset date-time format string"
-
-
-def _plain(value: Any) -> str:
-    """A value as AWS quotes it in error causes: strings bare, everything else as JSON."""
-    return value if isinstance(value, str) else to_json_text(value)
-
-
-def _parse_timestamp(value: Any, message: str) -> float:
-    if isinstance(value, str):
-        text = value.replace("Z", "+00:00") if value.endswith("Z") else value
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None and "T" in value:
-            return parsed.timestamp()
-    raise StatesError("States.Runtime", message)
 
 
 def branch_variables(branch: Branch) -> Mapping[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from machinery.engine.types import InvokeTask
+from machinery.runtime.httpclient import FastHttpClient
 from machinery.storage.base import Storage
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class TaskInvoker:
         self.lambda_endpoint = lambda_endpoint
         self.time_scale = time_scale
         self._session: aiohttp.ClientSession | None = None
+        self._fast = FastHttpClient()
 
     def scaled_timeout(self, timeout: float | None) -> float | None:
         """A state's ``TimeoutSeconds`` under ``MACHINERY_TIME_SCALE`` (floored, see above)."""
@@ -81,6 +83,7 @@ class TaskInvoker:
         return self._session
 
     async def close(self) -> None:
+        await self._fast.close()
         if self._session is not None:
             await self._session.close()
 
@@ -115,6 +118,19 @@ class TaskInvoker:
     async def _http(
         self, method: str, url: str, payload: Any, headers: dict[str, str], timeout: float
     ) -> TaskOutcome:
+        if url.startswith("http://"):
+            request_body = None if method in ("GET", "DELETE") else _dumps(payload).encode()
+            try:
+                status, reply = await self._fast.request(method, url, request_body, headers, timeout)
+            except TimeoutError:
+                return TaskOutcome(
+                    error="States.Timeout", cause=f"{method} {url} did not answer within {timeout}s"
+                )
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                return TaskOutcome(
+                    error="States.Http.Socket", cause=f"{method} {url}: {exc or type(exc).__name__}"
+                )
+            return _outcome_from_reply(status, reply)
         session = await self.session()
         # A pooled keep-alive connection the service closed while idle fails before the request is
         # sent; one fresh attempt is the usual remedy (the Idempotency-Key covers the rare duplicate).

@@ -63,8 +63,12 @@ async def deliver_webhook(
             await response.read()
             return 200 <= response.status < 300
     except (aiohttp.ClientError, TimeoutError) as exc:
-        logger.info("webhook to %s failed: %s", execution.callback_url, exc,
-                    extra={"execution_id": execution.execution_id})
+        logger.info(
+            "webhook to %s failed: %s",
+            execution.callback_url,
+            exc,
+            extra={"execution_id": execution.execution_id},
+        )
         return False
 
 

@@ -9,18 +9,20 @@ fence, so a worker that lost its lease cannot commit over the new owner.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from machinery.asl.compiler import compile_cached
+from machinery.asl.compiler import compile_machine
+from machinery.asl.model import CompiledMachine
 from machinery.engine.interpreter import Interpreter, Limits, iso_time
 from machinery.engine.types import (
     ACTIVE,
@@ -42,6 +44,7 @@ from machinery.engine.types import (
 from machinery.errors import LeaseLost, StorageError
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
+from machinery.runtime.webhooks import deliver_webhook
 from machinery.storage.base import (
     WORK_CHILDREN,
     WORK_START,
@@ -51,14 +54,14 @@ from machinery.storage.base import (
     WORK_TOKEN,
     WORK_WEBHOOK,
     Commit,
-    ExecutionRecord,
     JoinSpec,
     Storage,
     WorkItem,
 )
-from machinery.runtime.webhooks import deliver_webhook
 
 logger = logging.getLogger(__name__)
+
+_CONTEXT_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,11 @@ class Worker:
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready = threading.Event()
-        self._listening: asyncio.Future[bool] | None = None
+        self._loop_thread: int | None = None
+        # Workflow versions never change: their compiled machines are cached by (id, version).
+        self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
+        # What the $$ context needs of an execution never changes either.
+        self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int]]] = OrderedDict()
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -121,26 +128,48 @@ class Worker:
         """Ask the loop to look for due work now (thread-safe)."""
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
-            try:
+            if threading.get_ident() == self._loop_thread:
+                wake.set()
+                return
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:
-                pass
+
+    def submit(self, items: list[WorkItem]) -> None:
+        """Run work this worker already holds the lease of (thread-safe): no claim needed."""
+        loop = self._loop
+        if not items or loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._spawn, items)
+
+    def _spawn(self, items: list[WorkItem]) -> None:
+        for item in items:
+            assert item.work_id is not None
+            self._in_flight.add(item.work_id)
+            task = asyncio.create_task(self._process(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def has_room(self) -> bool:
+        return len(self._in_flight) < self.settings.max_in_flight
+
+    def takes_submissions(self) -> bool:
+        """Whether :meth:`submit` would run work now (the loop runs and has room)."""
+        loop = self._loop
+        return loop is not None and loop.is_running() and not self._stopping and self.has_room()
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
         self._ready.set()
         renew = asyncio.create_task(self._renew_leases())
+        self._listen_for_work()
         try:
             while not self._stopping:
                 self._wake.clear()
                 claimed = self._claim()
-                for item in claimed:
-                    assert item.work_id is not None
-                    self._in_flight.add(item.work_id)
-                    task = asyncio.create_task(self._process(item))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                self._spawn(claimed)
                 if len(claimed) >= self.settings.batch_size:
                     await asyncio.sleep(0)
                     continue
@@ -180,30 +209,27 @@ class Worker:
         if timeout <= 0:
             await asyncio.sleep(0)
             return
-        wake = asyncio.ensure_future(self._wake.wait())
-        waiting: set[asyncio.Future[Any]] = {wake}
-        if type(self.storage).wait_for_work is not Storage.wait_for_work:
-            # Work committed by other processes (API servers, other workers) wakes this one too.
-            waiting.add(self._listen_for_work(timeout))
-        try:
-            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            wake.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _listen_for_work(self, timeout: float) -> asyncio.Future[bool]:
-        """``storage.wait_for_work`` in a thread, one at a time and kept across sleeps: a wake-up that
-        arrives while the loop is busy claiming ends the next sleep at once."""
-        if self._listening is None or self._listening.done():
-            self._listening = asyncio.ensure_future(asyncio.to_thread(self._wait_for_work, timeout))
-        return self._listening
+    def _listen_for_work(self) -> None:
+        """Wake the loop when another process commits work (PostgreSQL ``LISTEN``); polling stays the
+        fallback. A daemon thread, so that stopping never waits out a blocked ``wait_for_work``."""
+        if type(self.storage).wait_for_work is Storage.wait_for_work:
+            return  # the backend has no wake-ups: wait_for_work would return at once
 
-    def _wait_for_work(self, timeout: float) -> bool:
-        try:
-            return self.storage.wait_for_work(timeout)
-        except Exception:
-            logger.exception("waiting for work notifications failed; polling")
-            time.sleep(timeout)
-            return False
+        def listen() -> None:
+            while not self._stopping:
+                try:
+                    woken = self.storage.wait_for_work(self.settings.poll_interval)
+                except Exception:
+                    logger.exception("waiting for work notifications failed; polling")
+                    time.sleep(self.settings.poll_interval)
+                    continue
+                if woken:
+                    self.wake()
+
+        threading.Thread(target=listen, name="machinery-listen", daemon=True).start()
 
     async def _renew_leases(self) -> None:
         interval = max(0.5, self.settings.lease_seconds / 3)
@@ -220,29 +246,44 @@ class Worker:
     # processing --------------------------------------------------------------------------------
 
     async def _process(self, item: WorkItem) -> None:
-        try:
-            await self._dispatch(item)
-        except LeaseLost:
-            logger.info("lease lost for %s; another worker owns it", item.branch_id)
-        except Exception:
-            logger.exception("work item %s of %s failed", item.kind, item.execution_id,
-                             extra={"execution_id": item.execution_id})
-        finally:
-            assert item.work_id is not None
-            self._in_flight.discard(item.work_id)
-            self.wake()
+        """Run a claimed item, then whatever its commit handed straight back to this worker."""
+        current: WorkItem | None = item
+        while current is not None:
+            following: list[WorkItem] = []
+            try:
+                following = await self._dispatch(current)
+            except LeaseLost:
+                logger.info("lease lost for %s; another worker owns it", current.branch_id)
+            except Exception:
+                logger.exception(
+                    "work item %s of %s failed",
+                    current.kind,
+                    current.execution_id,
+                    extra={"execution_id": current.execution_id},
+                )
+            finally:
+                assert current.work_id is not None
+                self._in_flight.discard(current.work_id)
+            current = None
+            if following:
+                current = following[0]
+                assert current.work_id is not None
+                self._in_flight.add(current.work_id)
+                self._spawn(following[1:])
+        self.wake()
 
-    async def _dispatch(self, item: WorkItem) -> None:
+    async def _dispatch(self, item: WorkItem) -> list[WorkItem]:
+        """Process one item; returns the work its commit handed back to this worker."""
         if item.kind == WORK_WEBHOOK:
             await self._send_webhook(item)
-            return
+            return []
         if item.kind == WORK_TIMEOUT:
             self._timeout_execution(item)
-            return
+            return []
         loaded = self._load(item)
         if loaded is None:
             self.storage.complete_work(item)
-            return
+            return []
         execution, branch, interpreter = loaded
         now = self.clock()
         if item.kind == WORK_START:
@@ -254,14 +295,14 @@ class Worker:
             if effect.wait_for_token and not outcome.failed:
                 # The service answers later through the callback routes; the task stays open.
                 self._park_for_token(item, branch, effect)
-                return
+                return []
             step = interpreter.resume(branch, _outcome_event(outcome), self.clock())
         elif item.kind == WORK_TOKEN:
             payload = item.payload or {}
             if payload.get("token") != branch.task_token:
                 # A timeout or heartbeat timer of an earlier task attempt: stale.
                 self.storage.complete_work(item)
-                return
+                return []
             if payload.get("error") is not None:
                 event: ResumeEvent = TaskFailed(str(payload["error"]), str(payload.get("cause") or ""))
             else:
@@ -274,27 +315,56 @@ class Worker:
         else:
             logger.error("unknown work kind %s", item.kind)
             self.storage.complete_work(item)
-            return
-        self._commit(item, execution, step)
+            return []
+        return self._commit(item, execution, step)
 
-    def _load(self, item: WorkItem) -> tuple[ExecutionRecord, Branch, Interpreter] | None:
-        execution = self.storage.get_execution(item.execution_id)
+    def _load(self, item: WorkItem) -> tuple[ExecutionContext, Branch, Interpreter] | None:
+        """The branch an item is for, and an interpreter for its execution; None when it is over.
+
+        A stopped or finished execution has cancelled or finished branches, so checking the branch is
+        enough; what the context needs of the execution and the compiled machine are cached.
+        """
         branch = self.storage.get_branch(item.branch_id)
-        if execution is None or branch is None or execution.status != "RUNNING" or branch.status != ACTIVE:
+        if branch is None or branch.status != ACTIVE:
             return None
-        workflow = self.storage.get_workflow(execution.workflow_id, execution.workflow_version)
-        if workflow is None:
+        cached = self._contexts.get(item.execution_id)
+        if cached is None:
+            execution = self.storage.get_execution(item.execution_id)
+            if execution is None or execution.status != "RUNNING":
+                return None
+            key = (execution.workflow_id, execution.workflow_version)
+            if self._machine(key) is None:
+                return None
+            context = ExecutionContext(
+                execution_id=execution.execution_id,
+                name=execution.name,
+                input=execution.input,
+                start_time=iso_time(execution.started_at),
+                state_machine_id=execution.workflow_id,
+                state_machine_name=execution.workflow_name,
+            )
+            cached = (context, key)
+            self._contexts[item.execution_id] = cached
+            if len(self._contexts) > _CONTEXT_CACHE_SIZE:
+                self._contexts.popitem(last=False)
+        else:
+            self._contexts.move_to_end(item.execution_id)
+        context, key = cached
+        machine_entry = self._machine(key)
+        if machine_entry is None:
             return None
-        machine = compile_cached(json.dumps(workflow.definition, sort_keys=True))
-        context = ExecutionContext(
-            execution_id=execution.execution_id,
-            name=execution.name,
-            input=execution.input,
-            start_time=iso_time(execution.started_at),
-            state_machine_id=workflow.workflow_id,
-            state_machine_name=workflow.name,
-        )
-        return execution, branch, Interpreter(machine, context, Limits(data_limit=self.settings.data_limit))
+        interpreter = Interpreter(machine_entry[0], context, Limits(data_limit=self.settings.data_limit))
+        return context, branch, interpreter
+
+    def _machine(self, key: tuple[str, int]) -> tuple[CompiledMachine, str] | None:
+        entry = self._machines.get(key)
+        if entry is None:
+            workflow = self.storage.get_workflow(key[0], key[1])
+            if workflow is None:
+                return None
+            entry = (compile_machine(workflow.definition), workflow.name)
+            self._machines[key] = entry
+        return entry
 
     def _children_event(self, item: WorkItem) -> ResumeEvent:
         payload = item.payload or {}
@@ -308,18 +378,24 @@ class Worker:
                 outputs.append({"Error": child.error, "Cause": child.cause})
         return ChildrenSucceeded(outputs)
 
-    def _commit(self, item: WorkItem, execution: ExecutionRecord, step: Step) -> None:
+    def _commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> list[WorkItem]:
         now = self.clock()
         branch = step.branch
-        commit = Commit(execution_id=execution.execution_id, consumed=item, branch=branch, history=step.history)
+        commit = Commit(
+            execution_id=execution.execution_id, consumed=item, branch=branch, history=step.history
+        )
         for effect in step.effects:
             if isinstance(effect, InvokeTask):
                 commit.work.append(
-                    WorkItem(execution.execution_id, branch.branch_id, WORK_TASK, now, _effect_payload(effect))
+                    WorkItem(
+                        execution.execution_id, branch.branch_id, WORK_TASK, now, _effect_payload(effect)
+                    )
                 )
             elif isinstance(effect, StartTimer):
                 commit.work.append(
-                    WorkItem(execution.execution_id, branch.branch_id, WORK_TIMER, self._scaled(effect.due, now))
+                    WorkItem(
+                        execution.execution_id, branch.branch_id, WORK_TIMER, self._scaled(effect.due, now)
+                    )
                 )
             elif isinstance(effect, StartChildren):
                 self._add_children(commit, branch, effect)
@@ -330,9 +406,15 @@ class Worker:
                 "error": branch.error,
                 "cause": branch.cause,
             }
+        if commit.join is None and self.has_room():
+            # Go on with this branch's next step here, without a claim (a fan-out's children are
+            # claimed in batches instead, within max_in_flight).
+            commit.claim_owner = self.owner
+            commit.lease_until = now + self.settings.lease_seconds
         result = self.storage.commit(commit, now)
         if result.execution_finished:
             self.notifier.finished(execution.execution_id)
+        return result.claimed
 
     def _add_children(self, commit: Commit, parent: Branch, effect: StartChildren) -> None:
         join_id = f"{parent.branch_id}@{parent.attempt}"

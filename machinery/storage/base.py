@@ -26,6 +26,9 @@ WORK_TOKEN = "token"  # a callback arrived for a .waitForTaskToken task (payload
 WORK_WEBHOOK = "webhook"  # POST the final record to the execution's callback_url
 WORK_TIMEOUT = "timeout"  # the execution's own TimeoutSeconds elapsed
 
+#: The error of the ``WORK_TOKEN`` item that fails a ``.waitForTaskToken`` task missing its heartbeats.
+HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
+
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -182,6 +185,11 @@ class Commit:
     children: list[Branch] = field(default_factory=list)
     join: JoinSpec | None = None
     execution_update: dict[str, Any] | None = None
+    #: When set, new work due by the commit's ``now`` is inserted already claimed by this owner (leased
+    #: until ``lease_until``) and returned in :attr:`CommitResult.claimed`, so the committing worker can go
+    #: on with it at once instead of claiming it in another transaction. Backends may ignore it.
+    claim_owner: str | None = None
+    lease_until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,7 @@ class CommitResult:
 
     execution_finished: bool = False
     new_work: int = 0
+    claimed: list[WorkItem] = field(default_factory=list)
 
 
 class Storage(abc.ABC):
@@ -271,6 +280,21 @@ class Storage(abc.ABC):
     def create_execution(self, execution: ExecutionRecord, root: Branch, work: Sequence[WorkItem]) -> None:
         """Store a new execution, its root branch and its first work, atomically."""
 
+    def create_execution_claimed(
+        self,
+        execution: ExecutionRecord,
+        root: Branch,
+        work: Sequence[WorkItem],
+        owner: str,
+        lease_until: float,
+    ) -> list[WorkItem]:
+        """Like :meth:`create_execution`, with the due work claimed by ``owner`` and returned.
+
+        The default claims nothing (the owner then finds the work through :meth:`claim_work`).
+        """
+        self.create_execution(execution, root, work)
+        return []
+
     @abc.abstractmethod
     def get_execution(self, execution_id: str) -> ExecutionRecord | None: ...
 
@@ -330,3 +354,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
         """Delete (or push back) a claimed work item that needed no transition (webhooks)."""
+
+    @abc.abstractmethod
+    def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:
+        """Move the unclaimed heartbeat timeout of the task ``token`` of ``branch_id`` to ``due``.
+
+        The heartbeat timeout is the ``WORK_TOKEN`` item whose payload has the error
+        ``States.HeartbeatTimeout`` and this token. False when there is none: the task has no
+        ``HeartbeatSeconds``, is not parked yet, or its heartbeat timeout is already firing.
+        """

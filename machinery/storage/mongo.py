@@ -76,8 +76,10 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from machinery.engine.types import ACTIVE, CANCELLED, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
 from machinery.storage.base import (
+    HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
     WORK_START,
+    WORK_TOKEN,
     WORK_WEBHOOK,
     Commit,
     CommitResult,
@@ -723,6 +725,19 @@ class MongoStorage(Storage):
             self._work.update_one(
                 fenced, {"$set": {"due_at": reschedule_at, "owner": None, "lease_until": None}}
             )
+
+    @_driver_errors
+    def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:
+        # Payloads are stored as JSON text (key order survives), so the match on them is made here.
+        live = {"execution_id": execution_id, "branch_id": branch_id, "kind": WORK_TOKEN, "done": False}
+        for doc in self._work.find({**live, "owner": None}, {"payload": 1}):
+            payload = loads(doc.get("payload")) or {}
+            if payload.get("error") == HEARTBEAT_TIMEOUT and payload.get("token") == token:
+                moved = self._work.update_one(
+                    {"_id": doc["_id"], "owner": None, "done": False}, {"$set": {"due_at": due}}
+                )
+                return bool(moved.modified_count)
+        return False
 
     @_driver_errors
     def commit(self, commit: Commit, now: float) -> CommitResult:

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from machinery.engine.types import ACTIVE, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
 from machinery.storage.base import (
+    HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
     WORK_START,
     Commit,
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 _Q = load_queries("postgres")
 _T = TypeVar("_T")
 
+#: Longest uninterrupted wait on the LISTEN connection (how long close() may wait for a listener).
+_LISTEN_SLICE_SECONDS = 0.5
 #: Transactions aborted by a deadlock or serialisation failure are rolled back whole: run them again.
 _CONFLICT_RETRIES = 3
 
@@ -183,13 +186,17 @@ class PostgresStorage(Storage):
         try:
             try:
                 listener = self._connect_listener()
-                remaining = max(0.0, deadline - time.monotonic())
-                woken = any(True for _ in listener.notifies(timeout=remaining, stop_after=1))
-                if woken:
-                    # One wake-up stands for every notification already received.
-                    for _more in listener.notifies(timeout=0):
-                        pass
-                return woken
+                while True:
+                    # In slices, so that close() is not kept waiting for a long timeout.
+                    remaining = deadline - time.monotonic()
+                    slice_ = max(0.0, min(remaining, _LISTEN_SLICE_SECONDS))
+                    if any(True for _ in listener.notifies(timeout=slice_, stop_after=1)):
+                        # One wake-up stands for every notification already received.
+                        for _more in listener.notifies(timeout=0):
+                            pass
+                        return True
+                    if remaining <= _LISTEN_SLICE_SECONDS or self._closed.is_set():
+                        return False
             except psycopg.Error as exc:
                 if not self._closed.is_set():
                     logger.warning("LISTEN connection failed (%s); polling until it reconnects", exc)
@@ -465,6 +472,16 @@ class PostgresStorage(Storage):
                 _notify(cur, [reschedule_at])
 
         self._run(complete)
+
+    def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:
+        params = {
+            "execution_id": execution_id,
+            "branch_id": branch_id,
+            "token": token,
+            "error": HEARTBEAT_TIMEOUT,
+            "due_at": due,
+        }
+        return bool(self._run(lambda cur: cur.execute(_Q["work_extend_heartbeat"], params).rowcount))
 
     def commit(self, commit: Commit, now: float) -> CommitResult:
         return self._run(lambda cur: _commit(cur, commit, now))

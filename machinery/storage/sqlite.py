@@ -8,11 +8,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from machinery.engine.types import ACTIVE, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
 from machinery.storage.base import (
+    HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
     WORK_START,
     WORK_WEBHOOK,
@@ -296,6 +298,19 @@ class SQLiteStorage(Storage):
             self._put_branch(db, root, None)
             self._insert_work(db, work)
 
+    def create_execution_claimed(
+        self,
+        execution: ExecutionRecord,
+        root: Branch,
+        work: Sequence[WorkItem],
+        owner: str,
+        lease_until: float,
+    ) -> list[WorkItem]:
+        with self._write() as db:
+            self._insert_execution(db, execution)
+            self._put_branch(db, root, None)
+            return self._insert_work(db, work, (owner, lease_until, execution.started_at))
+
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
         with self._write() as db:
             self._insert_execution(db, execution)
@@ -390,21 +405,35 @@ class SQLiteStorage(Storage):
     def child_results(self, join_id: str) -> list[Branch]:
         return [_branch(row) for row in self._read("branches_of_join", join_id=join_id)]
 
-    def _insert_work(self, db: sqlite3.Connection, work: Sequence[WorkItem]) -> None:
-        if work:
-            db.executemany(
-                _Q["work_insert"],
-                [
-                    {
-                        "execution_id": item.execution_id,
-                        "branch_id": item.branch_id,
-                        "kind": item.kind,
-                        "due_at": item.due_at,
-                        "payload": None if item.payload is None else _dumps(item.payload),
-                    }
-                    for item in work
-                ],
-            )
+    def _insert_work(
+        self,
+        db: sqlite3.Connection,
+        work: Sequence[WorkItem],
+        claim: tuple[str, float, float] | None = None,
+    ) -> list[WorkItem]:
+        """Insert work; with ``claim = (owner, lease_until, now)`` the items due by ``now`` are inserted
+        claimed by ``owner`` and returned."""
+        claimed: list[WorkItem] = []
+        unclaimed: list[dict[str, Any]] = []
+        for item in work:
+            params = {
+                "execution_id": item.execution_id,
+                "branch_id": item.branch_id,
+                "kind": item.kind,
+                "due_at": item.due_at,
+                "payload": None if item.payload is None else _dumps(item.payload),
+            }
+            if claim is not None and item.due_at <= claim[2]:
+                owner, lease_until, _now = claim
+                row = db.execute(
+                    _Q["work_insert_claimed"], {**params, "owner": owner, "lease_until": lease_until}
+                ).fetchone()
+                claimed.append(replace(item, work_id=row[0], owner=owner, fence=1))
+            else:
+                unclaimed.append(params)
+        if unclaimed:
+            db.executemany(_Q["work_insert"], unclaimed)
+        return claimed
 
     def add_work(self, work: Sequence[WorkItem]) -> None:
         with self._write() as db:
@@ -454,6 +483,17 @@ class SQLiteStorage(Storage):
                 db.execute(_Q["work_consume"], params)
             else:
                 db.execute(_Q["work_reschedule"], {**params, "due_at": reschedule_at})
+
+    def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:
+        params = {
+            "execution_id": execution_id,
+            "branch_id": branch_id,
+            "token": token,
+            "error": HEARTBEAT_TIMEOUT,
+            "due_at": due,
+        }
+        with self._write() as db:
+            return bool(db.execute(_Q["work_extend_heartbeat"], params).rowcount)
 
     def _append_history(
         self, db: sqlite3.Connection, execution_id: str, history: Sequence[HistoryEvent]
@@ -539,8 +579,9 @@ class SQLiteStorage(Storage):
                     row = db.execute(_Q["execution_get"], {"execution_id": commit.execution_id}).fetchone()
                     if row["callback_url"]:
                         work.append(_webhook(commit.execution_id, now))
-            self._insert_work(db, work)
-        return CommitResult(execution_finished=finished, new_work=len(work))
+            claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
+            claimed = self._insert_work(db, work, claim)
+        return CommitResult(execution_finished=finished, new_work=len(work), claimed=claimed)
 
     def _account_child(
         self, db: sqlite3.Connection, child: Branch, join_id: str, now: float

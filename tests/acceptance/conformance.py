@@ -471,9 +471,10 @@ def report(results: list[CaseResult]) -> str:
         lines.append(f"  {key:<40} {groups[key]}")
     causes = [r for r in results if r.passed and not r.cause_matched]
     lines.append(f"  passed with a different cause: {len(causes)}")
-    compared = [r for r in results if r.history_matched is not None and not r.jsonata]
-    same = sum(1 for r in compared if r.history_matched)
-    lines.append(f"  JSONPath-only history event types equal to AWS's: {same}/{len(compared)}")
+    for jsonata, label in ((False, "JSONPath-only"), (True, "JSONata/variables")):
+        compared = [r for r in results if r.history_matched is not None and r.jsonata == jsonata]
+        same = sum(1 for r in compared if r.history_matched)
+        lines.append(f"  {label} history event types equal to AWS's: {same}/{len(compared)}")
     return "\n".join(lines)
 
 
@@ -482,7 +483,9 @@ def main() -> int:
     parser.add_argument("-k", default="", help="only cases whose id contains this text")
     parser.add_argument("--jsonata", action="store_true", help="show JSONata failures too")
     parser.add_argument("--causes", action="store_true", help="show passes with a different cause")
-    parser.add_argument("--history", action="store_true", help="show JSONPath-only history type differences")
+    parser.add_argument(
+        "--history", action="store_true", help="show history type differences (JSONata ones with --jsonata)"
+    )
     args = parser.parse_args()
     cases = [case for case in load_cases() if args.k in case["id"]]
     started = time.monotonic()
@@ -499,7 +502,7 @@ def main() -> int:
             print("  input:", json.dumps(case["input"])[:300])
             print("  expected:", json.dumps(case["expected"])[:800])
             print("  reason:", result.reason[:1500])
-        if args.history and result.history_matched is False and not result.jsonata:
+        if args.history and result.history_matched is False and (args.jsonata or not result.jsonata):
             expected_types = [event["type"] for event in by_id[result.case_id]["history"]]
             print("HISTORY", result.case_id)
             print("   aws:", " ".join(expected_types))

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from machinery.api import create_app, orchestrator_of
 from machinery.engine.types import ACTIVE, FAILED, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost
 from machinery.runtime.notify import Notifier
@@ -385,3 +386,35 @@ def test_an_idle_worker_runs_work_another_process_commits_without_polling(
     execution = api.get_execution(execution_id)
     assert execution is not None
     assert (execution.status, execution.output) == ("SUCCEEDED", {"ok": True})
+
+
+def test_a_server_starting_on_postgres_leaves_other_workers_leases_alone(
+    open_process: Callable[[], PostgresStorage], postgres_url: str
+) -> None:
+    """Releasing every lease at start is right only for a single node's SQLite file."""
+    elsewhere = open_process()
+    elsewhere.add_work([WorkItem("exec-1", "branch-1", WORK_TIMER, NOW)])
+    [leased] = elsewhere.claim_work("worker-elsewhere", NOW, 1, LEASE)
+    app = create_app({"DATABASE_URL": postgres_url, "RUN_WORKER": True, "START_WORKER": False})
+    orchestrator_of(app).storage.close()
+    assert elsewhere.claim_work("someone-else", NOW + 1, 1, LEASE) == []
+    [(owner,)] = rows(postgres_url, "SELECT owner FROM work WHERE work_id = %s", leased.work_id)
+    assert owner == "worker-elsewhere"
+
+
+def test_storage_survives_the_server_dropping_its_connections(
+    open_process: Callable[[], PostgresStorage], postgres_url: str
+) -> None:
+    """A restart or failover drops every connection: the pool replaces them and calls go on."""
+    storage = open_process()
+    root = start_execution(storage)
+    [[terminated]] = rows(
+        postgres_url,
+        "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    assert terminated >= 1
+    execution = storage.get_execution(root.execution_id)
+    assert execution is not None and execution.status == "RUNNING"
+    [item] = storage.claim_work("after-restart", NOW, 1, LEASE)
+    storage.commit(Commit(root.execution_id, item, replace(root, state="Resumed")), NOW)

@@ -20,10 +20,12 @@ import pytest
 from machinery.engine.types import CANCELLED, FAILED, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost
 from machinery.storage.base import (
+    HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
     WORK_START,
     WORK_TASK,
     WORK_TIMER,
+    WORK_TOKEN,
     WORK_WEBHOOK,
     Commit,
     ExecutionRecord,
@@ -521,8 +523,70 @@ class TestClaims:
         item = claim_one(storage, now=NOW + 1)
         assert (item.kind, item.payload) == (WORK_TASK, {"x": [1, "y"]})
 
+    def test_extend_heartbeat_moves_only_the_unclaimed_heartbeat_of_the_token(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        claim_one(storage)
+        heartbeat = {"error": HEARTBEAT_TIMEOUT, "cause": "", "token": "tok-1"}
+        timeout = {"error": "States.Timeout", "cause": "", "token": "tok-1"}
+        storage.add_work(
+            [
+                WorkItem(execution_id, execution_id, WORK_TOKEN, NOW + 2, heartbeat),
+                WorkItem(execution_id, execution_id, WORK_TOKEN, NOW + 60, timeout),
+            ]
+        )
+        assert storage.extend_heartbeat(execution_id, execution_id, "tok-1", NOW + 5) is True
+        assert storage.next_due() == NOW + 5
+        assert storage.extend_heartbeat(execution_id, execution_id, "tok-2", NOW + 9) is False
+        assert storage.extend_heartbeat(execution_id, "other-branch", "tok-1", NOW + 9) is False
+        assert claim_all(storage, now=NOW + 4) == []
+        fired = claim_one(storage, now=NOW + 5)
+        assert fired.payload == heartbeat
+        # Once claimed, the heartbeat timeout is firing: it can no longer be pushed back.
+        assert storage.extend_heartbeat(execution_id, execution_id, "tok-1", NOW + 20) is False
+        assert storage.next_due() == NOW + 60
+
 
 class TestCommit:
+    def test_commit_may_hand_due_work_straight_back(self, storage: Storage) -> None:
+        """Backends that honour ``claim_owner`` return the due work claimed; others leave it claimable.
+
+        Either way each item is run once: claimed items are not claimable by others while leased.
+        """
+        execution_id = start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        branch = replace(root_of(storage, execution_id), phase="task")
+        due = WorkItem(execution_id, execution_id, WORK_TASK, NOW, {"n": 1})
+        later = WorkItem(execution_id, execution_id, WORK_TIMER, NOW + 50)
+        commit = Commit(
+            execution_id, item, branch, work=[due, later], claim_owner="w1", lease_until=NOW + LEASE
+        )
+        result = storage.commit(commit, NOW)
+        others = storage.claim_work("w2", NOW, 10, LEASE)
+        if result.claimed:
+            [claimed] = result.claimed
+            assert (claimed.kind, claimed.payload, claimed.owner) == (WORK_TASK, {"n": 1}, "w1")
+            assert others == []
+            storage.commit(Commit(execution_id, claimed, branch), NOW)  # its fence is valid
+        else:
+            assert [(o.kind, o.payload) for o in others] == [(WORK_TASK, {"n": 1})]
+        assert storage.next_due() == NOW + 50  # the timer was never handed out
+
+    def test_create_execution_claimed(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        workflow = storage.get_workflow(workflow_id)
+        assert workflow is not None
+        record = ExecutionRecord("exec-claimed", workflow_id, workflow.name, 1, "n", "RUNNING", {}, NOW)
+        root = Branch(branch_id="exec-claimed", execution_id="exec-claimed", container=())
+        start = WorkItem("exec-claimed", "exec-claimed", WORK_START, NOW)
+        claimed = storage.create_execution_claimed(record, root, [start], "w1", NOW + LEASE)
+        assert storage.get_execution("exec-claimed") is not None
+        others = storage.claim_work("w2", NOW, 10, LEASE)
+        if claimed:
+            assert [(c.kind, c.owner) for c in claimed] == [(WORK_START, "w1")]
+            assert others == []
+        else:
+            assert [o.kind for o in others] == [WORK_START]
+
     def test_commit_writes_branch_history_and_work(self, storage: Storage) -> None:
         execution_id = start_execution(storage, make_workflow(storage))
         item = claim_one(storage)
@@ -735,7 +799,7 @@ def test_every_storage_method_is_covered() -> None:
         "workflows_using", "create_execution", "get_execution", "list_executions", "get_history",
         "store_finished_execution", "finish_execution", "get_branch", "child_results", "claim_work",
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
-        "wait_for_work",
+        "wait_for_work", "extend_heartbeat", "create_execution_claimed",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

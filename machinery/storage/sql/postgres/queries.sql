@@ -195,6 +195,11 @@ DELETE FROM work WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %
 UPDATE work SET due_at = %(due_at)s, owner = NULL, lease_until = NULL
 WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s;
 
+-- name: work_extend_heartbeat
+UPDATE work SET due_at = %(due_at)s
+WHERE execution_id = %(execution_id)s AND branch_id = %(branch_id)s AND kind = 'token' AND owner IS NULL
+  AND payload->>'error' = %(error)s AND payload->>'token' = %(token)s;
+
 -- name: work_delete_join_children
 DELETE FROM work WHERE branch_id IN (SELECT branch_id FROM branches WHERE join_id = %(join_id)s);
 

@@ -99,6 +99,11 @@ WHERE join_id = :join_id;
 -- name: work_insert
 INSERT INTO work (execution_id, branch_id, kind, due_at, payload) VALUES (:execution_id, :branch_id, :kind, :due_at, :payload);
 
+-- name: work_insert_claimed
+INSERT INTO work (execution_id, branch_id, kind, due_at, payload, owner, lease_until, fence)
+VALUES (:execution_id, :branch_id, :kind, :due_at, :payload, :owner, :lease_until, 1)
+RETURNING work_id;
+
 -- name: work_claim
 UPDATE work SET owner = :owner, lease_until = :lease_until, fence = fence + 1
 WHERE work_id IN (
@@ -113,6 +118,11 @@ DELETE FROM work WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
 -- name: work_reschedule
 UPDATE work SET due_at = :due_at, owner = NULL, lease_until = NULL
 WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
+
+-- name: work_extend_heartbeat
+UPDATE work SET due_at = :due_at
+WHERE execution_id = :execution_id AND branch_id = :branch_id AND kind = 'token' AND owner IS NULL
+  AND json_extract(payload, '$.error') = :error AND json_extract(payload, '$.token') = :token;
 
 -- name: work_delete_join_children
 DELETE FROM work WHERE branch_id IN (SELECT branch_id FROM branches WHERE join_id = :join_id);

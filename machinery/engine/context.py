@@ -1,0 +1,65 @@
+"""What a state sees besides its input: the context object (``$$``, ``$states.context``) and ``$states``.
+
+Both are rebuilt from plain data (the execution, the branch, the state) whenever a state needs them, so
+they are never persisted and always agree with the branch being run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from machinery.asl.model import State
+from machinery.engine.types import Branch, ExecutionContext
+
+__all__ = ["context_object", "iso_time", "states_variable"]
+
+
+def iso_time(epoch: float) -> str:
+    """Format epoch seconds as Step Functions prints timestamps (UTC, milliseconds)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def context_object(execution: ExecutionContext, branch: Branch, state: State, now: float) -> dict[str, Any]:
+    """The context object of ``state`` running in ``branch``, as Step Functions shows it.
+
+    ``State.RetryCount`` and ``Task.Token`` appear in Task states only, ``Map.Item`` inside Map iterations.
+    """
+    context: dict[str, Any] = {
+        "Execution": {
+            "Id": execution.execution_arn,
+            "Input": execution.input,
+            "Name": execution.name,
+            "RoleArn": execution.role_arn,
+            "StartTime": execution.start_time,
+            "RedriveCount": 0,
+        },
+        "State": {"EnteredTime": branch.entered_time or iso_time(now), "Name": state.name},
+        "StateMachine": {"Id": execution.state_machine_arn, "Name": execution.state_machine_name},
+    }
+    if state.type == "Task":
+        context["State"]["RetryCount"] = sum(branch.retry_counts)
+        if branch.task_token:
+            context["Task"] = {"Token": branch.task_token}
+    if branch.map_item is not None:
+        context["Map"] = {"Item": branch.map_item}
+    return context
+
+
+_ABSENT: Any = object()
+
+
+def states_variable(
+    state_input: Any, context: dict[str, Any], *, result: Any = _ABSENT, error_output: Any = _ABSENT
+) -> dict[str, Any]:
+    """The reserved JSONata variable ``$states``.
+
+    ``input`` and ``context`` always; ``result`` only after a Task, Parallel or Map produced one;
+    ``errorOutput`` only in a Catcher.
+    """
+    states = {"input": state_input, "context": context}
+    if result is not _ABSENT:
+        states["result"] = result
+    if error_output is not _ABSENT:
+        states["errorOutput"] = error_output
+    return states
