@@ -94,5 +94,3 @@ class LeaseLost(StorageError):
     """A worker tried to commit work whose lease another worker now holds (fencing)."""
 
     code = "lease_lost"
-
-

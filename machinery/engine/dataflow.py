@@ -65,13 +65,8 @@ class StateFlow(Protocol):
     def caught(self, catcher: Catcher, error: str, cause: str) -> Outcome: ...
 
 
-class JsonPathFlow:
-    """The data flow of a ``JSONPath`` state.
-
-    ``$`` in ``Assign`` is the state's result: the Pass state's ``Result`` (or effective input), a Task's,
-    Parallel's or Map's result after ``ResultSelector``, the effective input of a Choice or Wait state, a
-    Catcher's error output. Paths see the variables as they were when the state was entered.
-    """
+class FlowBase:
+    """What every flow works on: one state, its input, its context object and the variables it sees."""
 
     def __init__(
         self, state: State, state_input: Any, context: dict[str, Any], variables: Mapping[str, Any]
@@ -80,6 +75,15 @@ class JsonPathFlow:
         self.state_input = state_input
         self.context = context
         self.variables = variables
+
+
+class JsonPathFlow(FlowBase):
+    """The data flow of a ``JSONPath`` state.
+
+    ``$`` in ``Assign`` is the state's result: the Pass state's ``Result`` (or effective input), a Task's,
+    Parallel's or Map's result after ``ResultSelector``, the effective input of a Choice or Wait state, a
+    Catcher's error output. Paths see the variables as they were when the state was entered.
+    """
 
     # Helpers --------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from machinery.asl.jsonata import (
 from machinery.asl.model import Catcher, State, is_set
 from machinery.engine.context import states_variable
 from machinery.engine.dataflow import (
+    FlowBase,
     MapLimits,
     Outcome,
     as_text,
@@ -44,16 +45,13 @@ _TYPE_NAMES: tuple[tuple[type, str], ...] = (
 )
 
 
-class JsonataFlow:
+class JsonataFlow(FlowBase):
     """The data flow of a ``JSONata`` state (see :class:`machinery.engine.dataflow.StateFlow`)."""
 
     def __init__(
         self, state: State, state_input: Any, context: dict[str, Any], variables: Mapping[str, Any]
     ) -> None:
-        self.state = state
-        self.state_input = state_input
-        self.context = context
-        self.variables = variables
+        super().__init__(state, state_input, context, variables)
         self.states = states_variable(state_input, context)
 
     # Helpers --------------------------------------------------------------------------------------

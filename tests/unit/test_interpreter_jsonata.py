@@ -11,7 +11,6 @@ from machinery.engine.types import (
     SUCCEEDED,
     Branch,
     ChildrenSucceeded,
-    ExecutionContext,
     InvokeTask,
     StartChildren,
     StartTimer,
@@ -20,16 +19,8 @@ from machinery.engine.types import (
     TaskSucceeded,
     TimerFired,
 )
+from tests.unit.test_interpreter import EXECUTION, NOW
 
-NOW = 1_700_000_000.0
-EXECUTION = ExecutionContext(
-    execution_id="exec-1",
-    name="run-1",
-    input={"a": 1},
-    start_time="2023-11-14T22:13:20.000Z",
-    state_machine_id="wf-1",
-    state_machine_name="machine",
-)
 QUERY_ERROR = "States.QueryEvaluationError"
 
 
