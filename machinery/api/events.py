@@ -35,7 +35,11 @@ def list_events() -> Response:
     orchestrator = orchestrator_of(current_app)
     limit = int_arg("limit", 50, minimum=1, maximum=1000) or 50
     records, cursor = orchestrator.list_events(
-        request.args.get("workflow"), request.args.get("status"), limit, request.args.get("cursor")
+        request.args.get("workflow"),
+        request.args.get("status"),
+        limit,
+        request.args.get("cursor"),
+        request.args.get("parent"),
     )
     return jsonify({"events": [event_record(r) for r in records], "next_cursor": cursor})
 

@@ -100,6 +100,18 @@ _RFC3339 = re.compile(
 )
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VARIABLE_PATH = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)(.*)$", re.DOTALL)
+_HTTP_INVOKE = "arn:aws:states:::http:invoke"
+#: What an ItemReader may read from: AWS's S3 readers (accepted, not run) and the HTTP task.
+_READER_RESOURCES = ("arn:aws:states:::s3:getObject", "arn:aws:states:::s3:listObjectsV2", _HTTP_INVOKE)
+_READER_CONFIG_FIELDS = (
+    "InputType",
+    "CSVHeaderLocation",
+    "CSVHeaders",
+    "CSVDelimiter",
+    "MaxItems",
+    "MaxItemsPath",
+    "ManifestType",
+)
 _LABEL_FORBIDDEN = frozenset(' <>{}[]?*"#%\\^|~`$&,;:/')
 
 
@@ -679,11 +691,70 @@ class _Checker:
                 pass
             elif not _is_number(value) or not 0 <= value <= 100:
                 self.add(path, "The value of 'ToleratedFailurePercentage' must be a number between 0 and 100")
-        for field in ("ItemReader", "ItemBatcher", "ResultWriter"):
+        if "ItemReader" in state:
+            self.item_reader(state, base, language)
+        for field in ("ItemBatcher", "ResultWriter"):
             if self.expect(state, field, base, "object"):
                 self.template(state[field], _pointer(base, field), language)
         if "Label" in state:
             self.label(state["Label"], _pointer(base, "Label"))
+
+    def item_reader(self, state: dict[str, Any], base: str, language: str) -> None:
+        """``ItemReader``: S3 (as AWS), the HTTP task, or inline JSON (``Items`` in its parameters)."""
+        path = _pointer(base, "ItemReader")
+        reader = state["ItemReader"]
+        if not isinstance(reader, dict):
+            self.add(path, f"Expected value of type Object but was {_type_name(reader)}")
+            return
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+        if not isinstance(config, dict) or config.get("Mode") != "DISTRIBUTED":
+            self.add(
+                path, "The field 'ItemReader' is supported only when the ItemProcessor's Mode is DISTRIBUTED"
+            )
+        params_field = "Arguments" if language == JSONATA else "Parameters"
+        self.unknown_fields(reader, ("Resource", "ReaderConfig", params_field), path)
+        params = reader.get(params_field)
+        expression = language == JSONATA and self.jsonata_string(params, _pointer(path, params_field))
+        if not expression and self.expect(reader, params_field, path, "object"):
+            self.template(params, _pointer(path, params_field), language)
+        if self.expect(reader, "ReaderConfig", path, "object"):
+            self.reader_config(reader["ReaderConfig"], _pointer(path, "ReaderConfig"), language)
+        if "Resource" not in reader:
+            items = params.get("Items") if isinstance(params, dict) else None
+            if not isinstance(params, dict) or not ("Items" in params or "Items.$" in params):
+                self.add(path, f"An ItemReader without a Resource needs 'Items' in its {params_field}")
+            elif "Items" in params and not isinstance(items, list):
+                items_path = _pointer(path, params_field, "Items")
+                if not (language == JSONATA and self.jsonata_string(items, items_path)):
+                    self.add(_pointer(path, params_field, "Items"), "The field 'Items' must be an array")
+            return
+        resource = reader["Resource"]
+        if resource not in _READER_RESOURCES:
+            self.add(
+                _pointer(path, "Resource"),
+                f"The ItemReader's Resource must be one of {', '.join(_READER_RESOURCES)}",
+            )
+        elif resource == _HTTP_INVOKE and isinstance(params, dict) and "ApiEndpoint" not in params:
+            self.add(_pointer(path, params_field), "The field 'ApiEndpoint' is required but was missing")
+
+    def reader_config(self, config: dict[str, Any], path: str, language: str) -> None:
+        self.unknown_fields(config, _READER_CONFIG_FIELDS, path)
+        for name, allowed in (
+            ("InputType", ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET")),
+            ("CSVHeaderLocation", ("FIRST_ROW", "GIVEN")),
+            ("CSVDelimiter", ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB")),
+        ):
+            if name in config and config[name] not in allowed:
+                self.add(_pointer(path, name), f"The value of '{name}' must be one of {', '.join(allowed)}")
+        headers = config.get("CSVHeaders") or []
+        if self.expect(config, "CSVHeaders", path, "array") and not all(isinstance(h, str) for h in headers):
+            self.add(_pointer(path, "CSVHeaders"), "The field 'CSVHeaders' must be an array of strings")
+        if config.get("CSVHeaderLocation") == "GIVEN" and "CSVHeaders" not in config:
+            self.add(path, "The field 'CSVHeaders' is required when CSVHeaderLocation is GIVEN")
+        self.exclusive(config, ("MaxItems", "MaxItemsPath"), path)
+        self.integer(config, "MaxItems", path, language, minimum=0, maximum=100_000_000)
+        self.path_field(config, "MaxItemsPath", path, definite=True)
 
     def label(self, label: Any, path: str) -> None:
         if not isinstance(label, str):

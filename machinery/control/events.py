@@ -243,8 +243,16 @@ class Orchestrator:
                 self.notifier.unregister(event_id, waiter)
 
     def list_events(
-        self, workflow_ref: str | None, status: str | None, limit: int, cursor: str | None
+        self,
+        workflow_ref: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+        parent: str | None = None,
     ) -> tuple[list[ExecutionRecord], str | None]:
+        """Top-level events, newest first; with ``parent``, that event's child executions instead."""
+        if parent is not None:
+            self.get_event(parent)
         workflow_id = find_workflow(self.storage, workflow_ref).workflow_id if workflow_ref else None
         if status is not None and status not in STATUSES:
             raise BadRequest(
@@ -252,7 +260,7 @@ class Orchestrator:
             )
         if cursor is not None and self.storage.get_execution(cursor) is None:
             raise BadRequest("invalid cursor", issues=[FieldIssue("cursor", "does not name an event")])
-        records = self.storage.list_executions(workflow_id, status, limit + 1, cursor)
+        records = self.storage.list_executions(workflow_id, status, limit + 1, cursor, parent)
         next_cursor = records[limit - 1].execution_id if len(records) > limit else None
         return records[:limit], next_cursor
 

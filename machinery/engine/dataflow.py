@@ -9,7 +9,6 @@ turn a missing path into the ``States.Runtime`` error AWS raises.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from machinery.asl.errors import StatesError
 from machinery.asl.jsonpath import PathNotFound, compile_path, set_path
 from machinery.asl.model import Catcher, State, is_set
 from machinery.asl.payload import apply_template
+from machinery.jsontext import dumps_compact
 
 #: Step Functions' default limit for a state's input or output.
 DEFAULT_DATA_LIMIT = 256 * 1024
@@ -47,6 +47,29 @@ class MapLimits:
     tolerated_failure_percentage: float | None
 
 
+@dataclass(frozen=True)
+class ItemReaderSpec:
+    """A Map state's ``ItemReader`` with its ``Parameters``/``Arguments`` and ``MaxItems`` evaluated.
+
+    ``resource`` ``None`` is the inline form (``{"Items": [...]}`` in the parameters): no I/O is needed.
+    """
+
+    resource: str | None
+    parameters: Any
+    reader_config: dict[str, Any]
+    max_items: int | None
+
+    def inline_items(self) -> list[Any]:
+        """The items of the inline form; ``States.ItemReaderFailed`` when they are not an array."""
+        items = self.parameters.get("Items") if isinstance(self.parameters, dict) else None
+        if not isinstance(items, list):
+            raise StatesError(
+                "States.ItemReaderFailed",
+                f"The ItemReader's Items must be a JSON array, but was: {to_json_text(items)}",
+            )
+        return items
+
+
 class StateFlow(Protocol):
     """The data flow of one state, for one query language. Every method may raise :class:`StatesError`."""
 
@@ -60,7 +83,8 @@ class StateFlow(Protocol):
     def payload(self) -> Any: ...
     def task_limits(self) -> tuple[float | None, float | None]: ...
     def result_outcome(self, result: Any) -> Outcome: ...
-    def map_inputs(self) -> list[tuple[dict[str, Any], Any]]: ...
+    def map_inputs(self, items: list[Any] | None = None) -> list[tuple[dict[str, Any], Any]]: ...
+    def item_reader(self) -> ItemReaderSpec: ...
     def map_limits(self) -> MapLimits: ...
     def caught(self, catcher: Catcher, error: str, cause: str) -> Outcome: ...
 
@@ -199,10 +223,12 @@ class JsonPathFlow(FlowBase):
         merged = merge_result(self.state_input, state.result_path, result)
         return Outcome(self._output(merged), assigned)
 
-    def map_inputs(self) -> list[tuple[dict[str, Any], Any]]:
+    def map_inputs(self, items: list[Any] | None = None) -> list[tuple[dict[str, Any], Any]]:
+        """Each iteration's ``$$.Map.Item`` and input; ``items`` are an ItemReader's (else ItemsPath's)."""
         state = self.state
         effective = self.effective_input()
-        items = select(state.items_path, effective, self.context, self.variables, "ItemsPath")
+        if items is None:
+            items = select(state.items_path, effective, self.context, self.variables, "ItemsPath")
         if not isinstance(items, list):
             raise StatesError(
                 "States.Runtime",
@@ -216,6 +242,17 @@ class JsonPathFlow(FlowBase):
                 value = render(state.item_selector, effective, context, self.variables, "ItemSelector")
             inputs.append((item, value))
         return inputs
+
+    def item_reader(self) -> ItemReaderSpec:
+        reader = self.state.item_reader or {}
+        parameters = reader.get("Parameters")
+        if parameters is not None:
+            parameters = render(
+                parameters, self.effective_input(), self.context, self.variables, "ItemReader.Parameters"
+            )
+        config = dict(reader.get("ReaderConfig") or {})
+        max_items = self._number(config.get("MaxItems"), config.get("MaxItemsPath"), "MaxItemsPath")
+        return ItemReaderSpec(reader.get("Resource"), parameters, config, _integer(max_items))
 
     def map_limits(self) -> MapLimits:
         state = self.state
@@ -344,7 +381,7 @@ def parse_timestamp(value: Any, message: str, error: str = "States.Runtime") -> 
 
 def to_json_text(value: Any) -> str:
     """Compact JSON as Step Functions prints it in history and error causes."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps_compact(value)
 
 
 def select(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,6 +34,7 @@ from machinery.engine.types import (
     FAILED,
     PHASE_CHILDREN,
     PHASE_DONE,
+    PHASE_READ,
     PHASE_RETRY,
     PHASE_TASK,
     PHASE_WAIT,
@@ -44,6 +46,9 @@ from machinery.engine.types import (
     ExecutionContext,
     HistoryEvent,
     InvokeTask,
+    ItemsRead,
+    ItemsReadFailed,
+    ReadItems,
     ResumeEvent,
     StartChildren,
     StartTimer,
@@ -60,6 +65,8 @@ _UNCATCHABLE_BY_ALL = frozenset({"States.Runtime", "States.DataLimitExceeded"})
 #: Errors of the engine itself whose cause AWS prefixes with the state and its entered event.
 _PREFIXED_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
 _PREFIX = "An error occurred while executing the state"
+#: A Map state's ItemReader failed to read its items.
+ITEM_READER_FAILED = "States.ItemReaderFailed"
 #: Guard against a machine that loops through Pass/Choice states forever within one call.
 _MAX_SYNC_TRANSITIONS = 100_000
 
@@ -92,7 +99,7 @@ class Interpreter:
         branch = _copy(branch)
         self._current_branch = branch
         step = Step(branch=branch)
-        if not branch.container and branch.parent_id is None:
+        if branch.owns_execution:
             branch.event_cursor = 0
             self._record(
                 step,
@@ -157,7 +164,13 @@ class Interpreter:
                 self._children_succeeded(step, state, event.outputs, now)
             elif isinstance(event, ChildrenFailed) and branch.phase == PHASE_CHILDREN:
                 kind = "Map" if state.type == "Map" else "Parallel"
+                if _distributed(state):
+                    self._record(step, "MapRunFailed", {"error": event.error, "cause": event.cause}, now)
                 self._state_failed(step, state, event.error, event.cause, now, f"{kind}StateFailed")
+            elif isinstance(event, ItemsRead) and branch.phase == PHASE_READ:
+                self._start_map(step, state, now, event.items)
+            elif isinstance(event, ItemsReadFailed) and branch.phase == PHASE_READ:
+                self._state_failed(step, state, ITEM_READER_FAILED, event.cause, now, "MapStateFailed")
             else:
                 return step
         except StatesError as exc:
@@ -341,12 +354,34 @@ class Interpreter:
             )
         )
 
-    def _start_map(self, step: Step, state: State, now: float) -> None:
+    def _start_map(self, step: Step, state: State, now: float, read: list[Any] | None = None) -> None:
+        """Start a Map's iterations; with an ``ItemReader`` that needs I/O, first ask for its items.
+
+        ``read`` is what the runtime's reader returned (:class:`ItemsRead`), ``None`` before reading.
+        """
         branch = step.branch
         flow = self._flow(state, branch.state_input, now)
+        items = read
+        if state.item_reader is not None:
+            reader = flow.item_reader()
+            if items is None and reader.resource is not None:
+                branch.phase = PHASE_READ
+                step.effects.append(
+                    ReadItems(
+                        state_name=state.name,
+                        resource=reader.resource,
+                        parameters=reader.parameters,
+                        reader_config=reader.reader_config,
+                    )
+                )
+                return
+            if items is None:
+                items = reader.inline_items()
+            if reader.max_items:
+                items = items[: reader.max_items]
         children = [
             ChildStart(container=state.processor or (), input=item_input, map_item=item)
-            for item, item_input in flow.map_inputs()
+            for item, item_input in flow.map_inputs(items)
         ]
         # Recorded on every attempt and before the limits are checked, as Step Functions does.
         self._record(step, "MapStateStarted", {"length": len(children)}, now)
@@ -356,6 +391,10 @@ class Interpreter:
             raise StatesError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
         branch.phase = PHASE_CHILDREN
         branch.attempt += 1
+        distributed = _distributed(state)
+        if distributed:
+            # As Step Functions shows it: the iterations run as child executions of a "map run".
+            self._record(step, "MapRunStarted", {"mapRunArn": self._map_run_arn(state, branch)}, now)
         branch.event_cursor = None
         if not children:
             self._children_succeeded(step, state, [], now)
@@ -368,11 +407,24 @@ class Interpreter:
                 max_concurrency=limits.max_concurrency or 0,
                 tolerated_failure_count=limits.tolerated_failure_count or 0,
                 tolerated_failure_percentage=float(tolerated_pct or 0.0),
+                distributed=distributed,
+                label=state.label or state.name,
             )
+        )
+
+    def _map_run_arn(self, state: State, branch: Branch) -> str:
+        """``arn:...:mapRun:<machine>/<label>:<run id>``; the run id is the same on a replay."""
+        execution = self.execution
+        run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"machinery:{branch.branch_id}@{branch.attempt}")
+        return (
+            f"arn:aws:states:{execution.region}:{execution.account}:mapRun:"
+            f"{execution.state_machine_name}/{state.label or state.name}:{run_id}"
         )
 
     def _children_succeeded(self, step: Step, state: State, outputs: list[Any], now: float) -> None:
         kind = "Map" if state.type == "Map" else "Parallel"
+        if _distributed(state):
+            self._record(step, "MapRunSucceeded", {}, now)
         self._record(step, f"{kind}StateSucceeded", {}, now)
         self._finish_with_result(step, state, outputs, now)
 
@@ -438,7 +490,7 @@ class Interpreter:
         branch.phase = PHASE_DONE
         branch.output = output
         branch.pending = None
-        if branch.parent_id is None:
+        if branch.owns_execution:
             self._record(
                 step,
                 "ExecutionSucceeded",
@@ -455,7 +507,7 @@ class Interpreter:
         branch.error = error
         branch.cause = cause
         branch.pending = None
-        if branch.parent_id is None:
+        if branch.owns_execution:
             details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
             self._record(step, "ExecutionFailed", details, now)
         elif branch.map_item is not None:
@@ -523,6 +575,10 @@ class Interpreter:
 def _unsupported(exc: PathSyntaxError) -> StatesError:
     # Validation rejects what it knows to be wrong; what slips through fails the execution, not the worker.
     return StatesError("States.Runtime", str(exc))
+
+
+def _distributed(state: State) -> bool:
+    return state.type == "Map" and state.processor_mode == "DISTRIBUTED"
 
 
 def _copy(branch: Branch) -> Branch:

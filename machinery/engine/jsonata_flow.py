@@ -22,6 +22,7 @@ from machinery.asl.model import Catcher, State, is_set
 from machinery.engine.context import states_variable
 from machinery.engine.dataflow import (
     FlowBase,
+    ItemReaderSpec,
     MapLimits,
     Outcome,
     as_text,
@@ -166,13 +167,13 @@ class JsonataFlow(FlowBase):
         states = states_variable(self.state_input, self.context, result=result)
         return self._outcome(self.state.output, self.state.assign, result, states)
 
-    def map_inputs(self) -> list[tuple[dict[str, Any], Any]]:
+    def map_inputs(self, items: list[Any] | None = None) -> list[tuple[dict[str, Any], Any]]:
         state = self.state
-        if is_set(state.items):
+        if items is None and is_set(state.items):
             items = self._evaluate(state.items, "Items")
             if not isinstance(items, list):
                 raise QueryEvaluationError(_unexpected(state.items, "Items", "array", items), "Items")
-        else:
+        elif items is None:
             items = self.state_input
             if not isinstance(items, list):
                 raise QueryEvaluationError(f"Map state input must be an array but was: {to_json_text(items)}")
@@ -186,6 +187,17 @@ class JsonataFlow(FlowBase):
                 )
             inputs.append((item, value))
         return inputs
+
+    def item_reader(self) -> ItemReaderSpec:
+        reader = self.state.item_reader or {}
+        arguments = reader.get("Arguments")
+        if arguments is not None:
+            arguments = self._evaluate(arguments, "ItemReader.Arguments")
+        config = dict(reader.get("ReaderConfig") or {})
+        max_items = self._number(config.get("MaxItems"), "MaxItems")
+        return ItemReaderSpec(
+            reader.get("Resource"), arguments, config, None if max_items is None else int(max_items)
+        )
 
     def map_limits(self) -> MapLimits:
         state = self.state

@@ -8,7 +8,7 @@ worker can pick it up where it was.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from machinery.asl.model import ContainerKey
@@ -25,6 +25,7 @@ PHASE_TASK = "task"  # a task call is outstanding
 PHASE_WAIT = "wait"  # a Wait state's timer
 PHASE_RETRY = "retry"  # a Retry back-off timer
 PHASE_CHILDREN = "children"  # Parallel branches or Map iterations
+PHASE_READ = "read"  # a Map state's ItemReader is reading its items
 PHASE_DONE = "done"
 
 
@@ -85,9 +86,18 @@ class Branch:
     task_token: str | None = None
     event_cursor: int | None = None
     entered_event_id: int = 0
+    #: The root branch of a child execution (a ``DISTRIBUTED`` Map's item): it has a parent branch (the
+    #: Map's, in another execution) and yet owns its execution's history and final status.
+    execution_root: bool = False
+
+    @property
+    def owns_execution(self) -> bool:
+        """Whether this branch's end is its execution's end (records ``ExecutionStarted`` ...)."""
+        return self.parent_id is None or self.execution_root
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow on purpose (asdict deep-copies): the result is serialised at once.
+        data = {name: getattr(self, name) for name in _BRANCH_FIELDS}
         data["container"] = list(self.container)
         return data
 
@@ -96,6 +106,9 @@ class Branch:
         values = dict(data)
         values["container"] = tuple(values["container"])
         return cls(**values)
+
+
+_BRANCH_FIELDS = tuple(f.name for f in fields(Branch))
 
 
 # Events the runtime feeds back to the interpreter ------------------------------------------------
@@ -130,7 +143,23 @@ class ChildrenFailed:
     cause: str = ""
 
 
-ResumeEvent = TaskSucceeded | TaskFailed | TimerFired | ChildrenSucceeded | ChildrenFailed
+@dataclass(frozen=True)
+class ItemsRead:
+    """A Map state's ``ItemReader`` read these items."""
+
+    items: list[Any]
+
+
+@dataclass(frozen=True)
+class ItemsReadFailed:
+    """A Map state's ``ItemReader`` could not read its items (``States.ItemReaderFailed``)."""
+
+    cause: str = ""
+
+
+ResumeEvent = (
+    TaskSucceeded | TaskFailed | TimerFired | ChildrenSucceeded | ChildrenFailed | ItemsRead | ItemsReadFailed
+)
 
 
 # Effects the interpreter asks the runtime to perform ----------------------------------------------
@@ -179,9 +208,27 @@ class StartChildren:
     max_concurrency: int = 0
     tolerated_failure_count: int = 0
     tolerated_failure_percentage: float = 0.0
+    #: A ``DISTRIBUTED`` Map: each child runs as a child execution of its own (see ``Branch.execution_root``).
+    distributed: bool = False
+    #: The Map's ``Label`` (or state name), part of the child executions' names.
+    label: str = ""
 
 
-Effect = InvokeTask | StartTimer | StartChildren
+@dataclass(frozen=True)
+class ReadItems:
+    """Read a Map state's items (``ItemReader``); feed back :class:`ItemsRead` or :class:`ItemsReadFailed`.
+
+    ``resource`` is the reader's ``Resource`` (``arn:aws:states:::http:invoke``, an S3 ARN ...),
+    ``parameters`` its evaluated ``Parameters``/``Arguments`` and ``reader_config`` its ``ReaderConfig``.
+    """
+
+    state_name: str
+    resource: str
+    parameters: Any
+    reader_config: dict[str, Any]
+
+
+Effect = InvokeTask | StartTimer | StartChildren | ReadItems
 
 
 @dataclass(frozen=True)

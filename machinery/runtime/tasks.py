@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from machinery.engine.types import InvokeTask
+from machinery.jsontext import dumps_compact
 from machinery.runtime.httpclient import FastHttpClient
 from machinery.storage.base import Storage
 
@@ -114,6 +115,21 @@ class TaskInvoker:
         headers.update({str(k): str(v) for k, v in (settings.get("headers") or {}).items()})
         service_timeout = settings.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS
         return await self._http(method, service.address, effect.payload, headers, timeout or service_timeout)
+
+    async def fetch(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float
+    ) -> tuple[int, bytes]:
+        """One request with the pooled clients; the reply's status and raw body.
+
+        Raises ``TimeoutError``, ``OSError``, ``ValueError`` or :class:`aiohttp.ClientError`.
+        """
+        if url.startswith("http://"):
+            return await self._fast.request(method, url, body, headers, timeout)
+        session = await self.session()
+        async with session.request(
+            method, url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            return response.status, await response.read()
 
     async def _http(
         self, method: str, url: str, payload: Any, headers: dict[str, str], timeout: float
@@ -271,7 +287,7 @@ def _outcome_from_reply(status: int, body: bytes) -> TaskOutcome:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps_compact(value)
 
 
 async def sleep_until(deadline: float, now: float) -> None:

@@ -25,6 +25,7 @@ def event_record(execution: ExecutionRecord) -> dict[str, object]:
         "name": execution.name,
         "status": execution.status,
         "express": execution.express,
+        "parent_event_id": execution.parent_execution_id,
         "acknowledged_at": _iso(execution.started_at),
         "finished_at": None if execution.finished_at is None else _iso(execution.finished_at),
     }

@@ -33,6 +33,7 @@ from machinery.engine.types import (
     ChildrenSucceeded,
     ExecutionContext,
     InvokeTask,
+    ReadItems,
     ResumeEvent,
     StartChildren,
     StartTimer,
@@ -42,11 +43,13 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.errors import LeaseLost, StorageError
+from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.storage.base import (
     WORK_CHILDREN,
+    WORK_READ,
     WORK_START,
     WORK_TASK,
     WORK_TIMEOUT,
@@ -54,6 +57,7 @@ from machinery.storage.base import (
     WORK_TOKEN,
     WORK_WEBHOOK,
     Commit,
+    ExecutionRecord,
     JoinSpec,
     Storage,
     WorkItem,
@@ -105,8 +109,8 @@ class Worker:
         self._loop_thread: int | None = None
         # Workflow versions never change: their compiled machines are cached by (id, version).
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
-        # What the $$ context needs of an execution never changes either.
-        self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int]]] = OrderedDict()
+        # What the $$ context needs of an execution never changes either (nor whether it is express).
+        self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int], bool]] = OrderedDict()
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -312,6 +316,9 @@ class Worker:
             step = interpreter.resume(branch, TimerFired(), now)
         elif item.kind == WORK_CHILDREN:
             step = interpreter.resume(branch, self._children_event(item), now)
+        elif item.kind == WORK_READ:
+            event = await read_items(self.invoker, ReadItems(**item.payload))
+            step = interpreter.resume(branch, event, self.clock())
         else:
             logger.error("unknown work kind %s", item.kind)
             self.storage.complete_work(item)
@@ -343,13 +350,13 @@ class Worker:
                 state_machine_id=execution.workflow_id,
                 state_machine_name=execution.workflow_name,
             )
-            cached = (context, key)
+            cached = (context, key, execution.express)
             self._contexts[item.execution_id] = cached
             if len(self._contexts) > _CONTEXT_CACHE_SIZE:
                 self._contexts.popitem(last=False)
         else:
             self._contexts.move_to_end(item.execution_id)
-        context, key = cached
+        context, key, _express = cached
         machine_entry = self._machine(key)
         if machine_entry is None:
             return None
@@ -397,9 +404,13 @@ class Worker:
                         execution.execution_id, branch.branch_id, WORK_TIMER, self._scaled(effect.due, now)
                     )
                 )
+            elif isinstance(effect, ReadItems):
+                commit.work.append(
+                    WorkItem(execution.execution_id, branch.branch_id, WORK_READ, now, _read_payload(effect))
+                )
             elif isinstance(effect, StartChildren):
-                self._add_children(commit, branch, effect)
-        if branch.parent_id is None and branch.status in (SUCCEEDED, FAILED):
+                self._add_children(commit, branch, effect, execution, now)
+        if branch.owns_execution and branch.status in (SUCCEEDED, FAILED):
             commit.execution_update = {
                 "status": branch.status,
                 "output": branch.output if branch.status == SUCCEEDED else None,
@@ -416,8 +427,20 @@ class Worker:
             self.notifier.finished(execution.execution_id)
         return result.claimed
 
-    def _add_children(self, commit: Commit, parent: Branch, effect: StartChildren) -> None:
+    def _add_children(
+        self, commit: Commit, parent: Branch, effect: StartChildren, execution: ExecutionContext, now: float
+    ) -> None:
         join_id = f"{parent.branch_id}@{parent.attempt}"
+        pinned: tuple[str, int] | None = None
+        if effect.distributed:
+            cached = self._contexts.get(execution.execution_id)
+            record = None if cached is not None else self.storage.get_execution(execution.execution_id)
+            # Express executions live in memory until they end: their distributed Maps run inline.
+            if cached is not None and not cached[2]:
+                pinned = cached[1]
+            elif record is not None and not record.express:
+                pinned = (record.workflow_id, record.workflow_version)
+        as_executions = pinned is not None
         commit.join = JoinSpec(
             join_id=join_id,
             parent_id=parent.branch_id,
@@ -428,16 +451,36 @@ class Worker:
             tolerated_failure_percentage=effect.tolerated_failure_percentage,
         )
         for index, child in enumerate(effect.children):
+            branch_id = f"{join_id}/{index}"
+            child_execution_id = parent.execution_id
+            if pinned is not None:
+                child_execution_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"machinery:{branch_id}"))
+                workflow_id, version = pinned
+                commit.child_executions.append(
+                    ExecutionRecord(
+                        execution_id=child_execution_id,
+                        workflow_id=workflow_id,
+                        workflow_name=execution.state_machine_name,
+                        workflow_version=version,
+                        name=f"{execution.name}/{effect.label}/{index}",
+                        status="RUNNING",
+                        input=child.input,
+                        started_at=now,
+                        parent_execution_id=execution.execution_id,
+                    )
+                )
             commit.children.append(
                 Branch(
-                    branch_id=f"{join_id}/{index}",
-                    execution_id=parent.execution_id,
+                    branch_id=branch_id,
+                    execution_id=child_execution_id,
                     container=child.container,
                     parent_id=parent.branch_id,
                     index=index,
                     state_input=child.input,
                     map_item=child.map_item,
-                    variables=dict(parent.variables),
+                    # A child execution does not see its parent's variables (as in Step Functions).
+                    variables={} if as_executions else dict(parent.variables),
+                    execution_root=as_executions,
                 )
             )
 
@@ -510,6 +553,15 @@ def _effect_payload(effect: InvokeTask) -> dict[str, Any]:
         "heartbeat_seconds": effect.heartbeat_seconds,
         "task_token": effect.task_token,
         "wait_for_token": effect.wait_for_token,
+    }
+
+
+def _read_payload(effect: ReadItems) -> dict[str, Any]:
+    return {
+        "state_name": effect.state_name,
+        "resource": effect.resource,
+        "parameters": effect.parameters,
+        "reader_config": effect.reader_config,
     }
 
 

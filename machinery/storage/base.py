@@ -25,6 +25,7 @@ WORK_CHILDREN = "children"  # a join completed (payload: {"error", "cause"} on f
 WORK_TOKEN = "token"  # a callback arrived for a .waitForTaskToken task (payload: outcome)
 WORK_WEBHOOK = "webhook"  # POST the final record to the execution's callback_url
 WORK_TIMEOUT = "timeout"  # the execution's own TimeoutSeconds elapsed
+WORK_READ = "read"  # read a Map state's items (payload: the ReadItems effect)
 
 #: The error of the ``WORK_TOKEN`` item that fails a ``.waitForTaskToken`` task missing its heartbeats.
 HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
@@ -79,6 +80,8 @@ class ExecutionRecord:
     finished_at: float | None = None
     callback_url: str | None = None
     express: bool = False
+    #: The execution whose ``DISTRIBUTED`` Map started this one (one item of it), else ``None``.
+    parent_execution_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,8 +176,15 @@ class Commit:
 
     ``consumed`` is the claimed work item that led here (deleted under fencing); ``branch`` the branch's
     new state; ``children`` new child branches with their ``join`` (the first ``join.max_concurrency``
-    get a start work item); ``execution_update`` the execution's final status when the root branch
-    ended.
+    get a start work item); ``child_executions`` the execution records of children that run as child
+    executions (a ``DISTRIBUTED`` Map: each such child is the root branch of its own execution, whose id
+    is the child's ``execution_id``); ``execution_update`` the execution's final status when the branch
+    that owns the execution ended.
+
+    Join accounting is the same for both kinds of children: a queued child is started in its own
+    execution, and a closed join's work goes to the join's (the parent's) execution. When an execution
+    ends, its running child executions are aborted with it, as are the running child executions of a
+    join that fails.
     """
 
     execution_id: str
@@ -183,6 +193,7 @@ class Commit:
     history: list[HistoryEvent] = field(default_factory=list)
     work: list[WorkItem] = field(default_factory=list)
     children: list[Branch] = field(default_factory=list)
+    child_executions: list[ExecutionRecord] = field(default_factory=list)
     join: JoinSpec | None = None
     execution_update: dict[str, Any] | None = None
     #: When set, new work due by the commit's ``now`` is inserted already claimed by this owner (leased
@@ -300,9 +311,18 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def list_executions(
-        self, workflow_id: str | None, status: str | None, limit: int, after: str | None
+        self,
+        workflow_id: str | None,
+        status: str | None,
+        limit: int,
+        after: str | None,
+        parent_id: str | None = None,
     ) -> list[ExecutionRecord]:
-        """Newest first; ``after`` is the id of the last execution of the previous page."""
+        """Newest first; ``after`` is the id of the last execution of the previous page.
+
+        Without ``parent_id`` only top-level executions are listed; with it, the child executions of
+        that execution (its ``DISTRIBUTED`` Maps' items).
+        """
 
     @abc.abstractmethod
     def get_history(self, execution_id: str) -> list[StoredEvent]: ...
@@ -317,7 +337,8 @@ class Storage(abc.ABC):
     ) -> bool:
         """End a running execution from outside (stop, timeout): cancel its branches and work.
 
-        False when it had already ended.
+        Its running child executions end with it (``ABORTED``), and theirs. False when it had already
+        ended.
         """
 
     # branches and work -----------------------------------------------------------------------

@@ -234,6 +234,7 @@ class MongoStorage(Storage):
         self._executions.create_index("seq", unique=True)
         self._executions.create_index([("workflow_id", ASCENDING), ("seq", DESCENDING)])
         self._executions.create_index([("status", ASCENDING), ("seq", DESCENDING)])
+        self._executions.create_index([("parent_execution_id", ASCENDING), ("seq", DESCENDING)])
         self._branches.create_index([("join_id", ASCENDING), ("idx", ASCENDING)])
         self._branches.create_index("execution_id")
         self._history.create_index([("execution_id", ASCENDING), ("event_id", ASCENDING)], unique=True)
@@ -570,9 +571,15 @@ class MongoStorage(Storage):
 
     @_driver_errors
     def list_executions(
-        self, workflow_id: str | None, status: str | None, limit: int, after: str | None
+        self,
+        workflow_id: str | None,
+        status: str | None,
+        limit: int,
+        after: str | None,
+        parent_id: str | None = None,
     ) -> list[ExecutionRecord]:
-        query: Doc = {}
+        # None also matches documents written before child executions existed (no such field).
+        query: Doc = {"parent_execution_id": parent_id or None}
         if workflow_id:
             query["workflow_id"] = workflow_id
         if status:
@@ -629,7 +636,15 @@ class MongoStorage(Storage):
         self._put_history(execution_id, self._event_ids(anchor_id, execution_id, 1), [[kind, details, now]])
         webhook = [[intent["webhook_id"], webhook_doc(execution_id, now)]] if ended["callback_url"] else []
         self._put_work(webhook)
+        self._abort_children(execution_id, now)
         return CommitResult(execution_finished=True, new_work=len(webhook))
+
+    def _abort_children(self, execution_id: str, now: float) -> None:
+        """Abort the running child executions of an execution that ended (each with its own intent)."""
+        for child in self._executions.find(
+            {"parent_execution_id": execution_id, "status": "RUNNING"}, {"_id": 1}
+        ):
+            self.finish_execution(child["_id"], "ABORTED", now)
 
     # branches and work ---------------------------------------------------------------------------
 
@@ -750,6 +765,8 @@ class MongoStorage(Storage):
         # again writes the same documents.
         needed = len(commit.work) + started + (2 if accounts else 0) + 1
         first = self._allocate("work", needed)
+        executions = commit.child_executions
+        first_seq = self._allocate("executions", len(executions)) if executions else 0
         ids = iter(range(first, first + needed))
         intent: Doc = {
             "op": "commit",
@@ -762,6 +779,9 @@ class MongoStorage(Storage):
             "work": [[next(ids), work_doc(item)] for item in commit.work],
             "join": None if join is None else join_doc(join, commit.execution_id, started),
             "children": [child.to_json() for child in commit.children],
+            "executions": [
+                execution_doc(record, first_seq + offset, 0) for offset, record in enumerate(executions)
+            ],
             "starts": [[next(ids), start_doc(child, now)] for child in commit.children[:started]],
             "account_ids": [next(ids), next(ids)] if accounts else None,
             "webhook_id": next(ids),
@@ -801,6 +821,8 @@ class MongoStorage(Storage):
         if history:
             self._put_history(execution_id, self._event_ids(anchor_id, execution_id, len(history)), history)
         work: list[tuple[int, Doc]] = [(wid, item) for wid, item in intent["work"]]
+        for execution in intent.get("executions") or []:
+            self._insert_execution(execution)
         join = intent["join"]
         if join is not None:
             self._joins.update_one({"_id": join["_id"]}, {"$setOnInsert": join}, upsert=True)
@@ -824,6 +846,8 @@ class MongoStorage(Storage):
             if ended is not None and ended["callback_url"]:
                 work.append((intent["webhook_id"], webhook_doc(execution_id, now)))
         self._put_work(work)
+        if finished:
+            self._abort_children(execution_id, now)
         return CommitResult(execution_finished=finished, new_work=len(work))
 
     def _account_child(
@@ -862,15 +886,26 @@ class MongoStorage(Storage):
             child["cause"],
         )
         work: list[tuple[int, Doc]] = []
-        execution_id = child["execution_id"]
+        # The join's work goes to its own (the parent's) execution; a queued child that is a child
+        # execution starts in that execution.
+        execution_id = doc["execution_id"]
         for start in decision.start_indexes:
             self._joins.update_one({"_id": join_id}, {"$max": {"started": start + 1}})
-            work.append((ids[0], work_doc(WorkItem(execution_id, f"{join_id}/{start}", WORK_START, now))))
+            queued = f"{join_id}/{start}"
+            found = self._branches.find_one({"_id": queued}, {"execution_id": 1})
+            queued_execution = found["execution_id"] if found else child["execution_id"]
+            work.append((ids[0], work_doc(WorkItem(queued_execution, queued, WORK_START, now))))
         if decision.close:
             self._joins.update_one({"_id": join_id}, {"$set": {"closed": True}})
             payload: Doc = {"join_id": join_id}
             if decision.error is not None:
                 payload.update(error=decision.error, cause=decision.cause)
+                running = self._branches.distinct(
+                    "execution_id",
+                    {"join_id": join_id, "status": ACTIVE, "execution_id": {"$ne": execution_id}},
+                )
+                for running_id in sorted(running):
+                    self.finish_execution(running_id, "ABORTED", now)
                 siblings = self._branches.distinct("_id", {"join_id": join_id})
                 self._retire_work({"branch_id": {"$in": siblings}}, keep)
                 self._branches.update_many(

@@ -86,6 +86,7 @@ def execution_record(doc: Doc) -> ExecutionRecord:
         finished_at=doc["finished_at"],
         callback_url=doc["callback_url"],
         express=doc["express"],
+        parent_execution_id=doc.get("parent_execution_id"),
     )
 
 
@@ -108,6 +109,7 @@ def execution_doc(execution: ExecutionRecord, seq: int, last_event_id: int) -> D
         "callback_url": execution.callback_url,
         "express": execution.express,
         "last_event_id": last_event_id,
+        "parent_execution_id": execution.parent_execution_id,
     }
 
 

@@ -364,10 +364,16 @@ class PostgresStorage(Storage):
         return _execution(rows[0]) if rows else None
 
     def list_executions(
-        self, workflow_id: str | None, status: str | None, limit: int, after: str | None
+        self,
+        workflow_id: str | None,
+        status: str | None,
+        limit: int,
+        after: str | None,
+        parent_id: str | None = None,
     ) -> list[ExecutionRecord]:
         rows = self._fetch(
             "executions_page",
+            parent_id=parent_id or None,
             workflow_id=workflow_id or None,
             status=status or None,
             after=after or None,
@@ -384,32 +390,7 @@ class PostgresStorage(Storage):
     def finish_execution(
         self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
     ) -> bool:
-        def finish(cur: Cursor[DictRow]) -> bool:
-            row = cur.execute(
-                _Q["execution_finish"],
-                {
-                    "execution_id": execution_id,
-                    "status": status,
-                    "output": None,
-                    "error": error,
-                    "cause": cause,
-                    "now": now,
-                },
-            ).fetchone()
-            if row is None:
-                return False
-            cur.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
-            cur.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
-            kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
-                status, "ExecutionFailed"
-            )
-            details = {"error": error, "cause": cause} if error else {}
-            _append_history(cur, execution_id, [HistoryEvent(kind, details, now)])
-            if row["callback_url"]:
-                _insert_work(cur, [_webhook(execution_id, now)])
-            return True
-
-        return self._run(finish)
+        return self._run(lambda cur: _end_execution(cur, execution_id, status, now, error, cause))
 
     # branches and work ---------------------------------------------------------------------------
 
@@ -490,6 +471,41 @@ class PostgresStorage(Storage):
 # transactions ----------------------------------------------------------------------------------------
 
 
+def _end_execution(
+    cur: Cursor[DictRow], execution_id: str, status: str, now: float, error: str | None, cause: str | None
+) -> bool:
+    """End a running execution from outside, and its running child executions (``ABORTED``)."""
+    row = cur.execute(
+        _Q["execution_finish"],
+        {
+            "execution_id": execution_id,
+            "status": status,
+            "output": None,
+            "error": error,
+            "cause": cause,
+            "now": now,
+        },
+    ).fetchone()
+    if row is None:
+        return False
+    cur.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
+    cur.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
+    kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(status, "ExecutionFailed")
+    details = {"error": error, "cause": cause} if error else {}
+    _append_history(cur, execution_id, [HistoryEvent(kind, details, now)])
+    if row["callback_url"]:
+        _insert_work(cur, [_webhook(execution_id, now)])
+    _abort_children(cur, execution_id, now)
+    return True
+
+
+def _abort_children(cur: Cursor[DictRow], execution_id: str, now: float) -> None:
+    """Abort the running child executions of an execution that ended."""
+    children = cur.execute(_Q["executions_running_children"], {"execution_id": execution_id}).fetchall()
+    for child in children:
+        _end_execution(cur, child["execution_id"], "ABORTED", now, None, None)
+
+
 def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
     execution = cur.execute(_Q["execution_lock"], {"execution_id": commit.execution_id}).fetchone()
     if execution is None:
@@ -511,6 +527,8 @@ def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
     _put_branch(cur, branch, join_id)
     _append_history(cur, commit.execution_id, commit.history)
     work = list(commit.work)
+    for record in commit.child_executions:
+        _insert_execution(cur, record)
     if commit.join is not None:
         spec = commit.join
         started = spec.total if spec.max_concurrency <= 0 else min(spec.total, spec.max_concurrency)
@@ -551,6 +569,7 @@ def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
             cur.execute(_Q["work_delete_execution"], {"execution_id": commit.execution_id})
             if row["callback_url"]:
                 work.append(_webhook(commit.execution_id, now))
+            _abort_children(cur, commit.execution_id, now)
     _insert_work(cur, work)
     return CommitResult(execution_finished=finished, new_work=len(work))
 
@@ -585,17 +604,22 @@ def _account_child(cur: Cursor[DictRow], child: Branch, join_id: str, now: float
             "closed": join.closed,
         },
     )
-    work = [
-        WorkItem(child.execution_id, f"{join_id}/{index}", WORK_START, now)
-        for index in decision.start_indexes
-    ]
+    work = []
+    for index in decision.start_indexes:
+        # A queued child runs in its own execution when it is a child execution.
+        queued = f"{join_id}/{index}"
+        found = cur.execute(_Q["branch_execution"], {"branch_id": queued}).fetchone()
+        work.append(WorkItem(found["execution_id"] if found else child.execution_id, queued, WORK_START, now))
     if decision.close:
         payload: dict[str, Any] = {"join_id": join_id}
         if decision.error is not None:
             payload.update(error=decision.error, cause=decision.cause)
+            params = {"join_id": join_id, "execution_id": row["execution_id"]}
+            for running in cur.execute(_Q["executions_active_in_join"], params).fetchall():
+                _end_execution(cur, running["execution_id"], "ABORTED", now, None, None)
             cur.execute(_Q["work_delete_join_children"], {"join_id": join_id})
             cur.execute(_Q["branches_cancel_join"], {"join_id": join_id})
-        work.append(WorkItem(child.execution_id, join.spec.parent_id, WORK_CHILDREN, now, payload))
+        work.append(WorkItem(row["execution_id"], join.spec.parent_id, WORK_CHILDREN, now, payload))
     return work
 
 
@@ -617,6 +641,7 @@ def _insert_execution(cur: Cursor[DictRow], execution: ExecutionRecord) -> None:
             "finished_at": execution.finished_at,
             "callback_url": execution.callback_url,
             "express": execution.express,
+            "parent_execution_id": execution.parent_execution_id,
         },
     )
 
@@ -741,6 +766,7 @@ def _execution(row: DictRow) -> ExecutionRecord:
         finished_at=row["finished_at"],
         callback_url=row["callback_url"],
         express=row["express"],
+        parent_execution_id=row["parent_execution_id"],
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from machinery.engine.types import ACTIVE, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
+from machinery.jsontext import dumps_compact
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
@@ -37,7 +38,7 @@ _Q = load_queries("sqlite")
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps_compact(value)
 
 
 class SQLiteStorage(Storage):
@@ -269,6 +270,7 @@ class SQLiteStorage(Storage):
             finished_at=row["finished_at"],
             callback_url=row["callback_url"],
             express=bool(row["express"]),
+            parent_execution_id=row["parent_execution_id"],
         )
 
     def _insert_execution(self, db: sqlite3.Connection, execution: ExecutionRecord) -> None:
@@ -289,6 +291,7 @@ class SQLiteStorage(Storage):
                 "finished_at": execution.finished_at,
                 "callback_url": execution.callback_url,
                 "express": int(execution.express),
+                "parent_execution_id": execution.parent_execution_id,
             },
         )
 
@@ -323,9 +326,19 @@ class SQLiteStorage(Storage):
         return self._execution(rows[0]) if rows else None
 
     def list_executions(
-        self, workflow_id: str | None, status: str | None, limit: int, after: str | None
+        self,
+        workflow_id: str | None,
+        status: str | None,
+        limit: int,
+        after: str | None,
+        parent_id: str | None = None,
     ) -> list[ExecutionRecord]:
         clauses, params = [], []
+        if parent_id:
+            clauses.append("parent_execution_id = ?")
+            params.append(parent_id)
+        else:
+            clauses.append("parent_execution_id IS NULL")
         if workflow_id:
             clauses.append("workflow_id = ?")
             params.append(workflow_id)
@@ -352,30 +365,49 @@ class SQLiteStorage(Storage):
         self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
     ) -> bool:
         with self._write() as db:
-            changed = db.execute(
-                _Q["execution_finish"],
-                {
-                    "execution_id": execution_id,
-                    "status": status,
-                    "output": None,
-                    "error": error,
-                    "cause": cause,
-                    "now": now,
-                },
-            ).rowcount
-            if not changed:
-                return False
-            db.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
-            db.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
-            kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
-                status, "ExecutionFailed"
-            )
-            details = {"error": error, "cause": cause} if error else {}
-            self._append_history(db, execution_id, [HistoryEvent(kind, details, now)])
-            row = db.execute(_Q["execution_get"], {"execution_id": execution_id}).fetchone()
-            if row["callback_url"]:
-                self._insert_work(db, [_webhook(execution_id, now)])
+            return self._end_execution(db, execution_id, status, now, error, cause)
+
+    def _end_execution(
+        self,
+        db: sqlite3.Connection,
+        execution_id: str,
+        status: str,
+        now: float,
+        error: str | None,
+        cause: str | None,
+    ) -> bool:
+        """End a running execution from outside, and its running child executions (``ABORTED``)."""
+        changed = db.execute(
+            _Q["execution_finish"],
+            {
+                "execution_id": execution_id,
+                "status": status,
+                "output": None,
+                "error": error,
+                "cause": cause,
+                "now": now,
+            },
+        ).rowcount
+        if not changed:
+            return False
+        db.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
+        db.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
+        kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
+            status, "ExecutionFailed"
+        )
+        details = {"error": error, "cause": cause} if error else {}
+        self._append_history(db, execution_id, [HistoryEvent(kind, details, now)])
+        row = db.execute(_Q["execution_get"], {"execution_id": execution_id}).fetchone()
+        if row["callback_url"]:
+            self._insert_work(db, [_webhook(execution_id, now)])
+        self._abort_children(db, execution_id, now)
         return True
+
+    def _abort_children(self, db: sqlite3.Connection, execution_id: str, now: float) -> None:
+        """Abort the running child executions of an execution that ended."""
+        children = db.execute(_Q["executions_running_children"], {"execution_id": execution_id}).fetchall()
+        for child in children:
+            self._end_execution(db, child["execution_id"], "ABORTED", now, None, None)
 
     def purge_execution(self, execution_id: str) -> None:
         """Forget an execution entirely (the express runner, once the record is archived)."""
@@ -536,6 +568,8 @@ class SQLiteStorage(Storage):
             self._put_branch(db, branch, join_id)
             self._append_history(db, commit.execution_id, commit.history)
             work = list(commit.work)
+            for record in commit.child_executions:
+                self._insert_execution(db, record)
             if commit.join is not None:
                 spec = commit.join
                 started = spec.total if spec.max_concurrency <= 0 else min(spec.total, spec.max_concurrency)
@@ -579,6 +613,7 @@ class SQLiteStorage(Storage):
                     row = db.execute(_Q["execution_get"], {"execution_id": commit.execution_id}).fetchone()
                     if row["callback_url"]:
                         work.append(_webhook(commit.execution_id, now))
+                    self._abort_children(db, commit.execution_id, now)
             claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
             claimed = self._insert_work(db, work, claim)
         return CommitResult(execution_finished=finished, new_work=len(work), claimed=claimed)
@@ -617,15 +652,23 @@ class SQLiteStorage(Storage):
         )
         work: list[WorkItem] = []
         for index in decision.start_indexes:
-            work.append(WorkItem(child.execution_id, f"{join_id}/{index}", WORK_START, now))
+            # A queued child runs in its own execution when it is a child execution.
+            queued = f"{join_id}/{index}"
+            found = db.execute(_Q["branch_execution"], {"branch_id": queued}).fetchone()
+            work.append(
+                WorkItem(found["execution_id"] if found else child.execution_id, queued, WORK_START, now)
+            )
         if decision.close:
             payload = None if decision.error is None else {"error": decision.error, "cause": decision.cause}
             if decision.error is not None:
+                params = {"join_id": join_id, "execution_id": row["execution_id"]}
+                for running in db.execute(_Q["executions_active_in_join"], params).fetchall():
+                    self._end_execution(db, running["execution_id"], "ABORTED", now, None, None)
                 db.execute(_Q["work_delete_join_children"], {"join_id": join_id})
                 db.execute(_Q["branches_cancel_join"], {"join_id": join_id})
             work.append(
                 WorkItem(
-                    child.execution_id,
+                    row["execution_id"],
                     join.spec.parent_id,
                     WORK_CHILDREN,
                     now,

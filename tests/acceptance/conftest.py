@@ -11,6 +11,10 @@ import pytest
 
 from examples.demo import DemoError, machinery_process
 from examples.demo import text_services as run_text_services
+from tests.acceptance.cluster import Cluster, RecordingService
+
+# PostgreSQL: the integration tests' fixtures (a fresh database per test from a migrated template).
+from tests.integration.conftest import postgres_admin, postgres_template, postgres_url  # noqa: F401
 
 
 @pytest.fixture
@@ -41,3 +45,22 @@ def text_services() -> Iterator[dict[str, str]]:
     """The example services ``upper``, ``reverse`` and ``space-counter`` on free ports, by base URL."""
     with run_text_services() as urls:
         yield urls
+
+
+@pytest.fixture
+def recording_service() -> Iterator[RecordingService]:
+    """A loopback service that records every task call and which worker process made it."""
+    service = RecordingService()
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def cluster(postgres_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    """API and worker processes on a fresh PostgreSQL database (not started: set
+    ``cluster.environment`` first, then ``cluster.start(workers)``); all are stopped at teardown."""
+    processes = Cluster(postgres_url, tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.stop()

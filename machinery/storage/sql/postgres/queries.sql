@@ -92,10 +92,22 @@ WHERE workflow_id = %(workflow_id)s ORDER BY version;
 
 -- name: execution_insert
 INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
-                        output, error, cause, started_at, finished_at, callback_url, express)
+                        output, error, cause, started_at, finished_at, callback_url, express,
+                        parent_execution_id)
 VALUES (%(execution_id)s, %(workflow_id)s, %(workflow_name)s, %(workflow_version)s, %(name)s, %(status)s,
         %(input)s, %(output)s, %(error)s, %(cause)s, %(started_at)s, %(finished_at)s, %(callback_url)s,
-        %(express)s);
+        %(express)s, %(parent_execution_id)s);
+
+-- name: executions_running_children
+SELECT execution_id FROM executions
+WHERE parent_execution_id = %(execution_id)s AND status = 'RUNNING'
+ORDER BY execution_id;
+
+-- name: executions_active_in_join
+-- The child executions among a join's children that still run (inline children share the join's own).
+SELECT DISTINCT execution_id FROM branches
+WHERE join_id = %(join_id)s AND status = 'ACTIVE' AND execution_id != %(execution_id)s
+ORDER BY execution_id;
 
 -- name: execution_get
 SELECT * FROM executions WHERE execution_id = %(execution_id)s;
@@ -106,8 +118,10 @@ SELECT * FROM executions WHERE execution_id = %(execution_id)s;
 SELECT callback_url FROM executions WHERE execution_id = %(execution_id)s FOR NO KEY UPDATE;
 
 -- name: executions_page
+-- Top-level executions, or the child executions of one (parent_id).
 SELECT * FROM executions
-WHERE (%(workflow_id)s::text IS NULL OR workflow_id = %(workflow_id)s)
+WHERE (%(parent_id)s::text IS NULL AND parent_execution_id IS NULL OR parent_execution_id = %(parent_id)s)
+  AND (%(workflow_id)s::text IS NULL OR workflow_id = %(workflow_id)s)
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(after)s::text IS NULL OR seq < (SELECT seq FROM executions WHERE execution_id = %(after)s))
 ORDER BY seq DESC
@@ -138,6 +152,9 @@ ON CONFLICT (branch_id) DO UPDATE SET status = excluded.status, body = excluded.
 
 -- name: branch_get
 SELECT status, body FROM branches WHERE branch_id = %(branch_id)s;
+
+-- name: branch_execution
+SELECT execution_id FROM branches WHERE branch_id = %(branch_id)s;
 
 -- name: branches_of_join
 SELECT status, body FROM branches WHERE join_id = %(join_id)s ORDER BY idx;

@@ -50,10 +50,13 @@ CREATE TABLE executions (
     finished_at DOUBLE PRECISION,
     callback_url TEXT,
     express BOOLEAN NOT NULL DEFAULT FALSE,
-    last_event_id BIGINT NOT NULL DEFAULT 0
+    last_event_id BIGINT NOT NULL DEFAULT 0,
+    -- the execution whose DISTRIBUTED Map started this one (one item of it)
+    parent_execution_id TEXT
 );
 CREATE INDEX executions_by_workflow ON executions (workflow_id, seq);
 CREATE INDEX executions_by_status ON executions (status, seq);
+CREATE INDEX executions_by_parent ON executions (parent_execution_id, seq);
 
 CREATE TABLE branches (
     branch_id TEXT PRIMARY KEY,

@@ -44,9 +44,18 @@ WHERE workflow_id = :workflow_id ORDER BY version;
 
 -- name: execution_insert
 INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
-                        output, error, cause, started_at, finished_at, callback_url, express)
+                        output, error, cause, started_at, finished_at, callback_url, express,
+                        parent_execution_id)
 VALUES (:execution_id, :workflow_id, :workflow_name, :workflow_version, :name, :status, :input,
-        :output, :error, :cause, :started_at, :finished_at, :callback_url, :express);
+        :output, :error, :cause, :started_at, :finished_at, :callback_url, :express, :parent_execution_id);
+
+-- name: executions_running_children
+SELECT execution_id FROM executions WHERE parent_execution_id = :execution_id AND status = 'RUNNING';
+
+-- name: executions_active_in_join
+-- The child executions among a join's children that still run (inline children share the join's own).
+SELECT DISTINCT execution_id FROM branches
+WHERE join_id = :join_id AND status = 'ACTIVE' AND execution_id != :execution_id;
 
 -- name: execution_get
 SELECT * FROM executions WHERE execution_id = :execution_id;
@@ -73,6 +82,9 @@ ON CONFLICT (branch_id) DO UPDATE SET status = excluded.status, body = excluded.
 
 -- name: branch_get
 SELECT status, body FROM branches WHERE branch_id = :branch_id;
+
+-- name: branch_execution
+SELECT execution_id FROM branches WHERE branch_id = :branch_id;
 
 -- name: branches_of_join
 SELECT status, body FROM branches WHERE join_id = :join_id ORDER BY idx;
