@@ -274,7 +274,9 @@ class Worker:
                 assert current.work_id is not None
                 self._in_flight.add(current.work_id)
                 self._spawn(following[1:])
-        self.wake()
+        if len(self._in_flight) + 1 >= self.settings.max_in_flight:
+            # The claim loop may have held back for lack of room.
+            self.wake()
 
     async def _dispatch(self, item: WorkItem) -> list[WorkItem]:
         """Process one item; returns the work its commit handed back to this worker."""
@@ -425,6 +427,9 @@ class Worker:
         result = self.storage.commit(commit, now)
         if result.execution_finished:
             self.notifier.finished(execution.execution_id)
+        if result.new_work > len(result.claimed):
+            # Work this worker was not handed (timers, fan-out children): let the claim loop look.
+            self.wake()
         return result.claimed
 
     def _add_children(
@@ -509,6 +514,7 @@ class Worker:
                 )
             )
         self.storage.commit(commit, now)
+        self.wake()  # its timers may be due before the loop next looks
 
     def _timeout_execution(self, item: WorkItem) -> None:
         if self.storage.finish_execution(
@@ -530,6 +536,7 @@ class Worker:
         else:
             delay = min(300.0, 0.5 * 2**attempt)
             self.storage.complete_work(item, reschedule_at=self.clock() + delay * self.settings.time_scale)
+            self.wake()
 
     def _scaled(self, due: float, now: float) -> float:
         scale = self.settings.time_scale
