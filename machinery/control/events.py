@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from machinery.asl.compiler import compile_cached
+from machinery.asl.compiler import compile_cached, compile_machine
+from machinery.asl.model import CompiledMachine
 from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
 from machinery.engine.interpreter import Interpreter, decode_task_token, iso_time
-from machinery.engine.types import ACTIVE, PHASE_TASK, Branch, ExecutionContext, HistoryEvent
+from machinery.engine.types import ACTIVE, PHASE_TASK, Branch, ExecutionContext
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
+from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import Notifier
 from machinery.runtime.worker import Worker, WorkerSettings
 from machinery.storage.base import (
@@ -28,7 +30,6 @@ from machinery.storage.base import (
     WorkItem,
     new_id,
 )
-from machinery.storage.memory import MemoryStorage
 
 logger = logging.getLogger(__name__)
 
@@ -99,25 +100,26 @@ class Orchestrator:
         self.settings = settings
         self.notifier = Notifier()
         self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
-        self.express_storage = MemoryStorage()
-        self._mirrored: set[tuple[str, int]] = set()
-        self.express_archiver = _ExpressArchiver(self)
-        self.express_worker = Worker(self.express_storage, settings, self.express_archiver)
-        # Express callback URLs are kept out of the memory copy: only the archived record queues the
-        # webhook, in durable storage, so that it is delivered once.
-        self._express_callbacks: dict[str, str] = {}
-        # Services are registered in the durable storage only; express tasks must resolve them there.
-        self.express_worker.invoker.storage = storage
+        self.express = ExpressRunner(storage, settings, self.notifier)
+        # Workflow versions never change: compiled machines are kept by (id, version).
+        self._machines: dict[tuple[str, int], CompiledMachine] = {}
 
     def start(self) -> None:
         if self.worker is not None:
             self.worker.start()
-        self.express_worker.start()
+        self.express.start()
 
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()
-        self.express_worker.stop()
+        self.express.stop()
+
+    def machine(self, workflow: WorkflowRecord) -> CompiledMachine:
+        key = (workflow.workflow_id, workflow.version)
+        machine = self._machines.get(key)
+        if machine is None:
+            machine = self._machines[key] = compile_machine(workflow.definition)
+        return machine
 
     # events --------------------------------------------------------------------------------------
 
@@ -150,12 +152,7 @@ class Orchestrator:
             due = now + float(timeout) * self.settings.time_scale
             work.append(WorkItem(execution_id, execution_id, WORK_TIMEOUT, due))
         if workflow.express:
-            self._mirror_workflow(workflow)
-            if record.callback_url:
-                self._express_callbacks[execution_id] = record.callback_url
-            self._create(
-                self.express_storage, self.express_worker, replace(record, callback_url=None), root, work
-            )
+            self.express.submit(record, self.machine(workflow))
         else:
             self._create(self.storage, self.worker, record, root, work)
         return record
@@ -181,48 +178,11 @@ class Orchestrator:
         else:
             worker.wake()
 
-    def _mirror_workflow(self, workflow: WorkflowRecord) -> None:
-        """Express executions run on memory storage, which needs the same workflow id and version."""
-        # Versions are immutable, so each needs mirroring once; the head row only labels the record.
-        key = (workflow.workflow_id, workflow.version)
-        if key in self._mirrored:
-            return
-        storage = self.express_storage
-        with storage._lock:  # the memory backend is SQLite in memory
-            db = storage._db
-            db.execute(
-                "INSERT OR REPLACE INTO workflows (workflow_id, name, version, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    workflow.workflow_id,
-                    workflow.name,
-                    workflow.version,
-                    workflow.created_at,
-                    workflow.updated_at,
-                ),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO workflow_versions (workflow_id, version, spec, definition, services, "
-                "express, created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
-                (
-                    workflow.workflow_id,
-                    workflow.version,
-                    json.dumps(workflow.spec),
-                    json.dumps(workflow.definition),
-                    json.dumps(workflow.services),
-                    workflow.created_at,
-                ),
-            )
-            self._mirrored.add(key)
-
     def get_event(self, event_id: str) -> ExecutionRecord:
-        # An express record moves from memory to storage when it ends (stored first, then purged): a
-        # lookup that misses storage just before the move and memory just after must read storage again.
-        record = (
-            self.storage.get_execution(event_id)
-            or self.express_storage.get_execution(event_id)
-            or self.storage.get_execution(event_id)
-        )
+        # A running express execution lives in memory; it is stored before it leaves memory, so a miss
+        # in both places means it does not exist (memory is looked at first, then storage).
+        running = self.express.running(event_id)
+        record = running[0] if running is not None else self.storage.get_execution(event_id)
         if record is None:
             raise NotFound(f"no event '{event_id}'", event_id=event_id)
         return record
@@ -265,19 +225,21 @@ class Orchestrator:
         return records[:limit], next_cursor
 
     def history(self, event_id: str) -> list[StoredEvent]:
+        running = self.express.running(event_id)
+        if running is not None:
+            return [StoredEvent(i, e.type, e.timestamp, e.details) for i, e in enumerate(running[1], 1)]
         record = self.get_event(event_id)
-        storage = self.express_storage if self.express_storage.get_execution(event_id) else self.storage
-        return storage.get_history(record.execution_id)
+        return self.storage.get_history(record.execution_id)
 
     def stop_event(self, event_id: str, error: str | None, cause: str | None) -> ExecutionRecord:
         record = self.get_event(event_id)
-        storage = self.express_storage if record.express and record.status == "RUNNING" else self.storage
-        if not storage.finish_execution(event_id, "ABORTED", time.time(), error, cause):
-            raise Conflict(f"event '{event_id}' has already finished with status {record.status}")
-        if storage is self.express_storage:
-            self.express_archiver.finished(event_id)  # stores the final record, then wakes waiters
+        if record.express:
+            stopped = self.express.stop_execution(event_id, error, cause)
         else:
-            self.notifier.finished(event_id)
+            stopped = self.storage.finish_execution(event_id, "ABORTED", time.time(), error, cause)
+        if not stopped:
+            raise Conflict(f"event '{event_id}' has already finished with status {record.status}")
+        self.notifier.finished(event_id)
         return self.get_event(event_id)
 
     # task tokens ---------------------------------------------------------------------------------
@@ -301,7 +263,7 @@ class Orchestrator:
             raise NotFound(
                 "unknown task token", issues=[FieldIssue("taskToken", "names no execution")]
             ) from None
-        storage = self.express_storage if record.express and record.status == "RUNNING" else self.storage
+        storage = self.storage
         branch = storage.get_branch(branch_id)
         if branch is None:
             raise NotFound("unknown task token", issues=[FieldIssue("taskToken", "names no task")])
@@ -323,9 +285,8 @@ class Orchestrator:
         storage.add_work(
             [WorkItem(execution_id, branch_id, WORK_TOKEN, time.time(), {**outcome, "token": token})]
         )
-        worker = self.express_worker if storage is self.express_storage else self.worker
-        if worker is not None:
-            worker.wake()
+        if self.worker is not None:
+            self.worker.wake()
 
     @staticmethod
     def _heartbeat_seconds(storage: Storage, record: ExecutionRecord, branch: Branch) -> float | None:
@@ -343,23 +304,3 @@ class Orchestrator:
             state_machine_name=workflow.name,
         )
         return Interpreter(machine, context).heartbeat_seconds(branch)
-
-
-class _ExpressArchiver(Notifier):
-    """Notifier of the express worker: when an express execution ends, store only its final record."""
-
-    def __init__(self, orchestrator: Orchestrator) -> None:
-        super().__init__()
-        self.orchestrator = orchestrator
-
-    def finished(self, execution_id: str) -> None:
-        memory = self.orchestrator.express_storage
-        record = memory.get_execution(execution_id)
-        if record is not None:
-            history = [HistoryEvent(e.type, e.details, e.timestamp) for e in memory.get_history(execution_id)]
-            callback_url = self.orchestrator._express_callbacks.pop(execution_id, None)
-            self.orchestrator.storage.store_finished_execution(
-                replace(record, callback_url=callback_url), history
-            )
-            memory.purge_execution(execution_id)
-        self.orchestrator.notifier.finished(execution_id)

@@ -409,12 +409,6 @@ class SQLiteStorage(Storage):
         for child in children:
             self._end_execution(db, child["execution_id"], "ABORTED", now, None, None)
 
-    def purge_execution(self, execution_id: str) -> None:
-        """Forget an execution entirely (the express runner, once the record is archived)."""
-        with self._write() as db:
-            for query in ("purge_work", "purge_history", "purge_joins", "purge_branches", "purge_execution"):
-                db.execute(_Q[query], {"execution_id": execution_id})
-
     # branches and work ---------------------------------------------------------------------------
 
     def _put_branch(self, db: sqlite3.Connection, branch: Branch, join_id: str | None) -> None:

@@ -154,17 +154,3 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 -- name: work_next_due
 SELECT MIN(due_at) FROM work WHERE owner IS NULL;
 
--- name: purge_execution
-DELETE FROM executions WHERE execution_id = :execution_id;
-
--- name: purge_branches
-DELETE FROM branches WHERE execution_id = :execution_id;
-
--- name: purge_joins
-DELETE FROM joins WHERE execution_id = :execution_id;
-
--- name: purge_history
-DELETE FROM history WHERE execution_id = :execution_id;
-
--- name: purge_work
-DELETE FROM work WHERE execution_id = :execution_id;

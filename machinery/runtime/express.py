@@ -1,0 +1,300 @@
+"""Express executions: run in memory on one event loop, with only the final record stored.
+
+Like Step Functions' Express workflows they trade durability for speed: nothing is written while they
+run, so a crash loses them. They use the same pure interpreter, task invoker and join rule
+(:func:`machinery.storage.base.decide_join`) as durable executions; only the bookkeeping differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from machinery.asl.model import CompiledMachine
+from machinery.engine.interpreter import Interpreter, Limits, iso_time
+from machinery.engine.types import (
+    ACTIVE,
+    SUCCEEDED,
+    Branch,
+    ChildrenFailed,
+    ChildrenSucceeded,
+    Effect,
+    ExecutionContext,
+    HistoryEvent,
+    InvokeTask,
+    ReadItems,
+    ResumeEvent,
+    StartChildren,
+    StartTimer,
+    Step,
+    TaskFailed,
+    TaskSucceeded,
+    TimerFired,
+)
+from machinery.runtime.items import read_items
+from machinery.runtime.notify import Notifier
+from machinery.runtime.tasks import CallIdentity, TaskInvoker
+from machinery.runtime.worker import WorkerSettings
+from machinery.storage.base import ExecutionRecord, JoinSpec, JoinState, Storage, decide_join
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    record: ExecutionRecord
+    history: list[HistoryEvent] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    stop_reason: tuple[str | None, str | None] | None = None
+
+
+class ExpressRunner:
+    """Runs express executions on a private event loop thread; thread-safe entry points."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        settings: WorkerSettings,
+        notifier: Notifier,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.notifier = notifier
+        self.clock = clock
+        self.invoker = TaskInvoker(storage, settings.lambda_endpoint, settings.time_scale)
+        self._runs: dict[str, _Run] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._waiting: list[tuple[_Run, CompiledMachine]] = []  # submitted before start()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name="machinery-express", daemon=True)
+        self._thread.start()
+        with self._lock:
+            self._loop = loop
+            waiting, self._waiting = self._waiting, []
+        for run, machine in waiting:
+            self._begin(run, machine)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop = self._loop
+        if self._thread is None or loop is None:
+            return
+
+        async def shut_down() -> None:
+            for run in list(self._runs.values()):
+                if run.task is not None:
+                    run.task.cancel()
+            await self.invoker.close()
+
+        asyncio.run_coroutine_threadsafe(shut_down(), loop).result(timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+        self._loop = None
+        loop.close()
+
+    # entry points (any thread) -------------------------------------------------------------------
+
+    def submit(self, record: ExecutionRecord, machine: CompiledMachine) -> None:
+        """Start an execution; its record is readable through :meth:`running` until it is stored."""
+        run = _Run(record)
+        self._runs[record.execution_id] = run
+        with self._lock:
+            if self._loop is None:
+                self._waiting.append((run, machine))
+                return
+        self._begin(run, machine)
+
+    def _begin(self, run: _Run, machine: CompiledMachine) -> None:
+        loop = self._loop
+        assert loop is not None
+
+        def begin() -> None:
+            run.task = loop.create_task(self._execute(run, machine))
+
+        loop.call_soon_threadsafe(begin)
+
+    def running(self, execution_id: str) -> tuple[ExecutionRecord, list[HistoryEvent]] | None:
+        run = self._runs.get(execution_id)
+        return None if run is None else (run.record, list(run.history))
+
+    def stop_execution(self, execution_id: str, error: str | None, cause: str | None) -> bool:
+        """Abort a running express execution and wait until its record is stored; False if not running."""
+
+        async def abort() -> bool:
+            run = self._runs.get(execution_id)
+            if run is None or run.task is None or run.task.done():
+                return False
+            run.stop_reason = (error, cause)
+            run.task.cancel()
+            await asyncio.wait({run.task})
+            return True
+
+        if self._loop is None:
+            return False
+        future = asyncio.run_coroutine_threadsafe(abort(), self._loop)
+        try:
+            return future.result(30)
+        except concurrent.futures.TimeoutError:
+            return False
+
+    # the run ---------------------------------------------------------------------------------------
+
+    async def _execute(self, run: _Run, machine: CompiledMachine) -> None:
+        record = run.record
+        context = ExecutionContext(
+            execution_id=record.execution_id,
+            name=record.name,
+            input=record.input,
+            start_time=iso_time(record.started_at),
+            state_machine_id=record.workflow_id,
+            state_machine_name=record.workflow_name,
+        )
+        root = Branch(
+            branch_id=record.execution_id,
+            execution_id=record.execution_id,
+            container=(),
+            state_input=record.input,
+        )
+        timeout = machine.root.timeout_seconds
+        final: dict[str, Any]
+        try:
+            if timeout:
+                async with asyncio.timeout(float(timeout) * self.settings.time_scale):
+                    branch = await self._run_branch(run, machine, context, root)
+            else:
+                branch = await self._run_branch(run, machine, context, root)
+            final = {"status": branch.status, "error": branch.error, "cause": branch.cause}
+            if branch.status == SUCCEEDED:
+                final["output"] = branch.output
+        except TimeoutError:
+            final = {"status": "TIMED_OUT", "error": "States.Timeout", "cause": "Execution timed out"}
+            run.history.append(HistoryEvent("ExecutionTimedOut", final.copy(), self.clock()))
+        except asyncio.CancelledError:
+            error, cause = run.stop_reason or (None, None)
+            final = {"status": "ABORTED", "error": error, "cause": cause}
+            details = {"error": error, "cause": cause} if error else {}
+            run.history.append(HistoryEvent("ExecutionAborted", details, self.clock()))
+        except Exception as exc:  # a bug must not leave the execution RUNNING forever
+            logger.exception("express execution %s failed", record.execution_id)
+            final = {"status": "FAILED", "error": "States.Runtime", "cause": str(exc)}
+            run.history.append(HistoryEvent("ExecutionFailed", {"error": final["error"]}, self.clock()))
+        finished = replace(record, finished_at=self.clock(), **final)
+        try:
+            await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
+        finally:
+            self._runs.pop(record.execution_id, None)
+            self.notifier.finished(record.execution_id)
+
+    async def _run_branch(
+        self, run: _Run, machine: CompiledMachine, context: ExecutionContext, branch: Branch
+    ) -> Branch:
+        limits = Limits(data_limit=self.settings.data_limit)
+        step: Step = Interpreter(machine, context, limits).start(branch, self.clock())
+        while True:
+            run.history.extend(step.history)
+            branch = step.branch
+            if branch.status != ACTIVE or not step.effects:
+                return branch
+            event = await self._perform(run, machine, context, branch, step.effects[0])
+            step = Interpreter(machine, context, limits).resume(branch, event, self.clock())
+
+    async def _perform(
+        self,
+        run: _Run,
+        machine: CompiledMachine,
+        context: ExecutionContext,
+        branch: Branch,
+        effect: Effect,
+    ) -> ResumeEvent:
+        if isinstance(effect, InvokeTask):
+            if effect.wait_for_token:
+                return TaskFailed("States.Runtime", "Express workflows do not support .waitForTaskToken")
+            outcome = await self.invoker.invoke(effect, CallIdentity(context.execution_id, branch.branch_id))
+            if outcome.error is not None:
+                return TaskFailed(outcome.error, outcome.cause)
+            return TaskSucceeded(outcome.output)
+        if isinstance(effect, ReadItems):
+            return await read_items(self.invoker, effect)
+        if isinstance(effect, StartTimer):
+            delay = max(0.0, effect.due - self.clock()) * self.settings.time_scale
+            await asyncio.sleep(delay)
+            return TimerFired()
+        return await self._run_children(run, machine, context, branch, effect)
+
+    async def _run_children(
+        self,
+        run: _Run,
+        machine: CompiledMachine,
+        context: ExecutionContext,
+        parent: Branch,
+        effect: StartChildren,
+    ) -> ResumeEvent:
+        join_id = f"{parent.branch_id}@{parent.attempt}"
+        total = len(effect.children)
+        first = total if effect.max_concurrency <= 0 else min(total, effect.max_concurrency)
+        join = JoinState(
+            spec=JoinSpec(
+                join_id,
+                parent.branch_id,
+                effect.kind,
+                total,
+                effect.max_concurrency,
+                effect.tolerated_failure_count,
+                effect.tolerated_failure_percentage,
+            ),
+            started=first,
+        )
+        results: list[Branch | None] = [None] * total
+        pending: dict[asyncio.Task[Branch], int] = {}
+
+        def launch(index: int) -> None:
+            child = effect.children[index]
+            branch = Branch(
+                branch_id=f"{join_id}/{index}",
+                execution_id=parent.execution_id,
+                container=child.container,
+                parent_id=parent.branch_id,
+                index=index,
+                state_input=child.input,
+                map_item=child.map_item,
+                variables=dict(parent.variables),
+            )
+            pending[asyncio.ensure_future(self._run_branch(run, machine, context, branch))] = index
+
+        for index in range(first):
+            launch(index)
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    index = pending.pop(task)
+                    child = task.result()
+                    results[index] = child
+                    decision = decide_join(join, child.status == SUCCEEDED, child.error, child.cause)
+                    for following in decision.start_indexes:
+                        launch(following)
+                    if decision.close and decision.error is not None:
+                        return ChildrenFailed(decision.error, decision.cause or "")
+                    if decision.close:
+                        return ChildrenSucceeded(
+                            [
+                                c.output if c.status == SUCCEEDED else {"Error": c.error, "Cause": c.cause}
+                                for c in results
+                                if c is not None
+                            ]
+                        )
+            return ChildrenSucceeded([])
+        finally:
+            for task in pending:
+                task.cancel()
