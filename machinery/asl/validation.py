@@ -735,7 +735,11 @@ class _Checker:
                 _pointer(path, "Resource"),
                 f"The ItemReader's Resource must be one of {', '.join(_READER_RESOURCES)}",
             )
-        elif resource == _HTTP_INVOKE and isinstance(params, dict) and "ApiEndpoint" not in params:
+        elif (
+            resource == _HTTP_INVOKE
+            and isinstance(params, dict)
+            and not {"ApiEndpoint", "ApiEndpoint.$"} & set(params)
+        ):
             self.add(_pointer(path, params_field), "The field 'ApiEndpoint' is required but was missing")
 
     def reader_config(self, config: dict[str, Any], path: str, language: str) -> None:

@@ -12,20 +12,24 @@ holding that socket in ``/proc/<pid>/fd`` (Linux only).
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from examples.demo import REPOSITORY, free_port, wait_until_healthy
 
@@ -39,7 +43,12 @@ def scale_out_definition(service: str) -> dict[str, Any]:
         "StartAt": "Prepare",
         "States": {
             "Prepare": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Next": "Fetch"},
-            "Fetch": {"Type": "Task", "Resource": f"{service}/fetch", "ResultPath": "$.fetch", "Next": "Route"},
+            "Fetch": {
+                "Type": "Task",
+                "Resource": f"{service}/fetch",
+                "ResultPath": "$.fetch",
+                "Next": "Route",
+            },
             "Route": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.fetch.even", "BooleanEquals": True, "Next": "Even"}],
@@ -52,7 +61,10 @@ def scale_out_definition(service: str) -> dict[str, Any]:
                 "ResultPath": "$.both",
                 "Next": "Done",
                 "Branches": [
-                    {"StartAt": "Left", "States": {"Left": {"Type": "Task", "Resource": f"{service}/left", "End": True}}},
+                    {
+                        "StartAt": "Left",
+                        "States": {"Left": {"Type": "Task", "Resource": f"{service}/left", "End": True}},
+                    },
                     {
                         "StartAt": "Right",
                         "States": {"Right": {"Type": "Task", "Resource": f"{service}/right", "End": True}},
@@ -107,7 +119,7 @@ def check_scale_out_history(n: int, events: Iterable[tuple[str, dict[str, Any]]]
     problems = [f"{label}: {dict(found)}" for label, (found, expected) in wanted.items() if found != expected]
     for kind, count in (("ExecutionStarted", 1), ("ExecutionSucceeded", 1), ("TaskStarted", 4)):
         if kinds[kind] != count:
-            problems.append(f"{kind} × {kinds[kind]}")
+            problems.append(f"{kind} {kinds[kind]} times")
     failures = [kind for kind in kinds if "Fail" in kind or "TimedOut" in kind or "Aborted" in kind]
     if failures:
         problems.append(f"failure events {failures}")
@@ -142,7 +154,11 @@ class Cluster:
     def start(self, workers: int) -> None:
         """Start the API process and ``workers`` workers together; return when the API answers."""
         port = free_port()
-        self._spawn("api", ["serve", "--no-worker", "--port", str(port), "--threads", "32"], {"MACHINERY_PG_POOL_MAX": "12"})
+        self._spawn(
+            "api",
+            ["serve", "--no-worker", "--port", str(port), "--threads", "32"],
+            {"MACHINERY_PG_POOL_MAX": "12"},
+        )
         for _ in range(workers):
             self.start_worker()
         self.api_url = f"http://127.0.0.1:{port}"
@@ -273,57 +289,55 @@ class SocketOwners:
 
 class RecordingService:
     """Answers ``POST /<step>`` with ``{"step": step, "n": n}`` (``/fetch`` adds ``even``); ``/hold``
-    waits until :attr:`gate` is set. Every call is recorded before it is answered."""
+    waits until :meth:`open_gate`. Every call is recorded before it is answered.
+
+    An aiohttp server on its own event loop thread: workers open hundreds of connections at once.
+    """
 
     def __init__(self) -> None:
-        self.gate = threading.Event()
         self.owners = SocketOwners()
         self.calls: list[Call] = []
         self._changed = threading.Condition()
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            worker: str | None = None
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.worker is None:
-                    # Looked up once per connection, while the client still holds it open.
-                    self.worker = service.owners.owner(self.client_address[1], service.port)
-                step = self.path.strip("/")
-                service._record(Call(step, self.headers["Idempotency-Key"], self.worker, time.monotonic()))
-                if step == "hold":
-                    service.gate.wait(120)
-                reply: dict[str, Any] = {"step": step, "n": body.get("n")}
-                if step == "fetch":
-                    reply["even"] = body.get("n", 1) % 2 == 0
-                encoded = json.dumps(reply).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(encoded)))
-                    self.end_headers()
-                    self.wfile.write(encoded)
-                except OSError:
-                    self.close_connection = True  # the worker was killed while we held its call
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 1024  # workers open hundreds of connections at once
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
+        # Which worker holds each connection, looked up once per connection while the client holds it.
+        self._connections: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self._loop = asyncio.new_event_loop()
+        self._gate = asyncio.Event()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        self.port = int(listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, name="recording-service", daemon=True).start()
+        app = web.Application()
+        app.router.add_post("/{step}", self._answer)
+        self._runner = web.AppRunner(app, access_log=None)
+        threading.Thread(target=self._loop.run_forever, name="recording-service", daemon=True).start()
+        asyncio.run_coroutine_threadsafe(self._serve(listener), self._loop).result(10)
 
-    def _record(self, call: Call) -> None:
+    async def _serve(self, listener: socket.socket) -> None:
+        await self._runner.setup()
+        await web.SockSite(self._runner, listener, backlog=1024).start()
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        transport = request.transport
+        worker = self._connections.get(transport) if transport is not None else None
+        if worker is None:
+            worker = self.owners.owner(request.transport.get_extra_info("peername")[1], self.port)
+            if transport is not None:
+                self._connections[transport] = worker
+        step = request.match_info["step"]
         with self._changed:
-            self.calls.append(call)
+            self.calls.append(Call(step, request.headers["Idempotency-Key"], worker, time.monotonic()))
             self._changed.notify_all()
+        if step == "hold":
+            await self._gate.wait()
+        reply: dict[str, Any] = {"step": step, "n": body.get("n")}
+        if step == "fetch":
+            reply["even"] = body.get("n", 1) % 2 == 0
+        return web.json_response(reply)
+
+    def open_gate(self) -> None:
+        """Answer the held calls and every later ``/hold`` call at once."""
+        self._loop.call_soon_threadsafe(self._gate.set)
 
     def wait_for(self, condition: Callable[[list[Call]], bool], timeout: float) -> bool:
         """Block until ``condition(calls)`` holds (True) or ``timeout`` seconds pass (False)."""
@@ -335,6 +349,6 @@ class RecordingService:
             return list(self.calls)
 
     def close(self) -> None:
-        self.gate.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.open_gate()
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)

@@ -56,7 +56,7 @@ def recording_service() -> Iterator[RecordingService]:
 
 
 @pytest.fixture
-def cluster(postgres_url: str, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(postgres_url: str, tmp_path: Path) -> Iterator[Cluster]:  # noqa: F811 (the fixture)
     """API and worker processes on a fresh PostgreSQL database (not started: set
     ``cluster.environment`` first, then ``cluster.start(workers)``); all are stopped at teardown."""
     processes = Cluster(postgres_url, tmp_path)

@@ -186,7 +186,12 @@ def hold_definition(service: str) -> dict[str, Any]:
 
 
 def hold_output(n: int) -> dict[str, Any]:
-    return {"n": n, "a": {"step": "first", "n": n}, "b": {"step": "hold", "n": n}, "c": {"step": "last", "n": n}}
+    return {
+        "n": n,
+        "a": {"step": "first", "n": n},
+        "b": {"step": "hold", "n": n},
+        "c": {"step": "last", "n": n},
+    }
 
 
 def check_hold_histories(database_url: str, ids: list[str]) -> None:
@@ -238,7 +243,7 @@ def test_worker_killed_mid_run_its_executions_are_taken_over_after_the_lease(
     assert takeover_seconds <= limit, f"taken over {takeover_seconds:.1f}s after the kill"
     assert {call.worker for call in retaken} == {survivor}
 
-    recording_service.gate.set()
+    recording_service.open_gate()
     records = await_executions(cluster.api_url, ids, time.monotonic() + 60)
     for event_id, n in zip(ids, inputs, strict=True):
         assert records[event_id]["status"] == "SUCCEEDED", records[event_id]

@@ -791,6 +791,140 @@ class TestJoins:
         assert storage.get_branch("nope") is None
 
 
+def open_child_executions(
+    storage: Storage, *, total: int, max_concurrency: int = 0, tolerated_count: int = 0
+) -> tuple[str, str, list[str]]:
+    """A DISTRIBUTED Map: the root branch started ``total`` child executions; (parent, join, children)."""
+    parent_id = start_execution(storage, make_workflow(storage, f"wf-{next(_ids)}"))
+    item = claim_one(storage)
+    parent = root_of(storage, parent_id)
+    workflow = storage.get_workflow(storage.get_execution(parent_id).workflow_id)  # type: ignore[union-attr]
+    assert workflow is not None
+    join_id = f"{parent_id}@1"
+    children, records = [], []
+    for index in range(total):
+        child_id = f"{parent_id}-child-{index}"
+        records.append(
+            ExecutionRecord(
+                execution_id=child_id,
+                workflow_id=workflow.workflow_id,
+                workflow_name=workflow.name,
+                workflow_version=workflow.version,
+                name=f"{parent_id}/Map/{index}",
+                status="RUNNING",
+                input={"i": index},
+                started_at=NOW + index,
+                parent_execution_id=parent_id,
+            )
+        )
+        children.append(
+            Branch(
+                branch_id=f"{join_id}/{index}",
+                execution_id=child_id,
+                container=("Map", "items"),
+                parent_id=parent.branch_id,
+                index=index,
+                state_input={"i": index},
+                execution_root=True,
+            )
+        )
+    spec = JoinSpec(join_id, parent.branch_id, "Map", total, max_concurrency, tolerated_count, 0.0)
+    commit = Commit(
+        parent_id,
+        item,
+        replace(parent, phase="children"),
+        children=children,
+        child_executions=records,
+        join=spec,
+    )
+    storage.commit(commit, NOW)
+    return parent_id, join_id, [record.execution_id for record in records]
+
+
+def end_child_execution(storage: Storage, item: WorkItem, status: str) -> None:
+    """The root branch of a child execution ends, and with it its execution."""
+    branch = storage.get_branch(item.branch_id)
+    assert branch is not None
+    output = {"done": branch.index} if status == SUCCEEDED else None
+    error = None if status == SUCCEEDED else "Boom"
+    done = replace(branch, status=status, output=output, error=error, cause=error and "cause of Boom")
+    update = {"status": status, "output": output, "error": error, "cause": done.cause}
+    storage.commit(Commit(item.execution_id, item, done, execution_update=update), NOW + 1)
+
+
+class TestChildExecutions:
+    def test_children_are_executions_listed_under_their_parent_only(self, storage: Storage) -> None:
+        parent_id, join_id, child_ids = open_child_executions(storage, total=3)
+        child = storage.get_execution(child_ids[1])
+        assert child is not None
+        assert (child.parent_execution_id, child.status, child.input) == (parent_id, "RUNNING", {"i": 1})
+        assert storage.get_execution(parent_id).parent_execution_id is None  # type: ignore[union-attr]
+        top = [r.execution_id for r in storage.list_executions(None, None, 100, None)]
+        assert parent_id in top and not set(child_ids) & set(top)
+        listed = storage.list_executions(None, None, 100, None, parent_id)
+        assert [r.execution_id for r in listed] == child_ids[::-1]
+        page = storage.list_executions(None, "RUNNING", 1, child_ids[2], parent_id)
+        assert [r.execution_id for r in page] == [child_ids[1]]
+        starts = claim_all(storage)
+        assert sorted((w.execution_id, w.branch_id) for w in starts) == [
+            (child_ids[i], f"{join_id}/{i}") for i in range(3)
+        ]
+        assert [c.execution_id for c in storage.child_results(join_id)] == child_ids
+
+    def test_join_accounting_across_executions(self, storage: Storage) -> None:
+        parent_id, join_id, child_ids = open_child_executions(storage, total=3, max_concurrency=1)
+        for index in range(3):
+            start = claim_one(storage, now=NOW + 10)
+            assert (start.kind, start.execution_id) == (WORK_START, child_ids[index])
+            end_child_execution(storage, start, SUCCEEDED)
+            record = storage.get_execution(child_ids[index])
+            assert record is not None and (record.status, record.output) == ("SUCCEEDED", {"done": index})
+        done = claim_one(storage, now=NOW + 10)
+        assert (done.kind, done.execution_id, done.branch_id) == (WORK_CHILDREN, parent_id, parent_id)
+        assert done.payload == {"join_id": join_id}
+        assert [c.output for c in storage.child_results(join_id)] == [{"done": i} for i in range(3)]
+        assert storage.get_execution(parent_id).status == "RUNNING"  # type: ignore[union-attr]
+
+    def test_a_join_over_its_tolerance_aborts_the_running_children(self, storage: Storage) -> None:
+        parent_id, join_id, child_ids = open_child_executions(storage, total=3, tolerated_count=0)
+        starts = sorted(claim_all(storage), key=lambda w: w.branch_id)
+        end_child_execution(storage, starts[0], FAILED)
+        assert storage.get_execution(child_ids[0]).status == "FAILED"  # type: ignore[union-attr]
+        for child_id in child_ids[1:]:
+            assert storage.get_execution(child_id).status == "ABORTED"  # type: ignore[union-attr]
+            assert storage.get_history(child_id)[-1].type == "ExecutionAborted"
+        closing = claim_all(storage, now=NOW + 10)
+        assert [(w.kind, w.execution_id) for w in closing] == [(WORK_CHILDREN, parent_id)]
+        assert closing[0].payload == {"join_id": join_id, "error": "Boom", "cause": "cause of Boom"}
+        with pytest.raises(LeaseLost):
+            end_child_execution(storage, starts[1], SUCCEEDED)
+
+    def test_stopping_the_parent_stops_its_children_and_theirs(self, storage: Storage) -> None:
+        parent_id, _join_id, child_ids = open_child_executions(storage, total=2)
+        starts = sorted(claim_all(storage), key=lambda w: w.branch_id)
+        end_child_execution(storage, starts[0], SUCCEEDED)
+        claim_all(storage, now=NOW + 10)
+        assert storage.finish_execution(parent_id, "ABORTED", NOW + 5, "Stopped", "by a test")
+        assert storage.get_execution(child_ids[0]).status == "SUCCEEDED"  # type: ignore[union-attr]
+        stopped = storage.get_execution(child_ids[1])
+        assert stopped is not None and (stopped.status, stopped.finished_at) == ("ABORTED", NOW + 5)
+        assert [e.type for e in storage.get_history(child_ids[1])] == ["ExecutionAborted"]
+        assert root_of(storage, parent_id).status == CANCELLED
+        assert storage.get_branch(starts[1].branch_id).status == CANCELLED  # type: ignore[union-attr]
+        assert claim_all(storage, now=NOW + 100) == []
+        with pytest.raises(LeaseLost):
+            end_child_execution(storage, starts[1], SUCCEEDED)
+
+    def test_a_parent_that_ends_aborts_its_running_children(self, storage: Storage) -> None:
+        parent_id, _join_id, child_ids = open_child_executions(storage, total=2)
+        claim_all(storage)
+        parent = root_of(storage, parent_id)
+        failed = replace(parent, status=FAILED, error="States.Timeout")
+        update = {"status": FAILED, "error": "States.Timeout", "cause": ""}
+        storage.commit(Commit(parent_id, None, failed, execution_update=update), NOW + 2)
+        assert [storage.get_execution(c).status for c in child_ids] == ["ABORTED", "ABORTED"]  # type: ignore[union-attr]
+
+
 def test_every_storage_method_is_covered() -> None:
     """A new abstract method must get a test here before a backend implements it."""
     covered = {
