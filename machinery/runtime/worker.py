@@ -27,6 +27,7 @@ from machinery.engine.interpreter import Interpreter, Limits, iso_time
 from machinery.engine.types import (
     ACTIVE,
     FAILED,
+    PHASE_TASK,
     SUCCEEDED,
     Branch,
     ChildrenFailed,
@@ -490,6 +491,13 @@ class Worker:
             )
 
     def _park_for_token(self, item: WorkItem, branch: Branch, effect: InvokeTask) -> None:
+        # The service may have reported its outcome before it answered the call, and that outcome may
+        # already be applied: then the task is over and writing the waiting branch back would undo it.
+        current = self.storage.get_branch(branch.branch_id)
+        if current is None or current.task_token != effect.task_token or current.phase != PHASE_TASK:
+            self.storage.complete_work(item)
+            return
+        branch = current
         now = self.clock()
         work: list[WorkItem] = []
         commit = Commit(execution_id=item.execution_id, consumed=item, branch=branch, work=work)
