@@ -1,9 +1,9 @@
 """The seed's simple workflow form, compiled into Amazon States Language.
 
 ``services: [a, b, c]`` calls a, then b, then c. Each service receives the current document and its JSON
-reply is merged over it. The generated machine keeps the document under ``$.doc`` so that a Task can
-put the reply beside it (``ResultPath: $.reply``) and a Pass state can merge the two with
-``States.JsonMerge``; the last state unwraps it. ``operations`` become Pass states on ``$.doc``.
+reply is merged over it: one JSONata Task state per service whose ``Output`` is
+``$merge([$states.input, $states.result])``. ``operations`` become JSONPath Pass states (``QueryLanguage``
+is per state), so the history shows one state per service and one per operation, nothing else.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ TYPE_ALIASES = {
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 OPERATION_KINDS = ("set", "copy", "move", "delete")
+#: A service's reply merged over the document it received (the seed's behaviour).
+MERGE_REPLY = "{% $merge([$states.input, $states.result]) %}"
 
 
 def canonical_type(name: str) -> str | None:
@@ -68,7 +70,7 @@ def value_matches(value: Any, declared: str) -> bool:
 
 
 def field_path(field: str) -> str:
-    """``a.b`` → ``$.doc.a.b`` (bracket notation for names that need it)."""
+    """``a.b`` → ``$.a.b`` (bracket notation for names that need it)."""
     parts = []
     for part in field.split("."):
         if _IDENTIFIER.match(part):
@@ -76,7 +78,7 @@ def field_path(field: str) -> str:
         else:
             escaped = part.replace("\\", "\\\\").replace("'", "\\'")
             parts.append(f"['{escaped}']")
-    return "$.doc" + "".join(parts)
+    return "$" + "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -173,25 +175,21 @@ def compile_simple(spec: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             order.append((unique(f"{operation['op']} {index}"), _operation_state(operation)))
 
-    order.append((unique("Start"), {"Type": "Pass", "Parameters": {"doc.$": "$"}}))
     for service in services:
         add_operations("before", service)
-        task_name = unique(service)
         order.append(
             (
-                task_name,
-                {"Type": "Task", "Resource": service, "InputPath": "$.doc", "ResultPath": "$.reply"},
-            )
-        )
-        order.append(
-            (
-                unique(f"{task_name} (merge)"),
-                {"Type": "Pass", "Parameters": {"doc.$": "States.JsonMerge($.doc, $.reply, false)"}},
+                unique(service),
+                {
+                    "Type": "Task",
+                    "QueryLanguage": "JSONata",
+                    "Resource": service,
+                    "Output": MERGE_REPLY,
+                },
             )
         )
         add_operations("after", service)
     add_operations("after", None)
-    order.append((unique("Done"), {"Type": "Pass", "OutputPath": "$.doc"}))
     states: dict[str, Any] = {}
     for position, (name, state) in enumerate(order):
         if position + 1 < len(order):
