@@ -26,25 +26,21 @@ from machinery.engine.types import ACTIVE, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
-    WORK_CHILDREN,
-    WORK_START,
     Commit,
     CommitResult,
     ExecutionRecord,
-    JoinSpec,
-    JoinState,
     ServiceRecord,
     Storage,
     StoredEvent,
     WorkflowRecord,
     WorkItem,
-    decide_join,
     new_id,
 )
 from machinery.storage.queries import load_migrations, load_queries
 
 # The reference backend's row helpers, so both backends encode documents and name work identically.
-from machinery.storage.sqlite import _dumps, _join_of, _start, _webhook
+from machinery.storage.sqlcommon import account_child, join_of, start_item, webhook_item
+from machinery.storage.sqlite import _dumps
 
 logger = logging.getLogger(__name__)
 
@@ -355,7 +351,7 @@ class PostgresStorage(Storage):
             _insert_execution(cur, execution)
             _append_history(cur, execution.execution_id, history)
             if execution.callback_url:
-                _insert_work(cur, [_webhook(execution.execution_id, execution.finished_at or 0.0)])
+                _insert_work(cur, [webhook_item(execution.execution_id, execution.finished_at or 0.0)])
 
         self._run(store)
 
@@ -494,7 +490,7 @@ def _end_execution(
     details = {"error": error, "cause": cause} if error else {}
     _append_history(cur, execution_id, [HistoryEvent(kind, details, now)])
     if row["callback_url"]:
-        _insert_work(cur, [_webhook(execution_id, now)])
+        _insert_work(cur, [webhook_item(execution_id, now)])
     _abort_children(cur, execution_id, now)
     return True
 
@@ -523,7 +519,7 @@ def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
                 "work item was claimed by another worker or cancelled", execution_id=commit.execution_id
             )
     branch = commit.branch
-    join_id = _join_of(branch)
+    join_id = join_of(branch)
     _put_branch(cur, branch, join_id)
     _append_history(cur, commit.execution_id, commit.history)
     work = list(commit.work)
@@ -547,7 +543,7 @@ def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
             },
         )
         _put_branches(cur, commit.children, spec.join_id)
-        work.extend(_start(child, now) for child in commit.children[:started])
+        work.extend(start_item(child, now) for child in commit.children[:started])
     if branch.status != ACTIVE and join_id is not None:
         work.extend(_account_child(cur, branch, join_id, now))
     finished = False
@@ -568,59 +564,22 @@ def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
         if row is not None:
             cur.execute(_Q["work_delete_execution"], {"execution_id": commit.execution_id})
             if row["callback_url"]:
-                work.append(_webhook(commit.execution_id, now))
+                work.append(webhook_item(commit.execution_id, now))
             _abort_children(cur, commit.execution_id, now)
     _insert_work(cur, work)
     return CommitResult(execution_finished=finished, new_work=len(work))
 
 
 def _account_child(cur: Cursor[DictRow], child: Branch, join_id: str, now: float) -> list[WorkItem]:
-    row = cur.execute(_Q["join_lock"], {"join_id": join_id}).fetchone()
-    if row is None:
-        return []
-    join = JoinState(
-        spec=JoinSpec(
-            join_id=join_id,
-            parent_id=row["parent_id"],
-            kind=row["kind"],
-            total=row["total"],
-            max_concurrency=row["max_concurrency"],
-            tolerated_failure_count=row["tolerated_count"],
-            tolerated_failure_percentage=row["tolerated_pct"],
-        ),
-        started=row["started"],
-        succeeded=row["succeeded"],
-        failed=row["failed"],
-        closed=row["closed"],
+    return account_child(
+        lambda name, params: cur.execute(_Q[name], params),
+        lambda execution_id, status, at: _end_execution(cur, execution_id, status, at, None, None),
+        child,
+        join_id,
+        now,
+        join_query="join_lock",
+        closed_value=bool,
     )
-    decision = decide_join(join, child.status == "SUCCEEDED", child.error, child.cause)
-    cur.execute(
-        _Q["join_update"],
-        {
-            "join_id": join_id,
-            "started": join.started,
-            "succeeded": join.succeeded,
-            "failed": join.failed,
-            "closed": join.closed,
-        },
-    )
-    work = []
-    for index in decision.start_indexes:
-        # A queued child runs in its own execution when it is a child execution.
-        queued = f"{join_id}/{index}"
-        found = cur.execute(_Q["branch_execution"], {"branch_id": queued}).fetchone()
-        work.append(WorkItem(found["execution_id"] if found else child.execution_id, queued, WORK_START, now))
-    if decision.close:
-        payload: dict[str, Any] = {"join_id": join_id}
-        if decision.error is not None:
-            payload.update(error=decision.error, cause=decision.cause)
-            params = {"join_id": join_id, "execution_id": row["execution_id"]}
-            for running in cur.execute(_Q["executions_active_in_join"], params).fetchall():
-                _end_execution(cur, running["execution_id"], "ABORTED", now, None, None)
-            cur.execute(_Q["work_delete_join_children"], {"join_id": join_id})
-            cur.execute(_Q["branches_cancel_join"], {"join_id": join_id})
-        work.append(WorkItem(row["execution_id"], join.spec.parent_id, WORK_CHILDREN, now, payload))
-    return work
 
 
 def _insert_execution(cur: Cursor[DictRow], execution: ExecutionRecord) -> None:

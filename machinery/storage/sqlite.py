@@ -16,23 +16,18 @@ from machinery.errors import LeaseLost, StorageError
 from machinery.jsontext import dumps_compact
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
-    WORK_CHILDREN,
-    WORK_START,
-    WORK_WEBHOOK,
     Commit,
     CommitResult,
     ExecutionRecord,
-    JoinSpec,
-    JoinState,
     ServiceRecord,
     Storage,
     StoredEvent,
     WorkflowRecord,
     WorkItem,
-    decide_join,
     new_id,
 )
 from machinery.storage.queries import load_migrations, load_queries
+from machinery.storage.sqlcommon import account_child, join_of, start_item, webhook_item
 
 _Q = load_queries("sqlite")
 
@@ -319,7 +314,7 @@ class SQLiteStorage(Storage):
             self._insert_execution(db, execution)
             self._append_history(db, execution.execution_id, history)
             if execution.callback_url:
-                self._insert_work(db, [_webhook(execution.execution_id, execution.finished_at or 0.0)])
+                self._insert_work(db, [webhook_item(execution.execution_id, execution.finished_at or 0.0)])
 
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         rows = self._read("execution_get", execution_id=execution_id)
@@ -399,7 +394,7 @@ class SQLiteStorage(Storage):
         self._append_history(db, execution_id, [HistoryEvent(kind, details, now)])
         row = db.execute(_Q["execution_get"], {"execution_id": execution_id}).fetchone()
         if row["callback_url"]:
-            self._insert_work(db, [_webhook(execution_id, now)])
+            self._insert_work(db, [webhook_item(execution_id, now)])
         self._abort_children(db, execution_id, now)
         return True
 
@@ -558,7 +553,7 @@ class SQLiteStorage(Storage):
                         execution_id=commit.execution_id,
                     )
             branch = commit.branch
-            join_id = _join_of(branch)
+            join_id = join_of(branch)
             self._put_branch(db, branch, join_id)
             self._append_history(db, commit.execution_id, commit.history)
             work = list(commit.work)
@@ -583,7 +578,7 @@ class SQLiteStorage(Storage):
                 )
                 for child in commit.children:
                     self._put_branch(db, child, spec.join_id)
-                work.extend(_start(child, now) for child in commit.children[:started])
+                work.extend(start_item(child, now) for child in commit.children[:started])
             if branch.status != ACTIVE and join_id is not None:
                 work.extend(self._account_child(db, branch, join_id, now))
             finished = False
@@ -606,7 +601,7 @@ class SQLiteStorage(Storage):
                     db.execute(_Q["work_delete_execution"], {"execution_id": commit.execution_id})
                     row = db.execute(_Q["execution_get"], {"execution_id": commit.execution_id}).fetchone()
                     if row["callback_url"]:
-                        work.append(_webhook(commit.execution_id, now))
+                        work.append(webhook_item(commit.execution_id, now))
                     self._abort_children(db, commit.execution_id, now)
             claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
             claimed = self._insert_work(db, work, claim)
@@ -615,61 +610,15 @@ class SQLiteStorage(Storage):
     def _account_child(
         self, db: sqlite3.Connection, child: Branch, join_id: str, now: float
     ) -> list[WorkItem]:
-        row = db.execute(_Q["join_get"], {"join_id": join_id}).fetchone()
-        if row is None:
-            return []
-        join = JoinState(
-            spec=JoinSpec(
-                join_id=join_id,
-                parent_id=row["parent_id"],
-                kind=row["kind"],
-                total=row["total"],
-                max_concurrency=row["max_concurrency"],
-                tolerated_failure_count=row["tolerated_count"],
-                tolerated_failure_percentage=row["tolerated_pct"],
-            ),
-            started=row["started"],
-            succeeded=row["succeeded"],
-            failed=row["failed"],
-            closed=bool(row["closed"]),
+        return account_child(
+            lambda name, params: db.execute(_Q[name], params),
+            lambda execution_id, status, at: self._end_execution(db, execution_id, status, at, None, None),
+            child,
+            join_id,
+            now,
+            join_query="join_get",
+            closed_value=int,
         )
-        decision = decide_join(join, child.status == "SUCCEEDED", child.error, child.cause)
-        db.execute(
-            _Q["join_update"],
-            {
-                "join_id": join_id,
-                "started": join.started,
-                "succeeded": join.succeeded,
-                "failed": join.failed,
-                "closed": int(join.closed),
-            },
-        )
-        work: list[WorkItem] = []
-        for index in decision.start_indexes:
-            # A queued child runs in its own execution when it is a child execution.
-            queued = f"{join_id}/{index}"
-            found = db.execute(_Q["branch_execution"], {"branch_id": queued}).fetchone()
-            work.append(
-                WorkItem(found["execution_id"] if found else child.execution_id, queued, WORK_START, now)
-            )
-        if decision.close:
-            payload = None if decision.error is None else {"error": decision.error, "cause": decision.cause}
-            if decision.error is not None:
-                params = {"join_id": join_id, "execution_id": row["execution_id"]}
-                for running in db.execute(_Q["executions_active_in_join"], params).fetchall():
-                    self._end_execution(db, running["execution_id"], "ABORTED", now, None, None)
-                db.execute(_Q["work_delete_join_children"], {"join_id": join_id})
-                db.execute(_Q["branches_cancel_join"], {"join_id": join_id})
-            work.append(
-                WorkItem(
-                    row["execution_id"],
-                    join.spec.parent_id,
-                    WORK_CHILDREN,
-                    now,
-                    {"join_id": join_id, **(payload or {})},
-                )
-            )
-        return work
 
 
 def _branch(row: sqlite3.Row) -> Branch:
@@ -677,18 +626,3 @@ def _branch(row: sqlite3.Row) -> Branch:
     branch = Branch.from_json(json.loads(row["body"]))
     branch.status = row["status"]
     return branch
-
-
-def _join_of(branch: Branch) -> str | None:
-    """Child branch ids are ``<join id>/<index>``; the root branch has none."""
-    if branch.parent_id is None:
-        return None
-    return branch.branch_id.rsplit("/", 1)[0]
-
-
-def _start(branch: Branch, now: float) -> WorkItem:
-    return WorkItem(branch.execution_id, branch.branch_id, WORK_START, now)
-
-
-def _webhook(execution_id: str, now: float) -> WorkItem:
-    return WorkItem(execution_id, execution_id, WORK_WEBHOOK, now, {"attempt": 0})
