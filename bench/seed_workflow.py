@@ -437,6 +437,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address for every process")
     parser.add_argument("--database", help="SQLite file for machinery (default: a fresh temporary file)")
+    parser.add_argument(
+        "--database-url", help="any MACHINERY_DATABASE_URL instead (e.g. an empty PostgreSQL database)"
+    )
     parser.add_argument("--threads", type=int, help="waitress threads of the server (default: machinery's)")
     parser.add_argument("--py-spy", metavar="FILE", help="run the server under py-spy record, writing FILE")
     parser.add_argument("--py-spy-format", default="flamegraph", choices=("flamegraph", "speedscope", "raw"))
@@ -500,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--port",
                 str(machinery_port),
                 "--database-url",
-                f"sqlite:///{database}",
+                args.database_url or f"sqlite:///{database}",
             ]
             if args.threads:
                 server += ["--threads", str(args.threads)]

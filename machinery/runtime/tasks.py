@@ -51,6 +51,7 @@ class CallIdentity:
     execution_id: str
     branch_id: str
     callback_url: str | None = None
+    worker: str | None = None
 
     def idempotency_key(self, effect: InvokeTask) -> str:
         return f"{self.execution_id}:{self.branch_id}:{effect.state_name}:{effect.attempt}"
@@ -96,6 +97,8 @@ class TaskInvoker:
             "X-Machinery-Execution-Id": identity.execution_id,
             "traceparent": identity.traceparent(effect),
         }
+        if identity.worker:
+            headers["X-Machinery-Worker"] = identity.worker
         if effect.wait_for_token and effect.task_token:
             headers["X-Machinery-Task-Token"] = effect.task_token
             if identity.callback_url:

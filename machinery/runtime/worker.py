@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -98,7 +100,8 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.notifier = notifier or Notifier()
         self.clock = clock
-        self.owner = f"worker-{uuid.uuid4()}"
+        # host:pid:random names the worker in leases, logs and the X-Machinery-Worker header of its calls.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.invoker = TaskInvoker(storage, self.settings.lambda_endpoint, self.settings.time_scale)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -297,7 +300,9 @@ class Worker:
             step = interpreter.start(branch, now)
         elif item.kind == WORK_TASK:
             effect = InvokeTask(**item.payload)
-            identity = CallIdentity(execution.execution_id, branch.branch_id, self._callback_url())
+            identity = CallIdentity(
+                execution.execution_id, branch.branch_id, self._callback_url(), self.owner
+            )
             outcome = await self.invoker.invoke(effect, identity)
             if effect.wait_for_token and not outcome.failed:
                 # The service answers later through the callback routes; the task stays open.

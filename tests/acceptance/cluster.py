@@ -5,9 +5,8 @@ deployment runs them. :class:`RecordingService` is a loopback HTTP service that 
 records each call's ``Idempotency-Key`` and which worker process made it, and holds calls to ``/hold``
 until the test opens its gate.
 
-Which worker made a call is read from the operating system, not from anything machinery sends: the
-service looks up the client end of each new connection in ``/proc/net/tcp`` and finds the worker process
-holding that socket in ``/proc/<pid>/fd`` (Linux only).
+The service names the worker of each call from the ``X-Machinery-Worker`` header every task call carries
+(``host:pid:random``), mapped to the cluster's process names by pid.
 """
 
 from __future__ import annotations
@@ -22,16 +21,19 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from aiohttp import web
 
 from examples.demo import REPOSITORY, free_port, wait_until_healthy
+
+#: Client threads that start and await executions.
+CLIENTS = 8
 
 #: The multi-state workflow: Pass → Task → Choice → Task → Parallel of two Tasks → Succeed.
 STATE_NAMES = ("Prepare", "Fetch", "Route", "Both", "Left", "Right", "Done")
@@ -124,6 +126,147 @@ def check_scale_out_history(n: int, events: Iterable[tuple[str, dict[str, Any]]]
     if failures:
         problems.append(f"failure events {failures}")
     return problems
+
+
+def hold_definition(service: str) -> dict[str, Any]:
+    """First → Hold (the gate) → Last."""
+    return {
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Task", "Resource": f"{service}/first", "ResultPath": "$.a", "Next": "Hold"},
+            "Hold": {"Type": "Task", "Resource": f"{service}/hold", "ResultPath": "$.b", "Next": "Last"},
+            "Last": {"Type": "Task", "Resource": f"{service}/last", "ResultPath": "$.c", "End": True},
+        },
+    }
+
+
+def hold_output(n: int) -> dict[str, Any]:
+    return {
+        "n": n,
+        "a": {"step": "first", "n": n},
+        "b": {"step": "hold", "n": n},
+        "c": {"step": "last", "n": n},
+    }
+
+
+def check_hold_histories(database_url: str, ids: list[str]) -> None:
+    """Each history holds each of the three tasks' transitions exactly once."""
+    found = histories(database_url)
+    for event_id in ids:
+        kinds = Counter(kind for kind, _details in found[event_id])
+        entered = Counter(details["name"] for kind, details in found[event_id] if kind == "TaskStateEntered")
+        assert entered == {"First": 1, "Hold": 1, "Last": 1}, (event_id, found[event_id])
+        assert kinds["TaskScheduled"] == kinds["TaskSucceeded"] == kinds["TaskStateExited"] == 3, kinds
+        assert kinds["ExecutionSucceeded"] == 1, kinds
+        assert not [kind for kind in kinds if "Fail" in kind], kinds
+
+
+def _in_threads(count: int, work: Callable[[int], None]) -> None:
+    """Run ``work(index)`` in ``count`` threads; re-raise the first failure."""
+    failures: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            work(index)
+        except BaseException as exc:  # reported by the caller's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def start_executions(api_url: str, workflow: str, inputs: list[int]) -> list[str]:
+    """``POST /e/<workflow>?wait=0`` with ``{"n": n}`` for each input, from :data:`CLIENTS` threads."""
+    ids: list[str] = [""] * len(inputs)
+
+    def post(client: int) -> None:
+        api = Api(api_url)
+        try:
+            for index in range(client, len(inputs), CLIENTS):
+                status, record = api.call("POST", f"/e/{workflow}?wait=0", {"n": inputs[index]})
+                assert status == 202, (status, record)
+                ids[index] = record["event_id"]
+        finally:
+            api.close()
+
+    _in_threads(CLIENTS, post)
+    return ids
+
+
+def await_executions(api_url: str, ids: list[str], deadline: float) -> dict[str, dict[str, Any]]:
+    """Long-poll ``GET /e/<id>?wait=…`` until each execution has ended; the final records by id.
+
+    A request the API answers with an error (the database restarting) or a dropped connection is
+    repeated until ``deadline`` (a ``time.monotonic()`` value).
+    """
+    records: dict[str, dict[str, Any]] = {}
+
+    def poll(client: int) -> None:
+        api = Api(api_url)
+        try:
+            for index in range(client, len(ids), CLIENTS):
+                while True:
+                    remaining = deadline - time.monotonic()
+                    assert remaining > 0, f"execution {ids[index]} still running at the deadline"
+                    try:
+                        status, record = api.call("GET", f"/e/{ids[index]}?wait={min(remaining, 20):.1f}")
+                    except OSError:
+                        status, record = 0, None
+                    if status == 200 and record["status"] != "RUNNING":
+                        records[ids[index]] = record
+                        break
+                    if status != 200:
+                        time.sleep(0.2)  # the API or its database is restarting: nothing to await
+        finally:
+            api.close()
+
+    _in_threads(CLIENTS, poll)
+    return records
+
+
+def histories(database_url: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Every execution's history, read from the database: ``(type, details)`` in order, by id."""
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT execution_id, type, details FROM history ORDER BY execution_id, event_id"
+        ).fetchall()
+    for execution_id, kind, details in rows:
+        found.setdefault(execution_id, []).append((kind, details))
+    return found
+
+
+def check_executions(
+    database_url: str, ids: list[str], inputs: list[int], records: dict[str, dict[str, Any]]
+) -> None:
+    """Each execution succeeded with its output, and each history holds each transition once."""
+    wrong = [
+        (event_id, records[event_id])
+        for event_id, n in zip(ids, inputs, strict=True)
+        if records[event_id]["status"] != "SUCCEEDED" or records[event_id]["output"] != scale_out_output(n)
+    ]
+    assert not wrong, f"{len(wrong)} executions ended wrongly, e.g. {json.dumps(wrong[:3])}"
+    found = histories(database_url)
+    problems = {
+        event_id: check_scale_out_history(n, found.get(event_id, []))
+        for event_id, n in zip(ids, inputs, strict=True)
+    }
+    problems = {event_id: found for event_id, found in problems.items() if found}
+    assert not problems, f"{len(problems)} histories are wrong, e.g. {list(problems.items())[:3]}"
+
+
+def register(api_url: str, name: str, definition: dict[str, Any]) -> None:
+    api = Api(api_url)
+    try:
+        status, reply = api.call("POST", "/w", {"name": name, "definition": definition})
+        assert status == 201, reply
+    finally:
+        api.close()
 
 
 # Processes ---------------------------------------------------------------------------------------------
@@ -254,37 +397,18 @@ class Call:
     at: float
 
 
-class SocketOwners:
-    """Finds which of the given processes holds the client end of a loopback TCP connection."""
+class WorkerNames:
+    """Names the worker of a call from its ``X-Machinery-Worker`` header (``host:pid:random``)."""
 
     def __init__(self) -> None:
         self.processes: dict[int, str] = {}
 
-    def owner(self, client_port: int, server_port: int) -> str:
-        inode = None
-        wanted = (f"{client_port:04X}", f"{server_port:04X}")
-        with open("/proc/net/tcp") as table:
-            next(table)
-            for line in table:
-                fields = line.split()
-                if (fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]) == wanted:
-                    inode = fields[9]
-                    break
-        if inode is None:
+    def name(self, header: str | None) -> str:
+        try:
+            pid = int((header or "").split(":")[1])
+        except (IndexError, ValueError):
             return "unknown"
-        target = f"socket:[{inode}]"
-        for pid, name in list(self.processes.items()):
-            try:
-                descriptors = os.listdir(f"/proc/{pid}/fd")
-            except OSError:
-                continue
-            for descriptor in descriptors:
-                try:
-                    if os.readlink(f"/proc/{pid}/fd/{descriptor}") == target:
-                        return name
-                except OSError:
-                    continue
-        return "unknown"
+        return self.processes.get(pid, "unknown")
 
 
 class RecordingService:
@@ -295,11 +419,9 @@ class RecordingService:
     """
 
     def __init__(self) -> None:
-        self.owners = SocketOwners()
+        self.owners = WorkerNames()
         self.calls: list[Call] = []
         self._changed = threading.Condition()
-        # Which worker holds each connection, looked up once per connection while the client holds it.
-        self._connections: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._loop = asyncio.new_event_loop()
         self._gate = asyncio.Event()
         listener = socket.socket()
@@ -309,7 +431,8 @@ class RecordingService:
         app = web.Application()
         app.router.add_post("/{step}", self._answer)
         self._runner = web.AppRunner(app, access_log=None)
-        threading.Thread(target=self._loop.run_forever, name="recording-service", daemon=True).start()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="recording-service", daemon=True)
+        self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(listener), self._loop).result(10)
 
     async def _serve(self, listener: socket.socket) -> None:
@@ -318,12 +441,7 @@ class RecordingService:
 
     async def _answer(self, request: web.Request) -> web.Response:
         body = await request.json()
-        transport = request.transport
-        worker = self._connections.get(transport) if transport is not None else None
-        if worker is None:
-            worker = self.owners.owner(request.transport.get_extra_info("peername")[1], self.port)
-            if transport is not None:
-                self._connections[transport] = worker
+        worker = self.owners.name(request.headers.get("X-Machinery-Worker"))
         step = request.match_info["step"]
         with self._changed:
             self.calls.append(Call(step, request.headers["Idempotency-Key"], worker, time.monotonic()))
@@ -352,3 +470,5 @@ class RecordingService:
         self.open_gate()
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -17,6 +17,11 @@ from tests.acceptance.cluster import Cluster, RecordingService
 from tests.integration.conftest import postgres_admin, postgres_template, postgres_url  # noqa: F401
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that restart the shared PostgreSQL server run after every other test of the session."""
+    items.sort(key=lambda item: item.get_closest_marker("restarts_postgres") is not None)
+
+
 @pytest.fixture
 def machinery_server(tmp_path: Path) -> Iterator[Callable[[], str]]:
     """Start fresh servers on demand: each call runs ``python -m machinery serve`` on a free port.

@@ -9,138 +9,28 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
 
-import psycopg
 import pytest
 
 from tests.acceptance.cluster import (
-    Api,
     Call,
     Cluster,
     RecordingService,
-    check_scale_out_history,
+    await_executions,
+    check_executions,
+    check_hold_histories,
+    hold_definition,
+    hold_output,
+    register,
     scale_out_definition,
-    scale_out_output,
+    start_executions,
 )
 
 pytestmark = pytest.mark.postgres
 
 EXECUTIONS = 2000
-CLIENTS = 8
-
-
-def _in_threads(count: int, work: Callable[[int], None]) -> None:
-    """Run ``work(index)`` in ``count`` threads; re-raise the first failure."""
-    failures: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            work(index)
-        except BaseException as exc:  # reported by the caller's thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
-
-
-def start_executions(api_url: str, workflow: str, inputs: list[int]) -> list[str]:
-    """``POST /e/<workflow>?wait=0`` with ``{"n": n}`` for each input, from :data:`CLIENTS` threads."""
-    ids: list[str] = [""] * len(inputs)
-
-    def post(client: int) -> None:
-        api = Api(api_url)
-        try:
-            for index in range(client, len(inputs), CLIENTS):
-                status, record = api.call("POST", f"/e/{workflow}?wait=0", {"n": inputs[index]})
-                assert status == 202, (status, record)
-                ids[index] = record["event_id"]
-        finally:
-            api.close()
-
-    _in_threads(CLIENTS, post)
-    return ids
-
-
-def await_executions(api_url: str, ids: list[str], deadline: float) -> dict[str, dict[str, Any]]:
-    """Long-poll ``GET /e/<id>?wait=…`` until each execution has ended; the final records by id.
-
-    A request the API answers with an error (the database restarting) or a dropped connection is
-    repeated until ``deadline`` (a ``time.monotonic()`` value).
-    """
-    records: dict[str, dict[str, Any]] = {}
-
-    def poll(client: int) -> None:
-        api = Api(api_url)
-        try:
-            for index in range(client, len(ids), CLIENTS):
-                while True:
-                    remaining = deadline - time.monotonic()
-                    assert remaining > 0, f"execution {ids[index]} still running at the deadline"
-                    try:
-                        status, record = api.call("GET", f"/e/{ids[index]}?wait={min(remaining, 20):.1f}")
-                    except OSError:
-                        status, record = 0, None
-                    if status == 200 and record["status"] != "RUNNING":
-                        records[ids[index]] = record
-                        break
-                    if status != 200:
-                        time.sleep(0.2)  # the API or its database is restarting: nothing to await
-        finally:
-            api.close()
-
-    _in_threads(CLIENTS, poll)
-    return records
-
-
-def histories(database_url: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """Every execution's history, read from the database: ``(type, details)`` in order, by id."""
-    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    with psycopg.connect(database_url) as connection:
-        rows = connection.execute(
-            "SELECT execution_id, type, details FROM history ORDER BY execution_id, event_id"
-        ).fetchall()
-    for execution_id, kind, details in rows:
-        found.setdefault(execution_id, []).append((kind, details))
-    return found
-
-
-def check_executions(
-    database_url: str, ids: list[str], inputs: list[int], records: dict[str, dict[str, Any]]
-) -> None:
-    """Each execution succeeded with its output, and each history holds each transition once."""
-    wrong = [
-        (event_id, records[event_id])
-        for event_id, n in zip(ids, inputs, strict=True)
-        if records[event_id]["status"] != "SUCCEEDED" or records[event_id]["output"] != scale_out_output(n)
-    ]
-    assert not wrong, f"{len(wrong)} executions ended wrongly, e.g. {json.dumps(wrong[:3])}"
-    found = histories(database_url)
-    problems = {
-        event_id: check_scale_out_history(n, found.get(event_id, []))
-        for event_id, n in zip(ids, inputs, strict=True)
-    }
-    problems = {event_id: found for event_id, found in problems.items() if found}
-    assert not problems, f"{len(problems)} histories are wrong, e.g. {list(problems.items())[:3]}"
-
-
-def register(api_url: str, name: str, definition: dict[str, Any]) -> None:
-    api = Api(api_url)
-    try:
-        status, reply = api.call("POST", "/w", {"name": name, "definition": definition})
-        assert status == 201, reply
-    finally:
-        api.close()
 
 
 @pytest.mark.timeout(300)
@@ -171,39 +61,6 @@ def test_three_workers_share_2000_executions_each_transition_once(
 LEASE_SECONDS = 3.0
 POLL_SECONDS = 0.5
 HELD = 30
-
-
-def hold_definition(service: str) -> dict[str, Any]:
-    """First → Hold (the gate) → Last."""
-    return {
-        "StartAt": "First",
-        "States": {
-            "First": {"Type": "Task", "Resource": f"{service}/first", "ResultPath": "$.a", "Next": "Hold"},
-            "Hold": {"Type": "Task", "Resource": f"{service}/hold", "ResultPath": "$.b", "Next": "Last"},
-            "Last": {"Type": "Task", "Resource": f"{service}/last", "ResultPath": "$.c", "End": True},
-        },
-    }
-
-
-def hold_output(n: int) -> dict[str, Any]:
-    return {
-        "n": n,
-        "a": {"step": "first", "n": n},
-        "b": {"step": "hold", "n": n},
-        "c": {"step": "last", "n": n},
-    }
-
-
-def check_hold_histories(database_url: str, ids: list[str]) -> None:
-    """Each history holds each of the three tasks' transitions exactly once."""
-    found = histories(database_url)
-    for event_id in ids:
-        kinds = Counter(kind for kind, _details in found[event_id])
-        entered = Counter(details["name"] for kind, details in found[event_id] if kind == "TaskStateEntered")
-        assert entered == {"First": 1, "Hold": 1, "Last": 1}, (event_id, found[event_id])
-        assert kinds["TaskScheduled"] == kinds["TaskSucceeded"] == kinds["TaskStateExited"] == 3, kinds
-        assert kinds["ExecutionSucceeded"] == 1, kinds
-        assert not [kind for kind in kinds if "Fail" in kind], kinds
 
 
 @pytest.mark.timeout(120)
