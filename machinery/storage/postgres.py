@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -346,6 +347,21 @@ class PostgresStorage(Storage):
 
         self._run(create)
 
+    def create_execution_claimed(
+        self,
+        execution: ExecutionRecord,
+        root: Branch,
+        work: Sequence[WorkItem],
+        owner: str,
+        lease_until: float,
+    ) -> list[WorkItem]:
+        def create(cur: Cursor[DictRow]) -> list[WorkItem]:
+            _insert_execution(cur, execution)
+            _put_branch(cur, root, None)
+            return _insert_work(cur, work, (owner, lease_until, execution.started_at))
+
+        return self._run(create)
+
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
         def store(cur: Cursor[DictRow]) -> None:
             _insert_execution(cur, execution)
@@ -566,8 +582,9 @@ def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
             if row["callback_url"]:
                 work.append(webhook_item(commit.execution_id, now))
             _abort_children(cur, commit.execution_id, now)
-    _insert_work(cur, work)
-    return CommitResult(execution_finished=finished, new_work=len(work))
+    claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
+    claimed = _insert_work(cur, work, claim)
+    return CommitResult(execution_finished=finished, new_work=len(work), claimed=claimed)
 
 
 def _account_child(cur: Cursor[DictRow], child: Branch, join_id: str, now: float) -> list[WorkItem]:
@@ -649,23 +666,38 @@ def _branch_params(branch: Branch, join_id: str | None) -> dict[str, Any]:
     }
 
 
-def _insert_work(cur: Cursor[DictRow], work: Sequence[WorkItem]) -> None:
-    if not work:
-        return
-    cur.executemany(
-        _Q["work_insert"],
-        [
-            {
-                "execution_id": item.execution_id,
-                "branch_id": item.branch_id,
-                "kind": item.kind,
-                "due_at": item.due_at,
-                "payload": _json(item.payload),
-            }
-            for item in work
-        ],
-    )
-    _notify(cur, [item.due_at for item in work])
+def _insert_work(
+    cur: Cursor[DictRow], work: Sequence[WorkItem], claim: tuple[str, float, float] | None = None
+) -> list[WorkItem]:
+    """Insert work; with ``claim = (owner, lease_until, now)`` the items due by ``now`` are inserted
+    claimed by ``owner`` and returned (nobody else needs waking for them)."""
+    claimed: list[WorkItem] = []
+    unclaimed: list[WorkItem] = []
+    for item in work:
+        if claim is not None and item.due_at <= claim[2]:
+            owner, lease_until, _now = claim
+            row = cur.execute(
+                _Q["work_insert_claimed"],
+                {**_work_params(item), "owner": owner, "lease_until": lease_until},
+            ).fetchone()
+            assert row is not None
+            claimed.append(replace(item, work_id=row["work_id"], owner=owner, fence=1))
+        else:
+            unclaimed.append(item)
+    if unclaimed:
+        cur.executemany(_Q["work_insert"], [_work_params(item) for item in unclaimed])
+        _notify(cur, [item.due_at for item in unclaimed])
+    return claimed
+
+
+def _work_params(item: WorkItem) -> dict[str, Any]:
+    return {
+        "execution_id": item.execution_id,
+        "branch_id": item.branch_id,
+        "kind": item.kind,
+        "due_at": item.due_at,
+        "payload": _json(item.payload),
+    }
 
 
 def _notify(cur: Cursor[DictRow], due: Sequence[float]) -> None:

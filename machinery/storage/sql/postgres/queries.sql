@@ -183,6 +183,11 @@ WHERE join_id = %(join_id)s;
 INSERT INTO work (execution_id, branch_id, kind, due_at, payload)
 VALUES (%(execution_id)s, %(branch_id)s, %(kind)s, %(due_at)s, %(payload)s);
 
+-- name: work_insert_claimed
+INSERT INTO work (execution_id, branch_id, kind, due_at, payload, owner, lease_until, fence)
+VALUES (%(execution_id)s, %(branch_id)s, %(kind)s, %(due_at)s, %(payload)s, %(owner)s, %(lease_until)s, 1)
+RETURNING work_id;
+
 -- name: work_notify
 -- Delivered at commit, to every LISTENing worker; the payload is the earliest new due time.
 SELECT pg_notify('machinery_work', %(due_at)s);
