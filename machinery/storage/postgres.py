@@ -84,8 +84,10 @@ class PostgresStorage(Storage):
                 max_size=max(pool_min_size, pool_max_size),
                 timeout=pool_timeout,
                 open=True,
-                # A connection the server dropped while idle in the pool is replaced before use.
-                check=ConnectionPool.check_connection,
+                # Autocommit: a single statement is its own transaction (one round trip); writes open an
+                # explicit transaction in _run. A connection the server dropped is found out by using it:
+                # _run then retries on the next one, and the pool discards the broken one.
+                kwargs={"autocommit": True},
                 name="machinery",
             )
         except psycopg.Error as exc:
@@ -96,23 +98,25 @@ class PostgresStorage(Storage):
 
     # plumbing ----------------------------------------------------------------------------------
 
-    def _run(self, body: Callable[[Cursor[DictRow]], _T]) -> _T:
-        """Run ``body`` in one transaction and commit it.
+    def _run(self, body: Callable[[Cursor[DictRow]], _T], write: bool = True) -> _T:
+        """Run ``body`` in one transaction and commit it (``write=False``: a single autocommit statement).
 
         A transaction that failed before its COMMIT was sent is rolled back by the server, so it is safe to
-        run again: once after a lost connection, a few times after a deadlock. A failure during COMMIT
-        leaves the outcome unknown and is never retried.
+        run again: after a lost connection (as many times as the pool may hold dead connections, e.g.
+        after a server restart), a few times after a deadlock. A failure during COMMIT leaves the outcome
+        unknown and is never retried.
         """
-        lost_connection_retried = False
+        lost_connections = 0
         conflicts = 0
         while True:
             committing = False
             try:
-                with self._pool.connection() as conn:
-                    with conn.cursor(row_factory=dict_row) as cursor:
+                with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+                    if not write:
+                        return body(cursor)
+                    with conn.transaction():
                         result = body(cursor)
-                    committing = True
-                    conn.commit()
+                        committing = True
                 return result
             except PoolTimeout as exc:
                 raise StorageError(f"PostgreSQL: no connection available: {exc}") from exc
@@ -122,15 +126,15 @@ class PostgresStorage(Storage):
                     raise StorageError(f"PostgreSQL: {exc}") from exc
                 logger.info("transaction conflict (%s); running it again", exc.sqlstate)
             except psycopg.OperationalError as exc:
-                if committing or lost_connection_retried or not _connection_lost(exc):
+                lost_connections += 1
+                if committing or lost_connections > self._pool.max_size or not _connection_lost(exc):
                     raise StorageError(f"PostgreSQL: {exc}") from exc
-                lost_connection_retried = True
-                logger.warning("PostgreSQL connection lost (%s); retrying once", exc)
+                logger.warning("PostgreSQL connection lost (%s); retrying on another", exc)
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL: {exc}") from exc
 
     def _fetch(self, query: str, **params: Any) -> list[DictRow]:
-        return self._run(lambda cur: cur.execute(_Q[query], params).fetchall())
+        return self._run(lambda cur: cur.execute(_Q[query], params).fetchall(), write=False)
 
     def migrate(self) -> None:
         """Bring the schema up to date under an advisory lock, so concurrent starts do not race.
