@@ -111,6 +111,8 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready = threading.Event()
         self._loop_thread: int | None = None
+        self._submitted = 0  # handed over by submit(), not yet spawned on the loop
+        self._submitted_lock = threading.Lock()
         # Workflow versions never change: their compiled machines are cached by (id, version).
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
         # What the $$ context needs of an execution never changes either (nor whether it is express).
@@ -147,8 +149,15 @@ class Worker:
         loop = self._loop
         if not items or loop is None or loop.is_closed():
             return
+        with self._submitted_lock:
+            self._submitted += len(items)
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._spawn, items)
+            loop.call_soon_threadsafe(self._spawn_submitted, items)
+
+    def _spawn_submitted(self, items: list[WorkItem]) -> None:
+        with self._submitted_lock:
+            self._submitted -= len(items)
+        self._spawn(items)
 
     def _spawn(self, items: list[WorkItem]) -> None:
         for item in items:
@@ -159,7 +168,8 @@ class Worker:
             task.add_done_callback(self._tasks.discard)
 
     def has_room(self) -> bool:
-        return len(self._in_flight) < self.settings.max_in_flight
+        # Submissions not yet spawned count too: other threads must not queue work without bound.
+        return len(self._in_flight) + self._submitted < self.settings.max_in_flight
 
     def takes_submissions(self) -> bool:
         """Whether :meth:`submit` would run work now (the loop runs and has room)."""
