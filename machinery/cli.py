@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 
 from machinery.config import SETTINGS
 
@@ -124,20 +123,23 @@ def _serve(args: argparse.Namespace) -> int:
         app, host=args.host, port=args.port, threads=args.threads, ident="machinery", channel_timeout=3600
     )
     logging.getLogger("machinery").info("serving on http://%s:%s", args.host, args.port)
-    stopping = threading.Event()
 
     def shut_down(signum: int, _frame: object) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            server.close()
+        # Leave the serving loop from the main thread at a safe point; closing the server from inside
+        # the handler would pull its file descriptors from under the loop.
+        raise _Stopping
 
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
     try:
         server.run()
-    except (OSError, ValueError):
-        if not stopping.is_set():
-            raise
+    except _Stopping:
+        pass
     finally:
+        server.close()
         orchestrator_of(app).stop()
     return 0
+
+
+class _Stopping(Exception):
+    """Raised by the SIGTERM/SIGINT handler to end ``machinery serve``."""
