@@ -56,6 +56,7 @@ from bench.seed_workflow import (
     run_cell,
     wait_healthy,
 )
+from examples.workflows import scale_out_definition
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HOST = "127.0.0.1"
@@ -155,45 +156,6 @@ def statuses(database_url: str) -> dict[str, int]:
     with psycopg.connect(database_url) as connection:
         rows = connection.execute("SELECT status, count(*) FROM executions GROUP BY status").fetchall()
     return {status: int(count) for status, count in rows}
-
-
-def workflow_definition(service: str) -> dict[str, Any]:
-    """Pass → Task → Choice → Task → Parallel of two Tasks → Succeed (five task calls... four per run)."""
-    return {
-        "StartAt": "Prepare",
-        "States": {
-            "Prepare": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Next": "Fetch"},
-            "Fetch": {
-                "Type": "Task",
-                "Resource": f"{service}/fetch",
-                "ResultPath": "$.fetch",
-                "Next": "Route",
-            },
-            "Route": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.fetch.even", "BooleanEquals": True, "Next": "Even"}],
-                "Default": "Odd",
-            },
-            "Even": {"Type": "Task", "Resource": f"{service}/even", "ResultPath": "$.branch", "Next": "Both"},
-            "Odd": {"Type": "Task", "Resource": f"{service}/odd", "ResultPath": "$.branch", "Next": "Both"},
-            "Both": {
-                "Type": "Parallel",
-                "ResultPath": "$.both",
-                "Next": "Done",
-                "Branches": [
-                    {
-                        "StartAt": "L",
-                        "States": {"L": {"Type": "Task", "Resource": f"{service}/left", "End": True}},
-                    },
-                    {
-                        "StartAt": "R",
-                        "States": {"R": {"Type": "Task", "Resource": f"{service}/right", "End": True}},
-                    },
-                ],
-            },
-            "Done": {"Type": "Succeed"},
-        },
-    }
 
 
 # a. the seed workflow --------------------------------------------------------------------------------
@@ -309,7 +271,7 @@ def workers_run(args: argparse.Namespace, env: dict[str, str], workers: int) -> 
             api_port,
             "POST",
             "/w",
-            {"name": "scale", "definition": workflow_definition(f"http://{HOST}:{service}")},
+            {"name": "scale", "definition": scale_out_definition(f"http://{HOST}:{service}")},
         )
         if status != 201:
             raise RuntimeError(f"registering the workflow: {status} {reply}")

@@ -39,45 +39,6 @@ CLIENTS = 8
 STATE_NAMES = ("Prepare", "Fetch", "Route", "Both", "Left", "Right", "Done")
 
 
-def scale_out_definition(service: str) -> dict[str, Any]:
-    """The workflow of the scale-out tests; its tasks call ``service`` (a base URL)."""
-    return {
-        "StartAt": "Prepare",
-        "States": {
-            "Prepare": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Next": "Fetch"},
-            "Fetch": {
-                "Type": "Task",
-                "Resource": f"{service}/fetch",
-                "ResultPath": "$.fetch",
-                "Next": "Route",
-            },
-            "Route": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.fetch.even", "BooleanEquals": True, "Next": "Even"}],
-                "Default": "Odd",
-            },
-            "Even": {"Type": "Task", "Resource": f"{service}/even", "ResultPath": "$.branch", "Next": "Both"},
-            "Odd": {"Type": "Task", "Resource": f"{service}/odd", "ResultPath": "$.branch", "Next": "Both"},
-            "Both": {
-                "Type": "Parallel",
-                "ResultPath": "$.both",
-                "Next": "Done",
-                "Branches": [
-                    {
-                        "StartAt": "Left",
-                        "States": {"Left": {"Type": "Task", "Resource": f"{service}/left", "End": True}},
-                    },
-                    {
-                        "StartAt": "Right",
-                        "States": {"Right": {"Type": "Task", "Resource": f"{service}/right", "End": True}},
-                    },
-                ],
-            },
-            "Done": {"Type": "Succeed"},
-        },
-    }
-
-
 def scale_out_output(n: int) -> dict[str, Any]:
     """What an execution of :func:`scale_out_definition` started with ``{"n": n}`` returns."""
     branch = "even" if n % 2 == 0 else "odd"

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
+from examples.workflows import scale_out_definition
 from tests.acceptance.cluster import (
     Call,
     Cluster,
@@ -30,7 +31,6 @@ from tests.acceptance.cluster import (
     hold_definition,
     hold_output,
     register,
-    scale_out_definition,
     start_executions,
 )
 from tests.integration.conftest import (

@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from examples.workflows import scale_out_definition
 from tests.acceptance.cluster import (
     Call,
     Cluster,
@@ -24,7 +25,6 @@ from tests.acceptance.cluster import (
     hold_definition,
     hold_output,
     register,
-    scale_out_definition,
     start_executions,
 )
 
