@@ -18,8 +18,9 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -69,6 +70,8 @@ from machinery.storage.base import (
 logger = logging.getLogger(__name__)
 
 _CONTEXT_CACHE_SIZE = 10_000
+_STORAGE_THREADS = 8
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,14 @@ class Worker:
         self._ready = threading.Event()
         self._loop_thread: int | None = None
         self._submitted = 0  # handed over by submit(), not yet spawned on the loop
+        # Storage calls of network backends run in threads (see _blocking); the caches below are then
+        # shared by those threads.
+        self._storage_pool: ThreadPoolExecutor | None = (
+            ThreadPoolExecutor(max_workers=_STORAGE_THREADS, thread_name_prefix="machinery-storage")
+            if storage.blocking_io
+            else None
+        )
+        self._cache_lock = threading.Lock()
         self._submitted_lock = threading.Lock()
         # Workflow versions never change: their compiled machines are cached by (id, version).
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
@@ -198,6 +209,8 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.invoker.close()
+            if self._storage_pool is not None:
+                self._storage_pool.shutdown(wait=True, cancel_futures=True)
             try:
                 self.storage.release_leases(self.owner)
             except StorageError:
@@ -298,11 +311,11 @@ class Worker:
             await self._send_webhook(item)
             return []
         if item.kind == WORK_TIMEOUT:
-            self._timeout_execution(item)
+            await self._blocking(self._timeout_execution, item)
             return []
-        loaded = self._load(item)
+        loaded = await self._blocking(self._load, item)
         if loaded is None:
-            self.storage.complete_work(item)
+            await self._blocking(self.storage.complete_work, item)
             return []
         execution, branch, interpreter = loaded
         now = self.clock()
@@ -316,14 +329,14 @@ class Worker:
             outcome = await self.invoker.invoke(effect, identity)
             if effect.wait_for_token and not outcome.failed:
                 # The service answers later through the callback routes; the task stays open.
-                self._park_for_token(item, branch, effect)
+                await self._blocking(self._park_for_token, item, branch, effect)
                 return []
             step = interpreter.resume(branch, _outcome_event(outcome), self.clock())
         elif item.kind == WORK_TOKEN:
             payload = item.payload or {}
             if payload.get("token") != branch.task_token:
                 # A timeout or heartbeat timer of an earlier task attempt: stale.
-                self.storage.complete_work(item)
+                await self._blocking(self.storage.complete_work, item)
                 return []
             if payload.get("error") is not None:
                 event: ResumeEvent = TaskFailed(str(payload["error"]), str(payload.get("cause") or ""))
@@ -333,15 +346,24 @@ class Worker:
         elif item.kind == WORK_TIMER:
             step = interpreter.resume(branch, TimerFired(), now)
         elif item.kind == WORK_CHILDREN:
-            step = interpreter.resume(branch, self._children_event(item), now)
+            children = await self._blocking(self._children_event, item)
+            step = interpreter.resume(branch, children, now)
         elif item.kind == WORK_READ:
             event = await read_items(self.invoker, ReadItems(**item.payload))
             step = interpreter.resume(branch, event, self.clock())
         else:
             logger.error("unknown work kind %s", item.kind)
-            self.storage.complete_work(item)
+            await self._blocking(self.storage.complete_work, item)
             return []
-        return self._commit(item, execution, step)
+        return await self._blocking(self._commit, item, execution, step)
+
+    async def _blocking(self, call: Callable[..., _T], *args: Any) -> _T:
+        """Run a storage-bound call: in a thread for backends that wait on the network (PostgreSQL,
+        MongoDB), so the loop goes on with other executions' task calls; inline for SQLite, whose calls
+        are short and serialised anyway."""
+        if self._storage_pool is None:
+            return call(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._storage_pool, call, *args)
 
     def _load(self, item: WorkItem) -> tuple[ExecutionContext, Branch, Interpreter] | None:
         """The branch an item is for, and an interpreter for its execution; None when it is over.
@@ -352,7 +374,10 @@ class Worker:
         branch = self.storage.get_branch(item.branch_id)
         if branch is None or branch.status != ACTIVE:
             return None
-        cached = self._contexts.get(item.execution_id)
+        with self._cache_lock:
+            cached = self._contexts.get(item.execution_id)
+            if cached is not None:
+                self._contexts.move_to_end(item.execution_id)
         if cached is None:
             execution = self.storage.get_execution(item.execution_id)
             if execution is None or execution.status != "RUNNING":
@@ -369,11 +394,10 @@ class Worker:
                 state_machine_name=execution.workflow_name,
             )
             cached = (context, key, execution.express)
-            self._contexts[item.execution_id] = cached
-            if len(self._contexts) > _CONTEXT_CACHE_SIZE:
-                self._contexts.popitem(last=False)
-        else:
-            self._contexts.move_to_end(item.execution_id)
+            with self._cache_lock:
+                self._contexts[item.execution_id] = cached
+                if len(self._contexts) > _CONTEXT_CACHE_SIZE:
+                    self._contexts.popitem(last=False)
         context, key, _express = cached
         machine_entry = self._machine(key)
         if machine_entry is None:
@@ -382,7 +406,7 @@ class Worker:
         return context, branch, interpreter
 
     def _machine(self, key: tuple[str, int]) -> tuple[CompiledMachine, str] | None:
-        entry = self._machines.get(key)
+        entry = self._machines.get(key)  # a dict read or write is atomic; a duplicate compile is harmless
         if entry is None:
             workflow = self.storage.get_workflow(key[0], key[1])
             if workflow is None:
@@ -454,7 +478,8 @@ class Worker:
         join_id = f"{parent.branch_id}@{parent.attempt}"
         pinned: tuple[str, int] | None = None
         if effect.distributed:
-            cached = self._contexts.get(execution.execution_id)
+            with self._cache_lock:
+                cached = self._contexts.get(execution.execution_id)
             record = None if cached is not None else self.storage.get_execution(execution.execution_id)
             # Express executions live in memory until they end: their distributed Maps run inline.
             if cached is not None and not cached[2]:

@@ -215,6 +215,9 @@ class CommitResult:
 class Storage(abc.ABC):
     """Backend-neutral persistence. Methods raise :class:`machinery.errors.StorageError` on failure."""
 
+    #: Whether calls wait on the network (workers then make them from threads, not their event loop).
+    blocking_io: bool = False
+
     # lifecycle -------------------------------------------------------------------------------
     @abc.abstractmethod
     def migrate(self) -> None:

@@ -190,6 +190,8 @@ class MongoStorage(Storage):
     :param tombstone_seconds: how long a consumed work item is kept as a tombstone.
     """
 
+    blocking_io = True
+
     def __init__(
         self,
         database: Database[Doc] | str,

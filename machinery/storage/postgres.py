@@ -73,6 +73,8 @@ class PostgresStorage(Storage):
         waits up to ``pool_timeout`` seconds for a free one, then gets a :class:`StorageError`.
     """
 
+    blocking_io = True
+
     def __init__(
         self, url: str, pool_min_size: int = 1, pool_max_size: int = 10, pool_timeout: float = 30.0
     ) -> None:
