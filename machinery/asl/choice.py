@@ -56,11 +56,12 @@ def parse_timestamp(value: Any) -> tuple[int, int] | None:
     return int(moment.timestamp()), nanos
 
 
-def _string_key(value: str) -> str | bytes:
-    # Java compares strings by UTF-16 code units; only characters outside the BMP order differently.
-    if any(ord(char) > 0xFFFF for char in value):
-        return value.encode("utf-16-be")
-    return value
+def _string_keys(left: str, right: str) -> tuple[str, str] | tuple[bytes, bytes]:
+    # Java compares strings by UTF-16 code units; only characters outside the BMP order differently,
+    # and then both sides are compared as UTF-16 (big-endian bytes keep code-unit order).
+    if any(ord(char) > 0xFFFF for char in left + right):
+        return left.encode("utf-16-be"), right.encode("utf-16-be")
+    return left, right
 
 
 def _ordered(left: Any, right: Any, test: Callable[[int], bool]) -> bool:
@@ -91,7 +92,8 @@ def _compare_strings(test: Callable[[int], bool]) -> Callable[[Any, Any], bool]:
     def compare(left: Any, right: Any) -> bool:
         if not isinstance(left, str) or not isinstance(right, str):
             return False
-        return _ordered(_string_key(left), _string_key(right), test)
+        left_key, right_key = _string_keys(left, right)
+        return _ordered(left_key, right_key, test)
 
     return compare
 

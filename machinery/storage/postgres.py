@@ -23,8 +23,8 @@ from psycopg.rows import DictRow, TupleRow, dict_row
 from psycopg.types.json import Json, Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from machinery.engine.types import ACTIVE, Branch, HistoryEvent
-from machinery.errors import LeaseLost, StorageError
+from machinery.engine.types import Branch, HistoryEvent
+from machinery.errors import StorageError
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     Commit,
@@ -40,7 +40,7 @@ from machinery.storage.base import (
 from machinery.storage.queries import load_migrations, load_queries
 
 # The reference backend's row helpers, so both backends encode documents and name work identically.
-from machinery.storage.sqlcommon import account_child, join_of, start_item, webhook_item
+from machinery.storage.sqlcommon import Claim, SqlTransaction, apply_commit, end_execution, webhook_item
 from machinery.storage.sqlite import _dumps
 
 logger = logging.getLogger(__name__)
@@ -408,7 +408,9 @@ class PostgresStorage(Storage):
     def finish_execution(
         self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
     ) -> bool:
-        return self._run(lambda cur: _end_execution(cur, execution_id, status, now, error, cause))
+        return self._run(
+            lambda cur: end_execution(_Transaction(cur), execution_id, status, now, error, cause)
+        )
 
     # branches and work ---------------------------------------------------------------------------
 
@@ -483,126 +485,57 @@ class PostgresStorage(Storage):
         return bool(self._run(lambda cur: cur.execute(_Q["work_extend_heartbeat"], params).rowcount))
 
     def commit(self, commit: Commit, now: float) -> CommitResult:
-        return self._run(lambda cur: _commit(cur, commit, now))
+        return self._run(lambda cur: apply_commit(_Transaction(cur), commit, now))
 
 
 # transactions ----------------------------------------------------------------------------------------
 
 
-def _end_execution(
-    cur: Cursor[DictRow], execution_id: str, status: str, now: float, error: str | None, cause: str | None
-) -> bool:
-    """End a running execution from outside, and its running child executions (``ABORTED``)."""
-    row = cur.execute(
-        _Q["execution_finish"],
-        {
-            "execution_id": execution_id,
-            "status": status,
-            "output": None,
-            "error": error,
-            "cause": cause,
-            "now": now,
-        },
-    ).fetchone()
-    if row is None:
-        return False
-    cur.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
-    cur.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
-    kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(status, "ExecutionFailed")
-    details = {"error": error, "cause": cause} if error else {}
-    _append_history(cur, execution_id, [HistoryEvent(kind, details, now)])
-    if row["callback_url"]:
-        _insert_work(cur, [webhook_item(execution_id, now)])
-    _abort_children(cur, execution_id, now)
-    return True
+class _Transaction(SqlTransaction):
+    """PostgreSQL's primitives for :mod:`machinery.storage.sqlcommon`, inside one open transaction."""
 
+    join_query = "join_lock"
 
-def _abort_children(cur: Cursor[DictRow], execution_id: str, now: float) -> None:
-    """Abort the running child executions of an execution that ended."""
-    children = cur.execute(_Q["executions_running_children"], {"execution_id": execution_id}).fetchall()
-    for child in children:
-        _end_execution(cur, child["execution_id"], "ABORTED", now, None, None)
+    def __init__(self, cur: Cursor[DictRow]) -> None:
+        self.cur = cur
 
+    def execute(self, query: str, params: dict[str, Any]) -> Cursor[DictRow]:
+        return self.cur.execute(_Q[query], params)
 
-def _commit(cur: Cursor[DictRow], commit: Commit, now: float) -> CommitResult:
-    execution = cur.execute(_Q["execution_lock"], {"execution_id": commit.execution_id}).fetchone()
-    if execution is None:
-        raise StorageError(
-            f"execution {commit.execution_id} does not exist", execution_id=commit.execution_id
-        )
-    consumed = commit.consumed
-    if consumed is not None:
-        cur.execute(
-            _Q["work_consume"],
-            {"work_id": consumed.work_id, "fence": consumed.fence, "owner": consumed.owner},
-        )
-        if cur.rowcount == 0:
-            raise LeaseLost(
-                "work item was claimed by another worker or cancelled", execution_id=commit.execution_id
+    def json(self, value: Any) -> Any:
+        return _json(value)
+
+    def closed_value(self, closed: bool) -> object:
+        return closed
+
+    def before_commit(self, commit: Commit) -> None:
+        # Every transition of an execution first locks its row: commits (and the joins of its children)
+        # serialise there instead of waiting on each other's rows in opposite orders.
+        if self.execute("execution_lock", {"execution_id": commit.execution_id}).fetchone() is None:
+            raise StorageError(
+                f"execution {commit.execution_id} does not exist", execution_id=commit.execution_id
             )
-    branch = commit.branch
-    join_id = join_of(branch)
-    _put_branch(cur, branch, join_id)
-    _append_history(cur, commit.execution_id, commit.history)
-    work = list(commit.work)
-    for record in commit.child_executions:
-        _insert_execution(cur, record)
-    if commit.join is not None:
-        spec = commit.join
-        started = spec.total if spec.max_concurrency <= 0 else min(spec.total, spec.max_concurrency)
-        cur.execute(
-            _Q["join_insert"],
-            {
-                "join_id": spec.join_id,
-                "execution_id": commit.execution_id,
-                "parent_id": spec.parent_id,
-                "kind": spec.kind,
-                "total": spec.total,
-                "started": started,
-                "max_concurrency": spec.max_concurrency,
-                "tolerated_count": spec.tolerated_failure_count,
-                "tolerated_pct": spec.tolerated_failure_percentage,
-            },
-        )
-        _put_branches(cur, commit.children, spec.join_id)
-        work.extend(start_item(child, now) for child in commit.children[:started])
-    if branch.status != ACTIVE and join_id is not None:
-        work.extend(_account_child(cur, branch, join_id, now))
-    finished = False
-    if commit.execution_update is not None:
-        update = commit.execution_update
-        row = cur.execute(
-            _Q["execution_finish"],
-            {
-                "execution_id": commit.execution_id,
-                "status": update["status"],
-                "output": _json(update.get("output")),
-                "error": update.get("error"),
-                "cause": update.get("cause"),
-                "now": now,
-            },
-        ).fetchone()
-        finished = row is not None
-        if row is not None:
-            cur.execute(_Q["work_delete_execution"], {"execution_id": commit.execution_id})
-            if row["callback_url"]:
-                work.append(webhook_item(commit.execution_id, now))
-            _abort_children(cur, commit.execution_id, now)
-    claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
-    claimed = _insert_work(cur, work, claim)
-    return CommitResult(execution_finished=finished, new_work=len(work), claimed=claimed)
 
+    def consume(self, item: WorkItem) -> bool:
+        params = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
+        self.cur.execute(_Q["work_consume"], params)
+        return self.cur.rowcount > 0
 
-def _account_child(cur: Cursor[DictRow], child: Branch, join_id: str, now: float) -> list[WorkItem]:
-    return account_child(
-        lambda name, params: cur.execute(_Q[name], params),
-        lambda execution_id, status, at: _end_execution(cur, execution_id, status, at, None, None),
-        child,
-        join_id,
-        now,
-        join_query="join_lock",
-        closed_value=bool,
-    )
+    def put_branches(self, branches: Sequence[Branch], join_id: str | None) -> None:
+        if len(branches) == 1:
+            _put_branch(self.cur, branches[0], join_id)
+        elif branches:
+            assert join_id is not None  # only a join's children are written together
+            _put_branches(self.cur, branches, join_id)
+
+    def append_history(self, execution_id: str, history: Sequence[HistoryEvent]) -> None:
+        _append_history(self.cur, execution_id, history)
+
+    def insert_execution(self, record: ExecutionRecord) -> None:
+        _insert_execution(self.cur, record)
+
+    def insert_work(self, work: Sequence[WorkItem], claim: Claim | None = None) -> list[WorkItem]:
+        return _insert_work(self.cur, work, claim)
 
 
 def _insert_execution(cur: Cursor[DictRow], execution: ExecutionRecord) -> None:

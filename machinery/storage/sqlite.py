@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from machinery.engine.types import ACTIVE, Branch, HistoryEvent
-from machinery.errors import LeaseLost, StorageError
+from machinery.engine.types import Branch, HistoryEvent
+from machinery.errors import StorageError
 from machinery.jsontext import dumps_compact
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
@@ -27,7 +27,7 @@ from machinery.storage.base import (
     new_id,
 )
 from machinery.storage.queries import load_migrations, load_queries
-from machinery.storage.sqlcommon import account_child, join_of, start_item, webhook_item
+from machinery.storage.sqlcommon import Claim, SqlTransaction, apply_commit, end_execution, webhook_item
 
 _Q = load_queries("sqlite")
 
@@ -360,49 +360,7 @@ class SQLiteStorage(Storage):
         self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
     ) -> bool:
         with self._write() as db:
-            return self._end_execution(db, execution_id, status, now, error, cause)
-
-    def _end_execution(
-        self,
-        db: sqlite3.Connection,
-        execution_id: str,
-        status: str,
-        now: float,
-        error: str | None,
-        cause: str | None,
-    ) -> bool:
-        """End a running execution from outside, and its running child executions (``ABORTED``)."""
-        changed = db.execute(
-            _Q["execution_finish"],
-            {
-                "execution_id": execution_id,
-                "status": status,
-                "output": None,
-                "error": error,
-                "cause": cause,
-                "now": now,
-            },
-        ).rowcount
-        if not changed:
-            return False
-        db.execute(_Q["branches_cancel_execution"], {"execution_id": execution_id})
-        db.execute(_Q["work_delete_execution"], {"execution_id": execution_id})
-        kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
-            status, "ExecutionFailed"
-        )
-        details = {"error": error, "cause": cause} if error else {}
-        self._append_history(db, execution_id, [HistoryEvent(kind, details, now)])
-        row = db.execute(_Q["execution_get"], {"execution_id": execution_id}).fetchone()
-        if row["callback_url"]:
-            self._insert_work(db, [webhook_item(execution_id, now)])
-        self._abort_children(db, execution_id, now)
-        return True
-
-    def _abort_children(self, db: sqlite3.Connection, execution_id: str, now: float) -> None:
-        """Abort the running child executions of an execution that ended."""
-        children = db.execute(_Q["executions_running_children"], {"execution_id": execution_id}).fetchall()
-        for child in children:
-            self._end_execution(db, child["execution_id"], "ABORTED", now, None, None)
+            return end_execution(_Transaction(self, db), execution_id, status, now, error, cause)
 
     # branches and work ---------------------------------------------------------------------------
 
@@ -541,84 +499,41 @@ class SQLiteStorage(Storage):
 
     def commit(self, commit: Commit, now: float) -> CommitResult:
         with self._write() as db:
-            consumed = commit.consumed
-            if consumed is not None:
-                deleted = db.execute(
-                    _Q["work_consume"],
-                    {"work_id": consumed.work_id, "fence": consumed.fence, "owner": consumed.owner},
-                ).rowcount
-                if not deleted:
-                    raise LeaseLost(
-                        "work item was claimed by another worker or cancelled",
-                        execution_id=commit.execution_id,
-                    )
-            branch = commit.branch
-            join_id = join_of(branch)
-            self._put_branch(db, branch, join_id)
-            self._append_history(db, commit.execution_id, commit.history)
-            work = list(commit.work)
-            for record in commit.child_executions:
-                self._insert_execution(db, record)
-            if commit.join is not None:
-                spec = commit.join
-                started = spec.total if spec.max_concurrency <= 0 else min(spec.total, spec.max_concurrency)
-                db.execute(
-                    _Q["join_insert"],
-                    {
-                        "join_id": spec.join_id,
-                        "execution_id": commit.execution_id,
-                        "parent_id": spec.parent_id,
-                        "kind": spec.kind,
-                        "total": spec.total,
-                        "started": started,
-                        "max_concurrency": spec.max_concurrency,
-                        "tolerated_count": spec.tolerated_failure_count,
-                        "tolerated_pct": spec.tolerated_failure_percentage,
-                    },
-                )
-                for child in commit.children:
-                    self._put_branch(db, child, spec.join_id)
-                work.extend(start_item(child, now) for child in commit.children[:started])
-            if branch.status != ACTIVE and join_id is not None:
-                work.extend(self._account_child(db, branch, join_id, now))
-            finished = False
-            if commit.execution_update is not None:
-                update = commit.execution_update
-                finished = bool(
-                    db.execute(
-                        _Q["execution_finish"],
-                        {
-                            "execution_id": commit.execution_id,
-                            "status": update["status"],
-                            "output": None if update.get("output") is None else _dumps(update["output"]),
-                            "error": update.get("error"),
-                            "cause": update.get("cause"),
-                            "now": now,
-                        },
-                    ).rowcount
-                )
-                if finished:
-                    db.execute(_Q["work_delete_execution"], {"execution_id": commit.execution_id})
-                    row = db.execute(_Q["execution_get"], {"execution_id": commit.execution_id}).fetchone()
-                    if row["callback_url"]:
-                        work.append(webhook_item(commit.execution_id, now))
-                    self._abort_children(db, commit.execution_id, now)
-            claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
-            claimed = self._insert_work(db, work, claim)
-        return CommitResult(execution_finished=finished, new_work=len(work), claimed=claimed)
+            return apply_commit(_Transaction(self, db), commit, now)
 
-    def _account_child(
-        self, db: sqlite3.Connection, child: Branch, join_id: str, now: float
-    ) -> list[WorkItem]:
-        return account_child(
-            lambda name, params: db.execute(_Q[name], params),
-            lambda execution_id, status, at: self._end_execution(db, execution_id, status, at, None, None),
-            child,
-            join_id,
-            now,
-            join_query="join_get",
-            closed_value=int,
-        )
+
+class _Transaction(SqlTransaction):
+    """SQLite's primitives for :mod:`machinery.storage.sqlcommon`, inside one open transaction."""
+
+    def __init__(self, storage: SQLiteStorage, db: sqlite3.Connection) -> None:
+        self.storage = storage
+        self.db = db
+
+    def execute(self, query: str, params: dict[str, Any]) -> sqlite3.Cursor:
+        return self.db.execute(_Q[query], params)
+
+    def json(self, value: Any) -> Any:
+        return None if value is None else _dumps(value)
+
+    def closed_value(self, closed: bool) -> object:
+        return int(closed)
+
+    def consume(self, item: WorkItem) -> bool:
+        params = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
+        return bool(self.db.execute(_Q["work_consume"], params).rowcount)
+
+    def put_branches(self, branches: Sequence[Branch], join_id: str | None) -> None:
+        for branch in branches:
+            self.storage._put_branch(self.db, branch, join_id)
+
+    def append_history(self, execution_id: str, history: Sequence[HistoryEvent]) -> None:
+        self.storage._append_history(self.db, execution_id, history)
+
+    def insert_execution(self, record: ExecutionRecord) -> None:
+        self.storage._insert_execution(self.db, record)
+
+    def insert_work(self, work: Sequence[WorkItem], claim: Claim | None = None) -> list[WorkItem]:
+        return self.storage._insert_work(self.db, work, claim)
 
 
 def _branch(row: sqlite3.Row) -> Branch:

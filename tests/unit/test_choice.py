@@ -211,3 +211,9 @@ def test_random_rules_only_raise_documented_errors(
         assert problems
     else:
         assert isinstance(result, bool)
+
+
+def test_strings_beyond_the_bmp_compare_by_utf16_code_units_against_any_string() -> None:
+    # U+10000 is D800 DC00 in UTF-16, below U+FFFF (a BMP character) as Java orders them.
+    assert evaluate_rule({"Variable": "$", "StringLessThan": "\uffff", "Next": "x"}, "\U00010000")
+    assert evaluate_rule({"Variable": "$", "StringGreaterThan": "a", "Next": "x"}, "\U00010000")

@@ -62,7 +62,8 @@ SELECT * FROM executions WHERE execution_id = :execution_id;
 
 -- name: execution_finish
 UPDATE executions SET status = :status, output = :output, error = :error, cause = :cause, finished_at = :now
-WHERE execution_id = :execution_id AND status = 'RUNNING';
+WHERE execution_id = :execution_id AND status = 'RUNNING'
+RETURNING callback_url;
 
 -- name: execution_reserve_events
 UPDATE executions SET last_event_id = last_event_id + :count WHERE execution_id = :execution_id
