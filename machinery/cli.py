@@ -141,5 +141,9 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Stopping(Exception):
-    """Raised by the SIGTERM/SIGINT handler to end ``machinery serve``."""
+class _Stopping(SystemExit):
+    """Raised by the SIGTERM/SIGINT handler to end ``machinery serve``.
+
+    A ``SystemExit`` because waitress's loop re-raises only those (and ``KeyboardInterrupt``): any other
+    exception raised while a connection's handler runs would be logged and swallowed.
+    """
