@@ -1,53 +1,22 @@
 """MongoDB backend (pymongo), written for servers without multi-document transactions.
 
-MongoDB offers transactions only on replica sets, and mongomock (what our tests run against) has none,
-so no write here relies on them. What MongoDB does guarantee is that one operation on one document is
-atomic; every decision that must be made exactly once is therefore made by one such operation, and every
-other write is idempotent so that it can be repeated.
+MongoDB makes one operation on one document atomic, nothing more without a replica set (and mongomock,
+what our tests run against, has no transactions at all). So every decision that must be made exactly once
+is one such operation, and every other write can be repeated:
 
-How a transition is written (:meth:`MongoStorage.commit`):
+1. **Fenced intent.** :meth:`MongoStorage.commit` writes the whole transition as an *intent* onto the
+   consumed work item with one ``find_one_and_update`` matching its fence and owner (no match:
+   :class:`~machinery.errors.LeaseLost`). That write is the commit point.
+2. **Idempotent application.** Upserts by id (branches with a revision that never goes backwards,
+   history by ``(execution_id, event_id)``, work by pre-allocated ids); a child is counted into its join
+   by one atomic update that matches only if it is not counted yet, and the join's decision comes from
+   the counters it returns (:func:`~machinery.storage.base.decide_join`).
+3. **Tombstone.** The consumed item is marked done, not deleted; a TTL index removes it later.
 
-1. **Fenced intent.** The whole transition (branch, history, new work, children, join, execution end) is
-   written as an *intent* onto the consumed work item with one
-   ``find_one_and_update({"_id", "fence", "owner", "done": False})``. No match raises
-   :class:`~machinery.errors.LeaseLost`: a stale worker cannot commit over a newer owner. This single
-   write is the commit point, the analogue of SQLite's fenced ``DELETE``.
-2. **Idempotent application.** Branches are upserted by id with a revision taken from a counter (an
-   older revision never overwrites a newer one, a cancelled branch is never revived); history events
-   are upserted by ``(execution_id, event_id)``; work items are inserted by pre-allocated ids with
-   ``$setOnInsert``; a finished child is counted into its join by one atomic ``$inc``/``$push`` that
-   matches only if the child is not counted yet, and the join decision is derived from the counters
-   that operation returns, by :func:`~machinery.storage.base.decide_join`; the execution ends with one
-   conditional update from ``RUNNING`` that records which intent ended it.
-3. **Tombstone.** The work item is marked done (not deleted) and its intent dropped. Done items expire
-   through a TTL index after ``tombstone_seconds``; until then a late, repeated insert of the same work
-   id is a no-op instead of a resurrection.
-
-If the writer dies between 1 and 3, the work item's lease runs out, :meth:`MongoStorage.claim_work`
-claims it like any other item, sees the intent and finishes applying it (roll-forward) instead of
-handing it to the runtime. ``create_execution``, ``store_finished_execution``, ``finish_execution`` and
-commits without a consumed item anchor their intent on a synthetic, already-leased work item of kind
-``intent`` in the same way.
-
-What this does and does not guarantee, compared with the SQL backends:
-
-- A transition is never lost once ``commit`` has returned, and it is applied at most once in effect
-  (each part is idempotent), but *other readers can see it half-applied* for as long as it takes to
-  apply (or until recovery after ``recovery_seconds`` when the writer died): e.g. the branch updated
-  before its history events appear.
-- History event ids increase per execution; a crash or a race between two appliers of the same intent
-  can leave a gap in the numbering (never a duplicate).
-- Counting a finished child into its join is exactly-once; the join's decisions (start the next queued
-  iteration, close on completion, close on exceeded failure tolerance) are those SQLite makes when the
-  children finish in the order their counts landed.
-- A branch cancelled by a failed join or a stopped execution reads as ``CANCELLED`` (SQLite leaves the
-  stored body's status unchanged); a transition racing with the cancellation may still add work for
-  it, which the runtime discards because the branch is no longer active.
-- Workflow versions: the latest version is the highest stored one, so a crash while saving leaves at
-  most an unused version number.
-- Documents are limited to 16 MB: an execution's input, a branch, or one transition with all of a Map's
-  children (the intent) must fit.
-- Only ever tested against mongomock: no MongoDB server can be installed in our CI.
+A writer that dies between 1 and 3 leaves an intent that the next :meth:`MongoStorage.claim_work`
+applies (roll-forward). The guarantees and what they give up compared with the SQL backends (readers can
+see a step half-applied; history ids may skip a number; 16 MB documents; no push wake-ups) are in
+``docs/storage.md``. Only ever tested against mongomock: no MongoDB server can be installed in our CI.
 
 User data (inputs, outputs, definitions, payloads) is stored as JSON text, as in SQLite: JSON keys may
 contain ``.`` or start with ``$``, which MongoDB field names may not.
@@ -56,7 +25,6 @@ contain ``.`` or start with ``$``, which MongoDB field names may not.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import threading
@@ -84,17 +52,14 @@ from machinery.storage.base import (
     Commit,
     CommitResult,
     ExecutionRecord,
-    ServiceRecord,
     Storage,
     StoredEvent,
-    WorkflowRecord,
     WorkItem,
-    new_id,
 )
+from machinery.storage.mongo_definitions import MongoDefinitions, driver_errors
 from machinery.storage.mongo_documents import (
     Doc,
     branch_from_doc,
-    by_ref,
     dumps,
     execution_doc,
     execution_record,
@@ -104,11 +69,9 @@ from machinery.storage.mongo_documents import (
     join_of,
     join_spec,
     loads,
-    service_record,
     start_doc,
     webhook_doc,
     work_doc,
-    workflow_record,
 )
 
 _P = ParamSpec("_P")
@@ -118,19 +81,6 @@ logger = logging.getLogger(__name__)
 
 WORK_INTENT = "intent"  # a synthetic work item that only carries an intent to roll forward
 _AFTER = ReturnDocument.AFTER
-
-
-def _driver_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Wrap pymongo's (and mongomock's) exceptions as :class:`StorageError`."""
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return method(*args, **kwargs)
-        except PyMongoError as exc:
-            raise StorageError(f"MongoDB: {exc}") from exc
-
-    return wrapper
 
 
 class _AlreadyApplied(Exception):
@@ -181,7 +131,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(Storage):
+class MongoStorage(MongoDefinitions, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
@@ -228,7 +178,7 @@ class MongoStorage(Storage):
         self._work = collection("work")
         self._counters = collection("counters")
 
-    @_driver_errors
+    @driver_errors
     def migrate(self) -> None:
         self._services.create_index("name", unique=True)
         self._workflows.create_index("name", unique=True)
@@ -382,134 +332,6 @@ class MongoStorage(Storage):
         self._retire_work({"execution_id": execution_id, "kind": {"$ne": WORK_WEBHOOK}}, keep)
         return ended
 
-    # services ----------------------------------------------------------------------------------
-
-    @_driver_errors
-    def upsert_service(
-        self,
-        name: str,
-        address: str,
-        inputs: list[dict[str, Any]],
-        outputs: list[dict[str, Any]],
-        settings: dict[str, Any],
-        now: float,
-        ref: str | None = None,
-    ) -> tuple[ServiceRecord, bool]:
-        body = {
-            "name": name,
-            "address": address,
-            "inputs": dumps(inputs),
-            "outputs": dumps(outputs),
-            "settings": dumps(settings),
-            "updated_at": now,
-        }
-        existing = self._services.find_one(by_ref(ref or name))
-        if existing is None:
-            doc = {"_id": new_id(), **body, "created_at": now}
-            self._services.insert_one(doc)
-            return service_record(doc), True
-        updated = self._services.find_one_and_update(
-            {"_id": existing["_id"]}, {"$set": body}, return_document=_AFTER
-        )
-        if updated is None:
-            raise StorageError("service was deleted while being updated")
-        return service_record(updated), False
-
-    @_driver_errors
-    def get_service(self, ref: str) -> ServiceRecord | None:
-        doc = self._services.find_one(by_ref(ref))
-        return None if doc is None else service_record(doc)
-
-    @_driver_errors
-    def list_services(self) -> list[ServiceRecord]:
-        return [service_record(doc) for doc in list(self._services.find({}, sort=[("name", ASCENDING)]))]
-
-    @_driver_errors
-    def delete_service(self, service_id: str) -> None:
-        self._services.delete_one({"_id": service_id})
-
-    # workflows ---------------------------------------------------------------------------------
-
-    @_driver_errors
-    def save_workflow(
-        self,
-        name: str,
-        spec: dict[str, Any],
-        definition: dict[str, Any],
-        services: list[str],
-        express: bool,
-        now: float,
-        ref: str | None = None,
-    ) -> tuple[WorkflowRecord, bool]:
-        body = {
-            "spec": dumps(spec),
-            "definition": dumps(definition),
-            "services": dumps(services),
-            "express": express,
-            "created_at": now,
-        }
-        head = self._workflows.find_one(by_ref(ref or name))
-        if head is None:
-            # The version first: a crash in between leaves an unreferenced version, not an empty head.
-            workflow_id = new_id()
-            version = {"workflow_id": workflow_id, "version": 1, **body}
-            self._versions.insert_one(dict(version))
-            head = {"_id": workflow_id, "name": name, "version": 1, "created_at": now, "updated_at": now}
-            self._workflows.insert_one(head)
-            return workflow_record(head, version), True
-        head = self._workflows.find_one_and_update(
-            {"_id": head["_id"]},
-            {"$inc": {"version": 1}, "$set": {"name": name, "updated_at": now}},
-            return_document=_AFTER,
-        )
-        if head is None:
-            raise StorageError("workflow was deleted while being updated")
-        version = {"workflow_id": head["_id"], "version": head["version"], **body}
-        self._versions.insert_one(dict(version))
-        return workflow_record(head, version), False
-
-    def _latest_version(self, workflow_id: str) -> Doc | None:
-        found = list(
-            self._versions.find({"workflow_id": workflow_id}, sort=[("version", DESCENDING)], limit=1)
-        )
-        return found[0] if found else None
-
-    @_driver_errors
-    def get_workflow(self, ref: str, version: int | None = None) -> WorkflowRecord | None:
-        head = self._workflows.find_one(by_ref(ref))
-        if head is None:
-            return None
-        if version is None:
-            stored = self._latest_version(head["_id"])
-        else:
-            stored = self._versions.find_one({"workflow_id": head["_id"], "version": version})
-        return None if stored is None else workflow_record(head, stored)
-
-    @_driver_errors
-    def list_workflows(self) -> list[WorkflowRecord]:
-        found = []
-        for head in list(self._workflows.find({}, sort=[("name", ASCENDING)])):
-            stored = self._latest_version(head["_id"])
-            if stored is not None:
-                found.append(workflow_record(head, stored))
-        return found
-
-    @_driver_errors
-    def list_versions(self, workflow_id: str) -> list[WorkflowRecord]:
-        head = self._workflows.find_one(by_ref(workflow_id))
-        if head is None:
-            return []
-        versions = list(self._versions.find({"workflow_id": head["_id"]}, sort=[("version", ASCENDING)]))
-        return [workflow_record(head, stored) for stored in versions]
-
-    @_driver_errors
-    def delete_workflow(self, workflow_id: str) -> None:
-        # Versions stay: executions that pinned them keep their definition readable.
-        self._workflows.delete_one({"_id": workflow_id})
-
-    def workflows_using(self, service_name: str) -> list[str]:
-        return [w.name for w in self.list_workflows() if service_name in w.services]
-
     # executions --------------------------------------------------------------------------------
 
     def _new_execution(self, execution: ExecutionRecord) -> int:
@@ -522,7 +344,7 @@ class MongoStorage(Storage):
         with contextlib.suppress(DuplicateKeyError):
             self._executions.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
 
-    @_driver_errors
+    @driver_errors
     def create_execution(self, execution: ExecutionRecord, root: Branch, work: Sequence[WorkItem]) -> None:
         seq = self._new_execution(execution)
         first = self._allocate("work", len(work)) if work else 0
@@ -544,7 +366,7 @@ class MongoStorage(Storage):
         self._put_work(intent["work"])
         return CommitResult(new_work=len(intent["work"]))
 
-    @_driver_errors
+    @driver_errors
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
         seq = self._new_execution(execution)
         now = execution.finished_at or execution.started_at
@@ -566,12 +388,12 @@ class MongoStorage(Storage):
         self._put_work(intent["webhook"])
         return CommitResult(new_work=len(intent["webhook"]))
 
-    @_driver_errors
+    @driver_errors
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         doc = self._executions.find_one({"_id": execution_id})
         return None if doc is None else execution_record(doc)
 
-    @_driver_errors
+    @driver_errors
     def list_executions(
         self,
         workflow_id: str | None,
@@ -594,14 +416,14 @@ class MongoStorage(Storage):
         docs = list(self._executions.find(query, sort=[("seq", DESCENDING)], limit=limit))
         return [execution_record(doc) for doc in docs]
 
-    @_driver_errors
+    @driver_errors
     def get_history(self, execution_id: str) -> list[StoredEvent]:
         docs = list(self._history.find({"execution_id": execution_id}, sort=[("event_id", ASCENDING)]))
         return [
             StoredEvent(doc["event_id"], doc["type"], doc["timestamp"], loads(doc["details"])) for doc in docs
         ]
 
-    @_driver_errors
+    @driver_errors
     def finish_execution(
         self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
     ) -> bool:
@@ -650,23 +472,23 @@ class MongoStorage(Storage):
 
     # branches and work ---------------------------------------------------------------------------
 
-    @_driver_errors
+    @driver_errors
     def get_branch(self, branch_id: str) -> Branch | None:
         doc = self._branches.find_one({"_id": branch_id})
         return None if doc is None else branch_from_doc(doc)
 
-    @_driver_errors
+    @driver_errors
     def child_results(self, join_id: str) -> list[Branch]:
         docs = list(self._branches.find({"join_id": join_id}, sort=[("idx", ASCENDING)]))
         return [branch_from_doc(doc) for doc in docs]
 
-    @_driver_errors
+    @driver_errors
     def add_work(self, work: Sequence[WorkItem]) -> None:
         if work:
             first = self._allocate("work", len(work))
             self._put_work([(first + offset, work_doc(item)) for offset, item in enumerate(work)])
 
-    @_driver_errors
+    @driver_errors
     def claim_work(self, owner: str, now: float, limit: int, lease_seconds: float) -> list[WorkItem]:
         claimed: list[WorkItem] = []
         while len(claimed) < limit:
@@ -708,7 +530,7 @@ class MongoStorage(Storage):
             )
         return claimed
 
-    @_driver_errors
+    @driver_errors
     def renew_leases(self, owner: str, work_ids: Sequence[int], until: float) -> None:
         if work_ids:
             self._work.update_many(
@@ -716,18 +538,18 @@ class MongoStorage(Storage):
                 {"$set": {"lease_until": until}},
             )
 
-    @_driver_errors
+    @driver_errors
     def release_leases(self, owner: str | None = None) -> int:
         query = {"done": False, "owner": {"$ne": None} if owner is None else owner}
         result = self._work.update_many(query, {"$set": {"owner": None, "lease_until": None}})
         return int(result.modified_count)
 
-    @_driver_errors
+    @driver_errors
     def next_due(self) -> float | None:
         doc = self._work.find_one({"done": False, "owner": None}, {"due_at": 1}, sort=[("due_at", ASCENDING)])
         return None if doc is None else float(doc["due_at"])
 
-    @_driver_errors
+    @driver_errors
     def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
         fenced = {
             "_id": item.work_id,
@@ -743,7 +565,7 @@ class MongoStorage(Storage):
                 fenced, {"$set": {"due_at": reschedule_at, "owner": None, "lease_until": None}}
             )
 
-    @_driver_errors
+    @driver_errors
     def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:
         # Payloads are stored as JSON text (key order survives), so the match on them is made here.
         live = {"execution_id": execution_id, "branch_id": branch_id, "kind": WORK_TOKEN, "done": False}
@@ -756,7 +578,7 @@ class MongoStorage(Storage):
                 return bool(moved.modified_count)
         return False
 
-    @_driver_errors
+    @driver_errors
     def commit(self, commit: Commit, now: float) -> CommitResult:
         branch = commit.branch
         join_id = join_of(branch)
