@@ -139,7 +139,7 @@ def register_workflow(storage: Storage, body: Any, ref: str | None = None) -> tu
     if "services" in body:
         definition, services = _simple_definition(storage, body)
     else:
-        definition, services = _asl_definition(storage, body["definition"])
+        definition, services = _asl_definition(storage, body["definition"], bool(body.get("express")))
     return storage.save_workflow(
         body["name"], body, definition, services, bool(body.get("express", False)), time.time(), ref=ref
     )
@@ -182,8 +182,11 @@ def _simple_definition(storage: Storage, body: dict[str, Any]) -> tuple[dict[str
     return compile_simple(body), list(dict.fromkeys(names))
 
 
-def _asl_definition(storage: Storage, definition: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    problems = validate_definition(definition)
+def _asl_definition(
+    storage: Storage, definition: dict[str, Any], express: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    # Express machines are validated as AWS validates them (no .sync, no .waitForTaskToken).
+    problems = validate_definition(definition, state_machine_type="EXPRESS" if express else "STANDARD")
     if problems:
         raise InvalidDefinition(
             "invalid state machine definition",

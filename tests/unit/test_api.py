@@ -284,6 +284,17 @@ class TestWorkflows:
         assert workflow["definition"]["StartAt"]
         assert "definition" not in client.get("/w").get_json()["workflows"][0]
 
+    def test_express_workflows_refuse_task_tokens_as_aws_does(
+        self, client: FlaskClient, stocked: dict[str, Any]
+    ) -> None:
+        task = {"Type": "Task", "Resource": "upper.waitForTaskToken", "End": True}
+        body = {"name": "fast", "express": True, "definition": {"StartAt": "T", "States": {"T": task}}}
+        with unchanged(client):
+            response = client.post("/w", json=body)
+        assert response.status_code == 409
+        assert [issue["field"] for issue in response.get_json()["errors"]] == ["definition/States/T/Resource"]
+        assert client.post("/w", json={**body, "express": False}).status_code == 201
+
     def test_asl_form(self, client: FlaskClient, stocked: dict[str, Any]) -> None:
         definition = {"StartAt": "Up", "States": {"Up": {"Type": "Task", "Resource": "upper", "End": True}}}
         created = register(client, "/w", {"name": "asl", "definition": definition})
