@@ -14,7 +14,9 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -137,10 +139,17 @@ class TaskInvoker:
     async def _http(
         self, method: str, url: str, payload: Any, headers: dict[str, str], timeout: float
     ) -> TaskOutcome:
+        reply = await self._request(method, url, payload, headers, timeout)
+        return reply if isinstance(reply, TaskOutcome) else _outcome_from_reply(*reply)
+
+    async def _request(
+        self, method: str, url: str, payload: Any, headers: dict[str, str], timeout: float
+    ) -> tuple[int, bytes] | TaskOutcome:
+        """The reply's status and body, or the failure (timeout, socket) as an outcome."""
         if url.startswith("http://"):
             request_body = None if method in ("GET", "DELETE") else _dumps(payload).encode()
             try:
-                status, reply = await self._fast.request(method, url, request_body, headers, timeout)
+                return await self._fast.request(method, url, request_body, headers, timeout)
             except TimeoutError:
                 return TaskOutcome(
                     error="States.Timeout", cause=f"{method} {url} did not answer within {timeout}s"
@@ -149,7 +158,6 @@ class TaskInvoker:
                 return TaskOutcome(
                     error="States.Http.Socket", cause=f"{method} {url}: {exc or type(exc).__name__}"
                 )
-            return _outcome_from_reply(status, reply)
         session = await self.session()
         # A pooled keep-alive connection the service closed while idle fails before the request is
         # sent; one fresh attempt is the usual remedy (the Idempotency-Key covers the rare duplicate).
@@ -162,9 +170,7 @@ class TaskInvoker:
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=timeout),
                 ) as response:
-                    body = await response.read()
-                    status = response.status
-                break
+                    return response.status, await response.read()
             except TimeoutError:
                 return TaskOutcome(
                     error="States.Timeout", cause=f"{method} {url} did not answer within {timeout}s"
@@ -175,23 +181,34 @@ class TaskInvoker:
                 return TaskOutcome(error="States.Http.Socket", cause=f"{method} {url}: {exc}")
             except aiohttp.ClientError as exc:
                 return TaskOutcome(error="States.Http.Socket", cause=f"{method} {url}: {exc}")
-        return _outcome_from_reply(status, body)
+        raise AssertionError("unreachable: the loop returns on its last attempt")
 
     async def _http_task(self, params: Any, headers: dict[str, str], timeout: float) -> TaskOutcome:
+        """Step Functions' HTTP task: the result carries the reply's status, as AWS reports it."""
         if not isinstance(params, dict) or "ApiEndpoint" not in params:
             return TaskOutcome(error="States.Runtime", cause="http:invoke needs Parameters with ApiEndpoint")
         url = str(params["ApiEndpoint"])
         query = params.get("QueryParameters") or {}
         if query:
-            from urllib.parse import urlencode
-
             url += ("&" if "?" in url else "?") + urlencode(query, doseq=True)
         headers = {**headers, **{str(k): str(v) for k, v in (params.get("Headers") or {}).items()}}
         method = str(params.get("Method", "GET")).upper()
-        outcome = await self._http(method, url, params.get("RequestBody"), headers, timeout)
-        if outcome.failed:
-            return outcome
-        return TaskOutcome(output={"ResponseBody": outcome.output, "StatusCode": 200, "StatusText": "OK"})
+        reply = await self._request(method, url, params.get("RequestBody"), headers, timeout)
+        if isinstance(reply, TaskOutcome):
+            return reply
+        status, body = reply
+        if not 200 <= status < 300:
+            return TaskOutcome(
+                error=f"States.Http.StatusCode.{status}", cause=body.decode("utf-8", "replace")[:32768]
+            )
+        outcome = _outcome_from_reply(status, body)
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        return TaskOutcome(
+            output={"ResponseBody": outcome.output, "StatusCode": status, "StatusText": phrase}
+        )
 
     async def _lambda(
         self, resource: str, payload: Any, headers: dict[str, str], timeout: float

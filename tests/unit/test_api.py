@@ -942,3 +942,47 @@ class TestRegressions:
         assert [(e["event_id"], e["status"]) for e in listed] == [(event["event_id"], "ABORTED")]
         assert receiver.next_request().json()["status"] == "ABORTED"
         assert live_client.post(f"/e/{event['event_id']}/stop").status_code == 409
+
+
+class TestHttpTask:
+    """``arn:aws:states:::http:invoke``: the request the Parameters describe, the reply shaped as AWS does."""
+
+    def run(self, client: FlaskClient, endpoint: str) -> dict[str, Any]:
+        task = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {
+                "ApiEndpoint": endpoint,
+                "Method": "PUT",
+                "Headers": {"X-Api-Key": "secret"},
+                "QueryParameters": {"q": "a b"},
+                "RequestBody": {"item.$": "$.item"},
+            },
+            "End": True,
+        }
+        register(
+            client, "/w", {"name": "http-task", "definition": {"StartAt": "Call", "States": {"Call": task}}}
+        )
+        response = client.post("/e/http-task", json={"item": 7})
+        assert response.status_code == 201, response.get_json()
+        record: dict[str, Any] = response.get_json()
+        return record
+
+    def test_request_and_result(self, live_client: FlaskClient, loopback: Any) -> None:
+        service = loopback(lambda request: (201, "application/json", b'{"stored": true}'))
+        record = self.run(live_client, f"{service.url}/things")
+        assert record["output"] == {
+            "ResponseBody": {"stored": True},
+            "StatusCode": 201,
+            "StatusText": "Created",
+        }
+        call = service.next_request()
+        assert (call.method, call.path) == ("PUT", "/things?q=a+b")
+        assert call.headers["X-Api-Key"] == "secret"
+        assert call.json() == {"item": 7}
+
+    def test_error_status_fails_the_state(self, live_client: FlaskClient, loopback: Any) -> None:
+        service = loopback(lambda request: (404, "text/plain", b"no such thing"))
+        record = self.run(live_client, f"{service.url}/things")
+        assert (record["status"], record["error"]) == ("FAILED", "States.Http.StatusCode.404")
+        assert record["cause"] == "no such thing"
