@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from machinery.asl.model import (
@@ -72,12 +70,6 @@ def compile_machine(definition: Mapping[str, Any]) -> CompiledMachine:
     containers: dict[ContainerKey, StateMachine] = {}
     root = _compile_container(definition, (), definition.get("QueryLanguage", JSONPATH), containers)
     return CompiledMachine(definition=definition, root=root, containers=containers)
-
-
-@lru_cache(maxsize=512)
-def compile_cached(definition_json: str) -> CompiledMachine:
-    """Compile a definition given as canonical JSON text, once per distinct text."""
-    return compile_machine(json.loads(definition_json))
 
 
 def _compile_container(

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from machinery.asl.compiler import compile_cached, compile_machine
+from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
 from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
-from machinery.engine.interpreter import Interpreter, decode_task_token, iso_time
-from machinery.engine.types import ACTIVE, PHASE_TASK, Branch, ExecutionContext
+from machinery.engine.interpreter import Interpreter, decode_task_token
+from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import Notifier
-from machinery.runtime.worker import Worker, WorkerSettings
+from machinery.runtime.worker import Worker, WorkerSettings, execution_context
 from machinery.storage.base import (
     TERMINAL_STATUSES,
     WORK_START,
@@ -288,19 +287,9 @@ class Orchestrator:
         if self.worker is not None:
             self.worker.wake()
 
-    @staticmethod
-    def _heartbeat_seconds(storage: Storage, record: ExecutionRecord, branch: Branch) -> float | None:
+    def _heartbeat_seconds(self, storage: Storage, record: ExecutionRecord, branch: Branch) -> float | None:
         """The ``HeartbeatSeconds`` the branch's waiting task was scheduled with."""
         workflow = storage.get_workflow(record.workflow_id, record.workflow_version)
         if workflow is None:
             return None
-        machine = compile_cached(json.dumps(workflow.definition, sort_keys=True))
-        context = ExecutionContext(
-            execution_id=record.execution_id,
-            name=record.name,
-            input=record.input,
-            start_time=iso_time(record.started_at),
-            state_machine_id=workflow.workflow_id,
-            state_machine_name=workflow.name,
-        )
-        return Interpreter(machine, context).heartbeat_seconds(branch)
+        return Interpreter(self.machine(workflow), execution_context(record)).heartbeat_seconds(branch)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from machinery.asl.model import CompiledMachine
-from machinery.engine.interpreter import Interpreter, Limits, iso_time
+from machinery.engine.interpreter import Interpreter, Limits
 from machinery.engine.types import (
     ACTIVE,
     SUCCEEDED,
@@ -40,7 +40,7 @@ from machinery.engine.types import (
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker
-from machinery.runtime.worker import WorkerSettings
+from machinery.runtime.worker import WorkerSettings, execution_context
 from machinery.storage.base import ExecutionRecord, JoinSpec, JoinState, Storage, decide_join
 
 logger = logging.getLogger(__name__)
@@ -152,14 +152,7 @@ class ExpressRunner:
 
     async def _execute(self, run: _Run, machine: CompiledMachine) -> None:
         record = run.record
-        context = ExecutionContext(
-            execution_id=record.execution_id,
-            name=record.name,
-            input=record.input,
-            start_time=iso_time(record.started_at),
-            state_machine_id=record.workflow_id,
-            state_machine_name=record.workflow_name,
-        )
+        context = execution_context(record)
         root = Branch(
             branch_id=record.execution_id,
             execution_id=record.execution_id,

@@ -385,14 +385,7 @@ class Worker:
             key = (execution.workflow_id, execution.workflow_version)
             if self._machine(key) is None:
                 return None
-            context = ExecutionContext(
-                execution_id=execution.execution_id,
-                name=execution.name,
-                input=execution.input,
-                start_time=iso_time(execution.started_at),
-                state_machine_id=execution.workflow_id,
-                state_machine_name=execution.workflow_name,
-            )
+            context = execution_context(execution)
             cached = (context, key, execution.express)
             with self._cache_lock:
                 self._contexts[item.execution_id] = cached
@@ -596,6 +589,18 @@ class Worker:
         if not self.settings.public_url:
             return None
         return f"{self.settings.public_url.rstrip('/')}/tasks"
+
+
+def execution_context(record: ExecutionRecord) -> ExecutionContext:
+    """What the ``$$`` context object needs of an execution (it never changes while it runs)."""
+    return ExecutionContext(
+        execution_id=record.execution_id,
+        name=record.name,
+        input=record.input,
+        start_time=iso_time(record.started_at),
+        state_machine_id=record.workflow_id,
+        state_machine_name=record.workflow_name,
+    )
 
 
 def _effect_payload(effect: InvokeTask) -> dict[str, Any]:
