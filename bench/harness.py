@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import platform
-import shutil
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.seed_workflow import child_process, git_revision, wait_healthy
+from bench.seed_workflow import child_process, git_revision, profiled, wait_healthy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -76,24 +75,7 @@ def start_server(
     ]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    if args.py_spy:
-        py_spy = shutil.which("py-spy") or str(Path(python).with_name("py-spy"))
-        # --nonblocking: pausing the server to sample it slows it down and distorts the profile.
-        command = [
-            py_spy,
-            "record",
-            "--nonblocking",
-            "--rate",
-            "100",
-            "--threads",
-            "--format",
-            args.py_spy_format,
-            *args.py_spy_option,
-            "-o",
-            args.py_spy,
-            "--",
-            *command,
-        ]
+    command = profiled(args, command)
     process = stack.enter_context(child_process(command, env))
     wait_healthy(args.host, port, "/healthcheck", process)
     return process, _server_pid(process.pid) if args.py_spy else process.pid

@@ -289,6 +289,29 @@ def wait_healthy(
     raise RuntimeError(f"http://{host}:{port}{path} did not become healthy within {timeout}s")
 
 
+def profiled(args: argparse.Namespace, command: list[str]) -> list[str]:
+    """``command``, run under ``py-spy record`` when ``--py-spy`` asks for a profile."""
+    if not args.py_spy:
+        return command
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    # --nonblocking: pausing the server to sample it slows it tenfold and distorts the profile.
+    return [
+        py_spy,
+        "record",
+        "--nonblocking",
+        "--rate",
+        "100",
+        "--threads",
+        "--format",
+        args.py_spy_format,
+        *args.py_spy_option,
+        "-o",
+        args.py_spy,
+        "--",
+        *command,
+    ]
+
+
 @contextmanager
 def child_process(command: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` from the repository root; interrupt it (SIGINT, then SIGKILL) on exit."""
@@ -507,24 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             if args.threads:
                 server += ["--threads", str(args.threads)]
-            if args.py_spy:
-                py_spy = shutil.which("py-spy") or str(Path(python).with_name("py-spy"))
-                # --nonblocking: pausing the server to sample it slows it tenfold and distorts the profile.
-                server = [
-                    py_spy,
-                    "record",
-                    "--nonblocking",
-                    "--rate",
-                    "100",
-                    "--threads",
-                    "--format",
-                    args.py_spy_format,
-                    *args.py_spy_option,
-                    "-o",
-                    args.py_spy,
-                    "--",
-                    *server,
-                ]
+            server = profiled(args, server)
             machinery = stack.enter_context(child_process(server, env))
             # Under py-spy the server is py-spy's child; its CPU is then not sampled.
             watched["server"] = None if args.py_spy else machinery.pid
