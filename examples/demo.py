@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -101,11 +101,14 @@ def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes] | None = 
 
 
 @contextmanager
-def machinery_process(database_url: str, log: TextIO, host: str = "127.0.0.1") -> Iterator[str]:
+def machinery_process(
+    database_url: str, log: TextIO, host: str = "127.0.0.1", settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """Start ``python -m machinery serve`` on a free port, wait until healthy, and stop it on exit.
 
     :param database_url: passed as ``--database-url``.
     :param log: receives the server's stdout and stderr.
+    :param settings: extra environment (``MACHINERY_*`` settings) for the server.
     :yields: the server's base URL.
     """
     port = free_port(host)
@@ -121,7 +124,7 @@ def machinery_process(database_url: str, log: TextIO, host: str = "127.0.0.1") -
         "--database-url",
         database_url,
     ]
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(settings or {})}
     process = subprocess.Popen(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, env=environment)
     try:
         base_url = f"http://{host}:{port}"

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from examples.demo import DemoError, machinery_process
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CASES_DIRECTORY = REPOSITORY.parent / "shared" / "asl-conformance"
@@ -298,60 +297,23 @@ def lambda_functions(cases: list[dict[str, Any]]) -> dict[str, str]:
 # The machinery server -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def machinery_server(directory: Path, lambda_endpoint: str) -> Iterator[str]:
     """``python -m machinery serve`` on a free port with TIME_SCALE=0; yields its base URL."""
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
+    settings = {
         "MACHINERY_TIME_SCALE": "0",
         "MACHINERY_LAMBDA_ENDPOINT": lambda_endpoint,
         "MACHINERY_POLL_INTERVAL": "0.2",
         "MACHINERY_LOG_LEVEL": "WARNING",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "machinery",
-        "serve",
-        "--port",
-        str(port),
-        "--database-url",
-        f"sqlite:///{directory / 'conformance.sqlite'}",
-    ]
     log_path = directory / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, env=environment
-        )
-        base_url = f"http://127.0.0.1:{port}"
+    database_url = f"sqlite:///{directory / 'conformance.sqlite'}"
+    with log_path.open("w") as log, ExitStack() as stack:
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"machinery exited early:\n{log_path.read_text()[-4000:]}")
-                try:
-                    with urllib.request.urlopen(f"{base_url}/healthcheck", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("machinery did not become healthy") from None
-                    time.sleep(0.1)
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            base_url = stack.enter_context(machinery_process(database_url, log, settings=settings))
+        except DemoError as exc:
+            raise RuntimeError(f"{exc}:\n{log_path.read_text()[-4000:]}") from None
+        yield base_url
 
 
 _NO_BODY: Any = object()
