@@ -126,8 +126,8 @@ class Worker:
         self._submitted_lock = threading.Lock()
         # Workflow versions never change: their compiled machines are cached by (id, version).
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
-        # What the $$ context needs of an execution never changes either (nor whether it is express).
-        self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int], bool]] = OrderedDict()
+        # What the $$ context needs of an execution never changes either, nor its workflow version.
+        self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int]]] = OrderedDict()
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -386,12 +386,12 @@ class Worker:
             if self._machine(key) is None:
                 return None
             context = execution_context(execution)
-            cached = (context, key, execution.express)
+            cached = (context, key)
             with self._cache_lock:
                 self._contexts[item.execution_id] = cached
                 if len(self._contexts) > _CONTEXT_CACHE_SIZE:
                     self._contexts.popitem(last=False)
-        context, key, _express = cached
+        context, key = cached
         machine_entry = self._machine(key)
         if machine_entry is None:
             return None
@@ -473,12 +473,13 @@ class Worker:
         if effect.distributed:
             with self._cache_lock:
                 cached = self._contexts.get(execution.execution_id)
-            record = None if cached is not None else self.storage.get_execution(execution.execution_id)
-            # Express executions live in memory until they end: their distributed Maps run inline.
-            if cached is not None and not cached[2]:
+            # Workers run durable executions only (express ones run inline in the express runner).
+            if cached is not None:
                 pinned = cached[1]
-            elif record is not None and not record.express:
-                pinned = (record.workflow_id, record.workflow_version)
+            else:
+                record = self.storage.get_execution(execution.execution_id)
+                if record is not None:
+                    pinned = (record.workflow_id, record.workflow_version)
         as_executions = pinned is not None
         commit.join = JoinSpec(
             join_id=join_id,
