@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from examples.demo import DemoError, machinery_process
+from tests.shared import SHARED
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-CASES_DIRECTORY = REPOSITORY.parent / "shared" / "asl-conformance"
+CASES_DIRECTORY = SHARED / "asl-conformance"
 CASE_FILES = ("cases.pure.json", "cases.lambda.json")
+CASE_PATHS = tuple(CASES_DIRECTORY / name for name in CASE_FILES)
 JSONATA_KEYS = frozenset({"QueryLanguage", "Assign", "Output", "Arguments"})
 #: Values that stand for "any value of that kind" when they are a whole string.
 WHOLE_PLACEHOLDERS = frozenset(
@@ -54,10 +56,6 @@ CASE_WAIT_SECONDS = 20
 
 
 # Case data ----------------------------------------------------------------------------------------
-
-
-def cases_present() -> bool:
-    return all((CASES_DIRECTORY / name).exists() for name in CASE_FILES)
 
 
 def load_cases() -> list[dict[str, Any]]:

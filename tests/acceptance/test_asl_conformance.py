@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.acceptance.conformance import CaseResult, cases_present, load_cases, report, run_all, tallies
+from tests.acceptance.conformance import CASE_PATHS, CaseResult, load_cases, report, run_all, tallies
+from tests.shared import needs_shared
 
-pytestmark = pytest.mark.skipif(not cases_present(), reason="../shared/asl-conformance is not present")
+pytestmark = needs_shared(*CASE_PATHS)
 
 #: Pass rate (percent) the JSONPath-only cases must reach: what the engine reaches, rounded down.
 JSONPATH_FLOOR = 100

@@ -1,7 +1,8 @@
 """The Postman collections pass under Newman against fresh servers.
 
 The seed's collection is the proof of concept's functional contract and is read unmodified from
-``../shared/seed``; ours covers every route. Newman comes from ``npm install --prefix .ci/node newman``.
+``../shared/seed`` (the test skips without it, except under CI); ours covers every route. Newman comes
+from ``npm install --prefix .ci/node newman``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.shared import SHARED, require_shared
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 NEWMAN = REPOSITORY / ".ci" / "node" / "node_modules" / ".bin" / "newman"
-SEED_COLLECTION = REPOSITORY.parent / "shared" / "seed" / "postman" / "Machinery.postman_collection.json"
+SEED_COLLECTION = SHARED / "seed" / "postman" / "Machinery.postman_collection.json"
 OUR_COLLECTION = REPOSITORY / "postman" / "machinery.postman_collection.json"
 OUR_ENVIRONMENT = REPOSITORY / "postman" / "loopback.postman_environment.json"
 
@@ -55,7 +58,7 @@ def test_the_seed_collection_passes(
     newman: Path, machinery_server: Callable[[], str], text_services: dict[str, str]
 ) -> None:
     # A fresh server: the seed expects `reverse` not to be registered.
-    run_newman(newman, SEED_COLLECTION, machinery_server(), text_services)
+    run_newman(newman, require_shared(SEED_COLLECTION), machinery_server(), text_services)
 
 
 def test_our_collection_passes_twice_on_the_same_server(
