@@ -406,3 +406,43 @@ class Storage(abc.ABC):
         ``States.HeartbeatTimeout`` and this token. False when there is none: the task has no
         ``HeartbeatSeconds``, is not parked yet, or its heartbeat timeout is already firing.
         """
+
+    # lookups by name -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def find_execution(self, workflow_name: str, name: str) -> ExecutionRecord | None:
+        """The newest execution named ``name`` that started on the workflow then named ``workflow_name``.
+
+        An execution ARN names both (``execution:<machine>:<name>``); the workflow's name is the one the
+        execution recorded when it started, so a renamed workflow's older executions keep their ARNs.
+        """
+
+    # resources -------------------------------------------------------------------------------
+    # Small records of the front doors that the engine never reads (the AWS API's published versions,
+    # aliases, tags, activities and their queued tasks, map runs): a JSON document under (kind, key).
+    # The control layer gives them types (machinery/control/resources.py); backends only store them.
+
+    @abc.abstractmethod
+    def put_resource(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        """Create or replace the resource ``(kind, key)``."""
+
+    @abc.abstractmethod
+    def insert_resource(self, kind: str, key: str, body: dict[str, Any]) -> bool:
+        """Create the resource unless ``(kind, key)`` exists; True when created (atomic)."""
+
+    @abc.abstractmethod
+    def get_resource(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    def list_resources(self, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """The resources of ``kind`` whose key starts with ``prefix``, in key order."""
+
+    @abc.abstractmethod
+    def delete_resource(self, kind: str, key: str) -> bool:
+        """Delete the resource; True when it existed."""
+
+    @abc.abstractmethod
+    def take_resource(self, kind: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+        """Delete and return the first resource (in key order) whose key starts with ``prefix``.
+
+        Atomic: two callers never take the same resource (a queue of activity tasks).
+        """

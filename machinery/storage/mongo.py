@@ -73,6 +73,7 @@ from machinery.storage.mongo_documents import (
     webhook_doc,
     work_doc,
 )
+from machinery.storage.mongo_resources import MongoResources
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -131,7 +132,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, Storage):
+class MongoStorage(MongoDefinitions, MongoResources, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
@@ -177,6 +178,7 @@ class MongoStorage(MongoDefinitions, Storage):
         self._history = collection("history")
         self._work = collection("work")
         self._counters = collection("counters")
+        self._resources = collection("resources")
 
     @driver_errors
     def migrate(self) -> None:
@@ -195,6 +197,7 @@ class MongoStorage(MongoDefinitions, Storage):
         self._work.create_index("branch_id")
         self._work.create_index("owner")
         self._work.create_index("expires_at", expireAfterSeconds=0)
+        self._migrate_resources()
 
     def close(self) -> None:
         if self._client is not None:

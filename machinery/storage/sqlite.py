@@ -506,6 +506,40 @@ class SQLiteStorage(Storage):
         with self._write() as db:
             return apply_commit(_Transaction(self, db), commit, now)
 
+    # lookups by name and resources ---------------------------------------------------------------
+
+    def find_execution(self, workflow_name: str, name: str) -> ExecutionRecord | None:
+        rows = self._read("execution_by_name", workflow_name=workflow_name, name=name)
+        return self._execution(rows[0]) if rows else None
+
+    def put_resource(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute(_Q["resource_put"], {"kind": kind, "key": key, "body": _dumps(body)})
+
+    def insert_resource(self, kind: str, key: str, body: dict[str, Any]) -> bool:
+        with self._write() as db:
+            params = {"kind": kind, "key": key, "body": _dumps(body)}
+            return bool(db.execute(_Q["resource_insert"], params).rowcount)
+
+    def get_resource(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._read("resource_get", kind=kind, key=key)
+        return dict(json.loads(rows[0]["body"])) if rows else None
+
+    def list_resources(self, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (row["key"], json.loads(row["body"]))
+            for row in self._read("resource_list", kind=kind, prefix=prefix)
+        ]
+
+    def delete_resource(self, kind: str, key: str) -> bool:
+        with self._write() as db:
+            return bool(db.execute(_Q["resource_delete"], {"kind": kind, "key": key}).rowcount)
+
+    def take_resource(self, kind: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+        with self._write() as db:
+            row = db.execute(_Q["resource_take"], {"kind": kind, "prefix": prefix}).fetchone()
+        return (row["key"], json.loads(row["body"])) if row else None
+
 
 class _Transaction(SqlTransaction):
     """SQLite's primitives for :mod:`machinery.storage.sqlcommon`, inside one open transaction."""
