@@ -224,12 +224,29 @@ class Orchestrator:
         next_cursor = records[limit - 1].execution_id if len(records) > limit else None
         return records[:limit], next_cursor
 
-    def history(self, event_id: str) -> list[StoredEvent]:
+    def history(
+        self, event_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> tuple[list[StoredEvent], int | None]:
+        """One page of an event's history and the cursor of the next page (None on the last page).
+
+        ``after`` is the previous page's cursor (the id of its last event); ``reverse`` reads newest
+        first. Without ``limit`` the page is the whole rest of the history.
+        """
         running = self.express.running(event_id)
         if running is not None:
-            return [StoredEvent(i, e.type, e.timestamp, e.details) for i, e in enumerate(running[1], 1)]
-        record = self.get_event(event_id)
-        return self.storage.get_history(record.execution_id)
+            events = [StoredEvent(i, e.type, e.timestamp, e.details) for i, e in enumerate(running[1], 1)]
+            if reverse:
+                events.reverse()
+            if after is not None:
+                events = [e for e in events if (e.event_id < after if reverse else e.event_id > after)]
+            page = events if limit is None else events[: limit + 1]
+        else:
+            record = self.get_event(event_id)
+            wanted = None if limit is None else limit + 1
+            page = self.storage.get_history(record.execution_id, after, wanted, reverse)
+        if limit is not None and len(page) > limit:
+            return page[:limit], page[limit - 1].event_id
+        return page, None
 
     def stop_event(self, event_id: str, error: str | None, cause: str | None) -> ExecutionRecord:
         record = self.get_event(event_id)

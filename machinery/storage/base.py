@@ -32,6 +32,17 @@ WORK_READ = "read"  # read a Map state's items (payload: the ReadItems effect)
 HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
 
 
+#: Above every history event id: where a ``reverse`` history read without ``after`` starts.
+HISTORY_END = 2**62
+
+
+def history_page_query(after: int | None, reverse: bool) -> tuple[str, int]:
+    """The named SQL query reading a history page in this direction, and its ``after`` bound."""
+    if reverse:
+        return "history_page_reverse", HISTORY_END if after is None else after
+    return "history_page", 0 if after is None else after
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -327,7 +338,15 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get_history(self, execution_id: str) -> list[StoredEvent]: ...
+    def get_history(
+        self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> list[StoredEvent]:
+        """An execution's history in event id order, or newest first when ``reverse``.
+
+        ``after`` is the id of the last event of the previous page: the page starts past it in the
+        reading order (ids above it, or below it when ``reverse``). ``limit`` caps the page (all when
+        None). Backends read a page through the ``(execution_id, event_id)`` index, never the whole history.
+        """
 
     @abc.abstractmethod
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
