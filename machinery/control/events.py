@@ -11,6 +11,7 @@ from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
 from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
+from machinery.control.names import name_problem
 from machinery.engine.interpreter import Interpreter, decode_task_token
 from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
@@ -54,8 +55,9 @@ def parse_event_body(body: Any) -> EventRequest:
             not isinstance(callback, str) or not callback.startswith(("http://", "https://"))
         ):
             issues.append(FieldIssue("callback_url", "must be an http:// or https:// URL"))
-        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 80):
-            issues.append(FieldIssue("name", "must be a string of 1 to 80 characters"))
+        problem = None if name is None else name_problem(name)
+        if problem is not None:
+            issues.append(FieldIssue("name", problem))
         if issues:
             raise InvalidEventData("invalid event options", issues=issues)
         return EventRequest(body["data"], callback, name)
