@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from machinery.engine.types import Branch, HistoryEvent
+from machinery.status import ExecutionStatus
 
 # Work kinds
 WORK_START = "start"  # run a fresh branch
@@ -29,8 +30,6 @@ WORK_READ = "read"  # read a Map state's items (payload: the ReadItems effect)
 
 #: The error of the ``WORK_TOKEN`` item that fails a ``.waitForTaskToken`` task missing its heartbeats.
 HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
-
-TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 #: Above every history event id: where a ``reverse`` history read without ``after`` starts.
@@ -82,7 +81,7 @@ class ExecutionRecord:
     workflow_name: str
     workflow_version: int
     name: str
-    status: str
+    status: ExecutionStatus
     input: Any
     started_at: float
     output: Any = None
@@ -327,7 +326,7 @@ class Storage(abc.ABC):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -355,7 +354,12 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         """End a running execution from outside (stop, timeout): cancel its branches and work.
 

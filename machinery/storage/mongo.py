@@ -43,6 +43,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from machinery.engine.types import ACTIVE, CANCELLED, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
@@ -324,7 +325,7 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
     ) -> Doc | None:
         """End a running execution on behalf of an intent; the execution when this intent ended it."""
         ended = self._executions.find_one_and_update(
-            {"_id": execution_id, "status": "RUNNING"},
+            {"_id": execution_id, "status": ExecutionStatus.RUNNING},
             {"$set": {**fields, "finished_by": anchor_id}},
             return_document=_AFTER,
         )
@@ -400,7 +401,7 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -434,10 +435,15 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
 
     @driver_errors
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         current = self._executions.find_one({"_id": execution_id}, {"status": 1})
-        if current is None or current["status"] != "RUNNING":
+        if current is None or current["status"] != ExecutionStatus.RUNNING:
             return False
         intent = {
             "op": "finish",
@@ -462,9 +468,7 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
         self._branches.update_many(
             {"execution_id": execution_id, "status": ACTIVE}, {"$set": {"status": CANCELLED}}
         )
-        kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
-            intent["status"], "ExecutionFailed"
-        )
+        kind = ExecutionStatus(intent["status"]).end_event_type
         details = {"error": error, "cause": intent["cause"]} if error else {}
         self._put_history(execution_id, self._event_ids(anchor_id, execution_id, 1), [[kind, details, now]])
         webhook = [[intent["webhook_id"], webhook_doc(execution_id, now)]] if ended["callback_url"] else []
@@ -475,9 +479,9 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
     def _abort_children(self, execution_id: str, now: float) -> None:
         """Abort the running child executions of an execution that ended (each with its own intent)."""
         for child in self._executions.find(
-            {"parent_execution_id": execution_id, "status": "RUNNING"}, {"_id": 1}
+            {"parent_execution_id": execution_id, "status": ExecutionStatus.RUNNING}, {"_id": 1}
         ):
-            self.finish_execution(child["_id"], "ABORTED", now)
+            self.finish_execution(child["_id"], ExecutionStatus.ABORTED, now)
 
     # branches and work ---------------------------------------------------------------------------
 
@@ -738,7 +742,7 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
                     {"join_id": join_id, "status": ACTIVE, "execution_id": {"$ne": execution_id}},
                 )
                 for running_id in sorted(running):
-                    self.finish_execution(running_id, "ABORTED", now)
+                    self.finish_execution(running_id, ExecutionStatus.ABORTED, now)
                 siblings = self._branches.distinct("_id", {"join_id": join_id})
                 self._retire_work({"branch_id": {"$in": siblings}}, keep)
                 self._branches.update_many(

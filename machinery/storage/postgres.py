@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from machinery.engine.types import Branch, HistoryEvent
 from machinery.errors import StorageError
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     Commit,
@@ -385,7 +386,7 @@ class PostgresStorage(Storage):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -410,7 +411,12 @@ class PostgresStorage(Storage):
         ]
 
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         return self._run(
             lambda cur: end_execution(_Transaction(cur), execution_id, status, now, error, cause)
@@ -722,7 +728,7 @@ def _execution(row: DictRow) -> ExecutionRecord:
         workflow_name=row["workflow_name"],
         workflow_version=row["workflow_version"],
         name=row["name"],
-        status=row["status"],
+        status=ExecutionStatus(row["status"]),
         input=row["input"],
         output=row["output"],
         error=row["error"],

@@ -14,6 +14,7 @@ from typing import Any
 from machinery.engine.types import Branch, HistoryEvent
 from machinery.errors import StorageError
 from machinery.jsontext import dumps_compact
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     Commit,
@@ -257,7 +258,7 @@ class SQLiteStorage(Storage):
             workflow_name=row["workflow_name"],
             workflow_version=row["workflow_version"],
             name=row["name"],
-            status=row["status"],
+            status=ExecutionStatus(row["status"]),
             input=json.loads(row["input"]),
             output=None if row["output"] is None else json.loads(row["output"]),
             error=row["error"],
@@ -324,7 +325,7 @@ class SQLiteStorage(Storage):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -362,7 +363,12 @@ class SQLiteStorage(Storage):
         ]
 
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         with self._write() as db:
             return end_execution(_Transaction(self, db), execution_id, status, now, error, cause)
