@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from machinery.engine.types import ACTIVE, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
 from machinery.jsontext import dumps_compact
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
@@ -35,6 +36,7 @@ from machinery.storage.base import (
     WorkflowRecord,
     WorkItem,
     decide_join,
+    history_page_query,
     new_id,
 )
 from machinery.storage.queries import load_queries
@@ -223,7 +225,9 @@ class SqlTransaction:
             self.storage._work_added(self, [params["due_at"] for params in unclaimed])
         return claimed
 
-    def finish(self, execution_id: str, status: str, now: float, **fields: Any) -> Mapping[str, Any] | None:
+    def finish(
+        self, execution_id: str, status: ExecutionStatus, now: float, **fields: Any
+    ) -> Mapping[str, Any] | None:
         """Set a RUNNING execution's final status; its ``callback_url`` row, or None if it had ended."""
         row: Mapping[str, Any] | None = self.execute(
             "execution_finish",
@@ -272,7 +276,7 @@ def account_child(tx: SqlTransaction, child: Branch, join_id: str, now: float) -
             payload.update(error=decision.error, cause=decision.cause)
             params = {"join_id": join_id, "execution_id": row["execution_id"]}
             for running in tx.execute("executions_active_in_join", params).fetchall():
-                end_execution(tx, running["execution_id"], "ABORTED", now, None, None)
+                end_execution(tx, running["execution_id"], ExecutionStatus.ABORTED, now, None, None)
             tx.execute("work_delete_join_children", {"join_id": join_id})
             tx.execute("branches_cancel_join", {"join_id": join_id})
         work.append(WorkItem(row["execution_id"], join.spec.parent_id, WORK_CHILDREN, now, payload))
@@ -338,7 +342,12 @@ def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult
 
 
 def end_execution(
-    tx: SqlTransaction, execution_id: str, status: str, now: float, error: str | None, cause: str | None
+    tx: SqlTransaction,
+    execution_id: str,
+    status: ExecutionStatus,
+    now: float,
+    error: str | None,
+    cause: str | None,
 ) -> bool:
     """End a running execution from outside (stop, timeout), and its running child executions."""
     row = tx.finish(execution_id, status, now, error=error, cause=cause)
@@ -346,7 +355,7 @@ def end_execution(
         return False
     tx.execute("branches_cancel_execution", {"execution_id": execution_id})
     tx.execute("work_delete_execution", {"execution_id": execution_id})
-    kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(status, "ExecutionFailed")
+    kind = ExecutionStatus(status).end_event_type
     details = {"error": error, "cause": cause} if error else {}
     tx.append_history(execution_id, [HistoryEvent(kind, details, now)])
     if row["callback_url"]:
@@ -358,7 +367,7 @@ def end_execution(
 def abort_children(tx: SqlTransaction, execution_id: str, now: float) -> None:
     """Abort the running child executions of an execution that ended."""
     for child in tx.execute("executions_running_children", {"execution_id": execution_id}).fetchall():
-        end_execution(tx, child["execution_id"], "ABORTED", now, None, None)
+        end_execution(tx, child["execution_id"], ExecutionStatus.ABORTED, now, None, None)
 
 
 # the storage -----------------------------------------------------------------------------------------
@@ -405,6 +414,10 @@ class SqlStorage(Storage):
     @abc.abstractmethod
     def _id_list(self, ids: Sequence[int]) -> object:
         """A list of ids as one parameter (``work_renew``)."""
+
+    def _no_limit(self, limit: int | None) -> int | None:
+        """A ``LIMIT`` parameter: ``None`` means all rows (PostgreSQL's ``LIMIT NULL``; SQLite: ``-1``)."""
+        return limit
 
     def _work_added(self, tx: SqlTransaction, due: Sequence[float]) -> None:
         """Unclaimed work was inserted in ``tx`` (PostgreSQL notifies listening workers)."""
@@ -453,7 +466,7 @@ class SqlStorage(Storage):
             workflow_name=row["workflow_name"],
             workflow_version=row["workflow_version"],
             name=row["name"],
-            status=row["status"],
+            status=ExecutionStatus(row["status"]),
             input=self._from_doc(row["input"]),
             output=None if output is None else self._from_doc(output),
             error=row["error"],
@@ -626,7 +639,7 @@ class SqlStorage(Storage):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -652,14 +665,23 @@ class SqlStorage(Storage):
         rows = self._run(lambda tx: tx.db.execute(sql, params).fetchall(), write=False)
         return [self._execution(row) for row in rows]
 
-    def get_history(self, execution_id: str) -> list[StoredEvent]:
+    def get_history(
+        self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> list[StoredEvent]:
+        query, bound = history_page_query(after, reverse)
+        rows = self._read(query, execution_id=execution_id, after=bound, limit=self._no_limit(limit))
         return [
             StoredEvent(row["event_id"], row["type"], row["timestamp"], self._from_doc(row["details"]))
-            for row in self._read("history_get", execution_id=execution_id)
+            for row in rows
         ]
 
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         return self._run(lambda tx: end_execution(tx, execution_id, status, now, error, cause))
 
@@ -725,3 +747,34 @@ class SqlStorage(Storage):
 
     def commit(self, commit: Commit, now: float) -> CommitResult:
         return self._run(lambda tx: apply_commit(tx, commit, now))
+
+    # lookups by name and resources -------------------------------------------------------------
+
+    def find_execution(self, workflow_name: str, name: str) -> ExecutionRecord | None:
+        rows = self._read("execution_by_name", workflow_name=workflow_name, name=name)
+        return self._execution(rows[0]) if rows else None
+
+    def put_resource(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        params = {"kind": kind, "key": key, "body": self._doc(body)}
+        self._run(lambda tx: tx.execute("resource_put", params))
+
+    def insert_resource(self, kind: str, key: str, body: dict[str, Any]) -> bool:
+        params = {"kind": kind, "key": key, "body": self._doc(body)}
+        return self._run(lambda tx: tx.execute("resource_insert", params).rowcount > 0)
+
+    def get_resource(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._read("resource_get", kind=kind, key=key)
+        return dict(self._from_doc(rows[0]["body"])) if rows else None
+
+    def list_resources(self, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        rows = self._read("resource_list", kind=kind, prefix=prefix)
+        return [(row["key"], dict(self._from_doc(row["body"]))) for row in rows]
+
+    def delete_resource(self, kind: str, key: str) -> bool:
+        params = {"kind": kind, "key": key}
+        return self._run(lambda tx: tx.execute("resource_delete", params).rowcount > 0)
+
+    def take_resource(self, kind: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+        params = {"kind": kind, "prefix": prefix}
+        row = self._run(lambda tx: tx.execute("resource_take", params).fetchone())
+        return (row["key"], dict(self._from_doc(row["body"]))) if row else None

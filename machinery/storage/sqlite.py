@@ -85,6 +85,9 @@ class SQLiteStorage(SqlStorage):
     def _id_list(self, ids: Sequence[int]) -> object:
         return dumps(list(ids))
 
+    def _no_limit(self, limit: int | None) -> int | None:
+        return -1 if limit is None else limit
+
     # lifecycle ---------------------------------------------------------------------------------
 
     def migrate(self) -> None:

@@ -134,9 +134,13 @@ RETURNING last_event_id;
 INSERT INTO history (execution_id, event_id, type, timestamp, details)
 VALUES (%(execution_id)s, %(event_id)s, %(type)s, %(timestamp)s, %(details)s);
 
--- name: history_get
+-- name: history_page
 SELECT event_id, type, timestamp, details FROM history
-WHERE execution_id = %(execution_id)s ORDER BY event_id;
+WHERE execution_id = %(execution_id)s AND event_id > %(after)s ORDER BY event_id LIMIT %(limit)s;
+
+-- name: history_page_reverse
+SELECT event_id, type, timestamp, details FROM history
+WHERE execution_id = %(execution_id)s AND event_id < %(after)s ORDER BY event_id DESC LIMIT %(limit)s;
 
 -- name: branch_upsert
 INSERT INTO branches (branch_id, execution_id, join_id, idx, status, body)
@@ -232,3 +236,29 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 
 -- name: work_next_due
 SELECT MIN(due_at) AS due_at FROM work WHERE owner IS NULL;
+
+-- name: execution_by_name
+SELECT * FROM executions WHERE workflow_name = %(workflow_name)s AND name = %(name)s ORDER BY seq DESC LIMIT 1;
+
+-- name: resource_put
+INSERT INTO resources (kind, key, body) VALUES (%(kind)s, %(key)s, %(body)s)
+ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body;
+
+-- name: resource_insert
+INSERT INTO resources (kind, key, body) VALUES (%(kind)s, %(key)s, %(body)s) ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: resource_get
+SELECT key, body FROM resources WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: resource_list
+SELECT key, body FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
+ORDER BY key COLLATE "C";
+
+-- name: resource_delete
+DELETE FROM resources WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: resource_take
+DELETE FROM resources WHERE (kind, key) = (
+    SELECT kind, key FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
+    ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
+) RETURNING key, body;
