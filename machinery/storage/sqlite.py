@@ -6,7 +6,6 @@ storage operation is :class:`machinery.storage.sqlcommon.SqlStorage`'s.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -15,7 +14,7 @@ from typing import Any, TypeVar
 
 from machinery.errors import StorageError
 from machinery.storage.queries import load_migrations
-from machinery.storage.sqlcommon import SqlStorage, SqlTransaction, dumps
+from machinery.storage.sqlcommon import SqlStorage, SqlTransaction, dumps, loads
 
 _T = TypeVar("_T")
 
@@ -26,6 +25,7 @@ class SQLiteStorage(SqlStorage):
     """
 
     dialect = "sqlite"
+    _commit_errors = (sqlite3.IntegrityError, sqlite3.DataError)
 
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -40,6 +40,7 @@ class SQLiteStorage(SqlStorage):
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self._lock = threading.RLock()
+        self._data_version: int | None = None
 
     # hooks -------------------------------------------------------------------------------------
 
@@ -74,7 +75,7 @@ class SQLiteStorage(SqlStorage):
         return dumps(value)
 
     def _from_doc(self, column: Any) -> Any:
-        return json.loads(column)
+        return loads(column)
 
     def _flag(self, value: bool) -> object:
         return int(value)
@@ -84,6 +85,15 @@ class SQLiteStorage(SqlStorage):
 
     def _id_list(self, ids: Sequence[int]) -> object:
         return dumps(list(ids))
+
+    def _generation_moved(self) -> bool:
+        # data_version moves only when another connection commits: the generation row is read then.
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return False
+            self._data_version = version
+        return super()._generation_moved()
 
     def _no_limit(self, limit: int | None) -> int | None:
         return -1 if limit is None else limit

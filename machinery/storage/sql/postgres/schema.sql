@@ -118,3 +118,10 @@ CREATE TABLE resources (
     body JSON NOT NULL,
     PRIMARY KEY (kind, key)
 );
+
+-- Moves with every change to a service or a workflow (cached definitions are dropped when it moves).
+CREATE TABLE definitions_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    value BIGINT NOT NULL
+);
+INSERT INTO definitions_generation (id, value) VALUES (1, 0);
