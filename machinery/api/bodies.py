@@ -47,9 +47,22 @@ def int_arg(name: str, default: int | None, minimum: int = 0, maximum: int = 1_0
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    # ASCII digits only, and few of them: int() refuses other digits and very long numbers with errors.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20) or not minimum <= int(raw) <= maximum:
         raise BadRequest(
             f"invalid query argument '{name}'",
             issues=[FieldIssue(name, f"must be a whole number from {minimum} to {maximum}")],
         )
     return int(raw)
+
+
+def bool_arg(name: str, default: bool) -> bool:
+    """A ``true``/``false`` query argument (also ``1``/``0``)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise BadRequest(f"invalid query argument '{name}'", issues=[FieldIssue(name, "must be true or false")])

@@ -7,10 +7,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from machinery.api import orchestrator_of
-from machinery.api.bodies import int_arg, json_body, number_arg
+from machinery.api.bodies import bool_arg, int_arg, json_body, number_arg
 from machinery.engine.interpreter import iso_time
 from machinery.errors import BadRequest, FieldIssue
 from machinery.runtime.webhooks import event_record
+from machinery.storage.base import HISTORY_END
 
 blueprint = Blueprint("events", __name__, url_prefix="/e")
 
@@ -54,7 +55,10 @@ def get_event(event_id: str) -> Response:
 
 @blueprint.get("/<event_id>/history")
 def get_history(event_id: str) -> Response:
-    events = orchestrator_of(current_app).history(event_id)
+    after = int_arg("after", None, minimum=0, maximum=HISTORY_END)
+    limit = int_arg("limit", None, minimum=1, maximum=1000)
+    reverse = bool_arg("reverse", False)
+    events, cursor = orchestrator_of(current_app).history(event_id, after, limit, reverse)
     rendered: list[dict[str, Any]] = []
     for event in events:
         rendered.append(
@@ -66,7 +70,7 @@ def get_history(event_id: str) -> Response:
                 details_key(event.type): event.details,
             }
         )
-    return jsonify({"event_id": event_id, "events": rendered})
+    return jsonify({"event_id": event_id, "events": rendered, "next_cursor": cursor})
 
 
 @blueprint.post("/<event_id>/stop")

@@ -12,6 +12,7 @@ from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
 from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
+from machinery.control.names import name_problem
 from machinery.engine.interpreter import Interpreter, decode_task_token
 from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
@@ -56,8 +57,9 @@ def parse_event_body(body: Any) -> EventRequest:
             not isinstance(callback, str) or not callback.startswith(("http://", "https://"))
         ):
             issues.append(FieldIssue("callback_url", "must be an http:// or https:// URL"))
-        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 80):
-            issues.append(FieldIssue("name", "must be a string of 1 to 80 characters"))
+        problem = None if name is None else name_problem(name)
+        if problem is not None:
+            issues.append(FieldIssue("name", problem))
         if issues:
             raise InvalidEventData("invalid event options", issues=issues)
         return EventRequest(body["data"], callback, name)
@@ -224,12 +226,29 @@ class Orchestrator:
         next_cursor = records[limit - 1].execution_id if len(records) > limit else None
         return records[:limit], next_cursor
 
-    def history(self, event_id: str) -> list[StoredEvent]:
+    def history(
+        self, event_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> tuple[list[StoredEvent], int | None]:
+        """One page of an event's history and the cursor of the next page (None on the last page).
+
+        ``after`` is the previous page's cursor (the id of its last event); ``reverse`` reads newest
+        first. Without ``limit`` the page is the whole rest of the history.
+        """
         running = self.express.running(event_id)
         if running is not None:
-            return [StoredEvent(i, e.type, e.timestamp, e.details) for i, e in enumerate(running[1], 1)]
-        record = self.get_event(event_id)
-        return self.storage.get_history(record.execution_id)
+            events = [StoredEvent(i, e.type, e.timestamp, e.details) for i, e in enumerate(running[1], 1)]
+            if reverse:
+                events.reverse()
+            if after is not None:
+                events = [e for e in events if (e.event_id < after if reverse else e.event_id > after)]
+            page = events if limit is None else events[: limit + 1]
+        else:
+            record = self.get_event(event_id)
+            wanted = None if limit is None else limit + 1
+            page = self.storage.get_history(record.execution_id, after, wanted, reverse)
+        if limit is not None and len(page) > limit:
+            return page[:limit], page[limit - 1].event_id
+        return page, None
 
     def stop_event(self, event_id: str, error: str | None, cause: str | None) -> ExecutionRecord:
         record = self.get_event(event_id)

@@ -33,6 +33,17 @@ HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
+#: Above every history event id: where a ``reverse`` history read without ``after`` starts.
+HISTORY_END = 2**62
+
+
+def history_page_query(after: int | None, reverse: bool) -> tuple[str, int]:
+    """The named SQL query reading a history page in this direction, and its ``after`` bound."""
+    if reverse:
+        return "history_page_reverse", HISTORY_END if after is None else after
+    return "history_page", 0 if after is None else after
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -328,7 +339,15 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get_history(self, execution_id: str) -> list[StoredEvent]: ...
+    def get_history(
+        self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> list[StoredEvent]:
+        """An execution's history in event id order, or newest first when ``reverse``.
+
+        ``after`` is the id of the last event of the previous page: the page starts past it in the
+        reading order (ids above it, or below it when ``reverse``). ``limit`` caps the page (all when
+        None). Backends read a page through the ``(execution_id, event_id)`` index, never the whole history.
+        """
 
     @abc.abstractmethod
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:

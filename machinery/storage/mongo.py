@@ -417,8 +417,14 @@ class MongoStorage(MongoDefinitions, Storage):
         return [execution_record(doc) for doc in docs]
 
     @driver_errors
-    def get_history(self, execution_id: str) -> list[StoredEvent]:
-        docs = list(self._history.find({"execution_id": execution_id}, sort=[("event_id", ASCENDING)]))
+    def get_history(
+        self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> list[StoredEvent]:
+        selector: dict[str, Any] = {"execution_id": execution_id}
+        if after is not None:
+            selector["event_id"] = {"$lt" if reverse else "$gt": after}
+        order = DESCENDING if reverse else ASCENDING
+        docs = list(self._history.find(selector, sort=[("event_id", order)], limit=limit or 0))
         return [
             StoredEvent(doc["event_id"], doc["type"], doc["timestamp"], loads(doc["details"])) for doc in docs
         ]

@@ -35,6 +35,7 @@ from machinery.storage.base import (
     StoredEvent,
     WorkflowRecord,
     WorkItem,
+    history_page_query,
     new_id,
 )
 from machinery.storage.queries import load_migrations, load_queries
@@ -399,10 +400,13 @@ class PostgresStorage(Storage):
         )
         return [_execution(row) for row in rows]
 
-    def get_history(self, execution_id: str) -> list[StoredEvent]:
+    def get_history(
+        self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> list[StoredEvent]:
+        query, bound = history_page_query(after, reverse)
         return [
             StoredEvent(row["event_id"], row["type"], row["timestamp"], row["details"])
-            for row in self._fetch("history_get", execution_id=execution_id)
+            for row in self._fetch(query, execution_id=execution_id, after=bound, limit=limit)
         ]
 
     def finish_execution(

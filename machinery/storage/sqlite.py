@@ -24,6 +24,7 @@ from machinery.storage.base import (
     StoredEvent,
     WorkflowRecord,
     WorkItem,
+    history_page_query,
     new_id,
 )
 from machinery.storage.queries import load_migrations, load_queries
@@ -350,10 +351,14 @@ class SQLiteStorage(Storage):
             rows = self._db.execute(sql, [*params, limit]).fetchall()
         return [self._execution(row) for row in rows]
 
-    def get_history(self, execution_id: str) -> list[StoredEvent]:
+    def get_history(
+        self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> list[StoredEvent]:
+        query, bound = history_page_query(after, reverse)
+        rows = self._read(query, execution_id=execution_id, after=bound, limit=-1 if limit is None else limit)
         return [
             StoredEvent(row["event_id"], row["type"], row["timestamp"], json.loads(row["details"]))
-            for row in self._read("history_get", execution_id=execution_id)
+            for row in rows
         ]
 
     def finish_execution(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -373,6 +374,31 @@ class TestExecutions:
         assert [e.type for e in events] == ["PassStateEntered"] * 3 + ["WaitStateExited"] * 2
         assert events[1].details == {"i": 1}
         assert events[1].timestamp == NOW + 1
+
+    def test_history_pages_forwards_and_backwards(self, storage: Storage) -> None:
+        record = storage.get_execution(start_execution(storage, make_workflow(storage)))
+        assert record is not None
+        for execution_id, count in (("paged", 7), ("beside", 3)):
+            finished = replace(record, execution_id=execution_id, status="SUCCEEDED")
+            storage.store_finished_execution(finished, history(count))
+
+        def ids(**kwargs: Any) -> list[int]:
+            return [e.event_id for e in storage.get_history("paged", **kwargs)]
+
+        assert ids() == [1, 2, 3, 4, 5, 6, 7]
+        assert ids(limit=3) == [1, 2, 3]
+        assert ids(after=3, limit=3) == [4, 5, 6]
+        assert ids(after=6, limit=3) == [7]
+        assert ids(after=7) == []
+        assert ids(after=2) == [3, 4, 5, 6, 7]
+        assert ids(reverse=True) == [7, 6, 5, 4, 3, 2, 1]
+        assert ids(reverse=True, limit=3) == [7, 6, 5]
+        assert ids(reverse=True, after=5, limit=3) == [4, 3, 2]
+        assert ids(reverse=True, after=2) == [1]
+        assert ids(reverse=True, after=1) == []
+        page = storage.get_history("paged", after=4, limit=1)
+        assert (page[0].type, page[0].details, page[0].timestamp) == ("PassStateEntered", {"i": 4}, NOW + 4)
+        assert storage.get_history("nope", limit=5) == []
 
     def test_store_finished_execution(self, storage: Storage) -> None:
         workflow_id = make_workflow(storage)

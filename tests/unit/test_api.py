@@ -698,6 +698,47 @@ class TestEventRuns:
         assert record["output"] == {"message": "B A", "space_count": 1}
         assert text_client.get(location).get_json() == record
 
+    def test_history_pages_with_a_cursor_both_ways(self, text_client: FlaskClient) -> None:
+        event = text_client.post("/e/process-text", json={"message": "x y"}).get_json()
+        url = f"/e/{event['event_id']}/history"
+        whole = text_client.get(url).get_json()
+        assert whole["next_cursor"] is None
+        everything = [e["id"] for e in whole["events"]]
+        for reverse, expected in ((False, everything), (True, everything[::-1])):
+            pages, after = [], None
+            while True:
+                query = f"?limit=4&reverse={str(reverse).lower()}" + (f"&after={after}" if after else "")
+                body = text_client.get(url + query).get_json()
+                pages.append([e["id"] for e in body["events"]])
+                after = body["next_cursor"]
+                if after is None:
+                    break
+                assert after == pages[-1][-1]
+            assert [i for page in pages for i in page] == expected
+            assert all(len(page) == 4 for page in pages[:-1]) and 0 < len(pages[-1]) <= 4
+        tail = text_client.get(f"{url}?after={everything[-2]}").get_json()
+        assert [e["type"] for e in tail["events"]] == ["ExecutionSucceeded"]
+        assert tail["next_cursor"] is None
+
+    @pytest.mark.parametrize(
+        "query, field",
+        [
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("limit=x", "limit"),
+            ("after=-1", "after"),
+            ("after=" + "9" * 5000, "after"),
+            ("after=\u00b2", "after"),
+            ("reverse=maybe", "reverse"),
+        ],
+    )
+    def test_bad_history_arguments_are_400(
+        self, client: FlaskClient, stocked: dict[str, Any], query: str, field: str
+    ) -> None:
+        response = client.get(f"/e/{stocked['event']['event_id']}/history?{query}")
+        assert response.status_code == 400
+        assert fields_of(response.get_json()) == [field]
+
     def test_history_has_aws_shaped_events(self, text_client: FlaskClient) -> None:
         event = text_client.post("/e/process-text", json={"message": "x y"}).get_json()
         body = text_client.get(f"/e/{event['event_id']}/history").get_json()

@@ -141,9 +141,13 @@ RETURNING last_event_id;
 INSERT INTO history (execution_id, event_id, type, timestamp, details)
 VALUES (%(execution_id)s, %(event_id)s, %(type)s, %(timestamp)s, %(details)s);
 
--- name: history_get
+-- name: history_page
 SELECT event_id, type, timestamp, details FROM history
-WHERE execution_id = %(execution_id)s ORDER BY event_id;
+WHERE execution_id = %(execution_id)s AND event_id > %(after)s ORDER BY event_id LIMIT %(limit)s;
+
+-- name: history_page_reverse
+SELECT event_id, type, timestamp, details FROM history
+WHERE execution_id = %(execution_id)s AND event_id < %(after)s ORDER BY event_id DESC LIMIT %(limit)s;
 
 -- name: branch_upsert
 INSERT INTO branches (branch_id, execution_id, join_id, idx, status, body)

@@ -73,8 +73,13 @@ RETURNING last_event_id;
 INSERT INTO history (execution_id, event_id, type, timestamp, details)
 VALUES (:execution_id, :event_id, :type, :timestamp, :details);
 
--- name: history_get
-SELECT event_id, type, timestamp, details FROM history WHERE execution_id = :execution_id ORDER BY event_id;
+-- name: history_page
+SELECT event_id, type, timestamp, details FROM history
+WHERE execution_id = :execution_id AND event_id > :after ORDER BY event_id LIMIT :limit;
+
+-- name: history_page_reverse
+SELECT event_id, type, timestamp, details FROM history
+WHERE execution_id = :execution_id AND event_id < :after ORDER BY event_id DESC LIMIT :limit;
 
 -- name: branch_upsert
 INSERT INTO branches (branch_id, execution_id, join_id, idx, status, body)
