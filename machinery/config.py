@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from machinery.auth import AuthSettings
+from machinery.runtime.retention import RetentionSettings
 from machinery.runtime.worker import WorkerSettings
 
 #: Every setting, its default and what it does (printed by ``machinery --help``).
@@ -24,6 +26,18 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "WEBHOOK_SECRET": ("", "HMAC-SHA256 key that signs webhook deliveries"),
     "PUBLIC_URL": ("", "this server's URL, given to .waitForTaskToken services for callbacks"),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
+    "INSECURE": (
+        False,
+        "admit requests without a token from any address while no token exists (serve --insecure)",
+    ),
+    "SECRET_KEY": (
+        "",
+        "server key for SigV4 secrets and console sessions (unset: generated, kept in storage)",
+    ),
+    "SESSION_HOURS": (12.0, "how long a console session lasts"),
+    "RETENTION_DAYS": (90.0, "days after which finished executions are deleted (0 keeps them forever)"),
+    "RETENTION_BATCH": (200, "executions one retention pass of a worker deletes at most"),
+    "RETENTION_INTERVAL": (60.0, "seconds between a worker's retention passes (when no backlog)"),
 }
 
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}
@@ -39,4 +53,17 @@ def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
         lambda_endpoint=str(config["LAMBDA_ENDPOINT"]) or None,
         public_url=str(config["PUBLIC_URL"]) or None,
         webhook_secret=str(config["WEBHOOK_SECRET"]) or None,
+        retention=RetentionSettings(
+            days=float(config["RETENTION_DAYS"]),
+            batch=max(1, int(config["RETENTION_BATCH"])),
+            interval=max(0.01, float(config["RETENTION_INTERVAL"])),
+        ),
+    )
+
+
+def auth_settings(config: Mapping[str, Any]) -> AuthSettings:
+    return AuthSettings(
+        insecure=bool(config["INSECURE"]),
+        secret_key=str(config["SECRET_KEY"] or ""),
+        session_seconds=max(60, int(float(config["SESSION_HOURS"]) * 3600)),
     )

@@ -49,6 +49,7 @@ from machinery.engine.types import (
 from machinery.errors import LeaseLost, StorageError
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
+from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.storage.base import (
@@ -87,6 +88,8 @@ class WorkerSettings:
     lambda_endpoint: str | None = None
     public_url: str | None = None
     webhook_secret: str | None = None
+    #: Off unless given (the server passes ``MACHINERY_RETENTION_DAYS``).
+    retention: RetentionSettings = NO_RETENTION
 
 
 class Worker:
@@ -106,6 +109,7 @@ class Worker:
         # host:pid:random names the worker in leases, logs and the X-Machinery-Worker header of its calls.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.invoker = TaskInvoker(storage, self.settings.lambda_endpoint, self.settings.time_scale)
+        self.retention = Retention(storage, self.settings.retention, clock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -193,6 +197,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._ready.set()
         renew = asyncio.create_task(self._renew_leases())
+        retain = asyncio.create_task(self.retention.run(self._blocking)) if self.retention.enabled else None
         self._listen_for_work()
         try:
             while not self._stopping:
@@ -205,6 +210,8 @@ class Worker:
                 await self._sleep_until_due()
         finally:
             renew.cancel()
+            if retain is not None:
+                retain.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)

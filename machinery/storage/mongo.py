@@ -56,6 +56,7 @@ from machinery.storage.base import (
     StoredEvent,
     WorkItem,
 )
+from machinery.storage.mongo_admin import MongoAdmin
 from machinery.storage.mongo_definitions import MongoDefinitions, driver_errors
 from machinery.storage.mongo_documents import (
     Doc,
@@ -131,7 +132,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, Storage):
+class MongoStorage(MongoDefinitions, MongoAdmin, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
@@ -177,6 +178,8 @@ class MongoStorage(MongoDefinitions, Storage):
         self._history = collection("history")
         self._work = collection("work")
         self._counters = collection("counters")
+        self._tokens = collection("api_tokens")
+        self._server_keys = collection("server_keys")
 
     @driver_errors
     def migrate(self) -> None:
@@ -195,6 +198,7 @@ class MongoStorage(MongoDefinitions, Storage):
         self._work.create_index("branch_id")
         self._work.create_index("owner")
         self._work.create_index("expires_at", expireAfterSeconds=0)
+        self._migrate_admin()
 
     def close(self) -> None:
         if self._client is not None:

@@ -25,8 +25,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from machinery.engine.types import Branch, HistoryEvent
 from machinery.errors import StorageError
+from machinery.storage import sqlextras
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
+    ApiTokenField,
+    ApiTokenRecord,
     Commit,
     CommitResult,
     ExecutionRecord,
@@ -490,6 +493,31 @@ class PostgresStorage(Storage):
 
     def commit(self, commit: Commit, now: float) -> CommitResult:
         return self._run(lambda cur: apply_commit(_Transaction(cur), commit, now))
+
+    # retention, API tokens, server keys --------------------------------------------------------
+
+    def purge_executions(self, finished_before: float, limit: int) -> int:
+        return self._run(
+            lambda cur: sqlextras.purge_executions(_Transaction(cur), list, finished_before, limit)
+        )
+
+    def create_api_token(self, token: ApiTokenRecord) -> bool:
+        return self._run(
+            lambda cur: cur.execute(_Q["api_token_insert"], sqlextras.token_params(token)).rowcount > 0
+        )
+
+    def find_api_token(self, by: ApiTokenField, value: str) -> ApiTokenRecord | None:
+        rows = self._fetch(sqlextras.TOKEN_QUERIES[by], value=value)
+        return sqlextras.token_record(rows[0]) if rows else None
+
+    def list_api_tokens(self) -> list[ApiTokenRecord]:
+        return [sqlextras.token_record(row) for row in self._fetch("api_tokens_all")]
+
+    def delete_api_token(self, token_id: str) -> bool:
+        return self._run(lambda cur: cur.execute(_Q["api_token_delete"], {"token_id": token_id}).rowcount > 0)
+
+    def server_key(self, name: str, candidate: str) -> str:
+        return self._run(lambda cur: sqlextras.server_key(_Transaction(cur), name, candidate))
 
 
 # transactions ----------------------------------------------------------------------------------------

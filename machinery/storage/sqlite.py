@@ -14,8 +14,11 @@ from typing import Any
 from machinery.engine.types import Branch, HistoryEvent
 from machinery.errors import StorageError
 from machinery.jsontext import dumps_compact
+from machinery.storage import sqlextras
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
+    ApiTokenField,
+    ApiTokenRecord,
     Commit,
     CommitResult,
     ExecutionRecord,
@@ -505,6 +508,31 @@ class SQLiteStorage(Storage):
     def commit(self, commit: Commit, now: float) -> CommitResult:
         with self._write() as db:
             return apply_commit(_Transaction(self, db), commit, now)
+
+    # retention, API tokens, server keys --------------------------------------------------------
+
+    def purge_executions(self, finished_before: float, limit: int) -> int:
+        with self._write() as db:
+            return sqlextras.purge_executions(_Transaction(self, db), _dumps, finished_before, limit)
+
+    def create_api_token(self, token: ApiTokenRecord) -> bool:
+        with self._write() as db:
+            return bool(db.execute(_Q["api_token_insert"], sqlextras.token_params(token)).rowcount)
+
+    def find_api_token(self, by: ApiTokenField, value: str) -> ApiTokenRecord | None:
+        rows = self._read(sqlextras.TOKEN_QUERIES[by], value=value)
+        return sqlextras.token_record(rows[0]) if rows else None
+
+    def list_api_tokens(self) -> list[ApiTokenRecord]:
+        return [sqlextras.token_record(row) for row in self._read("api_tokens_all")]
+
+    def delete_api_token(self, token_id: str) -> bool:
+        with self._write() as db:
+            return bool(db.execute(_Q["api_token_delete"], {"token_id": token_id}).rowcount)
+
+    def server_key(self, name: str, candidate: str) -> str:
+        with self._write() as db:
+            return sqlextras.server_key(_Transaction(self, db), name, candidate)
 
 
 class _Transaction(SqlTransaction):
