@@ -36,6 +36,8 @@ _ACCESS_KEY_PREFIX = "MKIA"
 _SIGV4_SECRET_LENGTH = 40
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,79}")
 _MIN_SECRET_KEY = 32
+#: The storage resource kind that holds the generated server key.
+_KEY_KIND = "server-key"
 
 
 class Scope(enum.StrEnum):
@@ -117,7 +119,11 @@ class ServerKeys:
     def _master_key(self) -> bytes:
         with self._lock:
             if self._master is None:
-                self._master = self._storage.server_key("master", secrets.token_urlsafe(32)).encode()
+                # The first process to get here stores its candidate; every process then reads that one.
+                candidate = {"value": secrets.token_urlsafe(32)}
+                self._storage.insert_resource(_KEY_KIND, "master", candidate)
+                stored = self._storage.get_resource(_KEY_KIND, "master") or candidate
+                self._master = str(stored["value"]).encode()
             return self._master
 
     def derive(self, purpose: str, subject: str = "") -> bytes:

@@ -1,4 +1,4 @@
-"""API tokens, server keys and retention in MongoDB (part of :class:`~machinery.storage.mongo.MongoStorage`).
+"""API tokens and retention in MongoDB (part of :class:`~machinery.storage.mongo.MongoStorage`).
 
 Without multi-document transactions a purge deletes in an order that a crash cannot make harmful: first
 what the executions own (history, branches, joins, work), then the execution records from the deepest
@@ -8,7 +8,6 @@ purge finds and finishes (every delete can be repeated).
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from pymongo import ASCENDING
@@ -32,7 +31,7 @@ def _token(doc: Doc) -> ApiTokenRecord:
 
 
 class MongoAdmin:
-    """Collections ``api_tokens`` and ``server_keys``, and :meth:`purge_executions`."""
+    """The collection ``api_tokens``, and :meth:`purge_executions`."""
 
     _executions: Collection[Doc]
     _branches: Collection[Doc]
@@ -40,7 +39,6 @@ class MongoAdmin:
     _history: Collection[Doc]
     _work: Collection[Doc]
     _tokens: Collection[Doc]
-    _server_keys: Collection[Doc]
 
     def _migrate_admin(self) -> None:
         for field in ("name", "token_hash", "access_key_id"):
@@ -73,7 +71,7 @@ class MongoAdmin:
                 self._executions.delete_many({"_id": {"$in": level}})
         return len(roots)
 
-    # API tokens and server keys ----------------------------------------------------------------
+    # API tokens ----------------------------------------------------------------------------
 
     @driver_errors
     def create_api_token(self, token: ApiTokenRecord) -> bool:
@@ -106,13 +104,3 @@ class MongoAdmin:
     @driver_errors
     def delete_api_token(self, token_id: str) -> bool:
         return self._tokens.delete_one({"_id": token_id}).deleted_count > 0
-
-    @driver_errors
-    def server_key(self, name: str, candidate: str) -> str:
-        # DuplicateKeyError: another process inserted it at the same moment; its value stands.
-        with contextlib.suppress(DuplicateKeyError):
-            self._server_keys.update_one({"_id": name}, {"$setOnInsert": {"value": candidate}}, upsert=True)
-        doc = self._server_keys.find_one({"_id": name})
-        assert doc is not None
-        value: str = doc["value"]
-        return value

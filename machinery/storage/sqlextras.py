@@ -1,4 +1,4 @@
-"""API tokens, server keys and retention for both SQL dialects, written once over
+"""API tokens and retention for both SQL dialects, written once over
 :class:`~machinery.storage.sqlcommon.SqlTransaction` (each dialect's ``queries.sql`` defines the names).
 
 A list of ids is passed as the dialect encodes one (``ids``): JSON text read with ``json_each`` on SQLite,
@@ -45,12 +45,6 @@ def token_record(row: Any) -> ApiTokenRecord:
         access_key_id=row["access_key_id"],
         created_at=float(row["created_at"]),
     )
-
-
-def server_key(tx: SqlTransaction, name: str, candidate: str) -> str:
-    tx.execute("server_key_insert", {"name": name, "value": candidate})
-    value: str = tx.execute("server_key_get", {"name": name}).fetchone()["value"]
-    return value
 
 
 def purge_executions(tx: SqlTransaction, ids_param: IdList, finished_before: float, limit: int) -> int:

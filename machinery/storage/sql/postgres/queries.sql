@@ -244,7 +244,7 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 -- name: work_next_due
 SELECT MIN(due_at) AS due_at FROM work WHERE owner IS NULL;
 
--- API tokens, server keys, retention ------------------------------------------------------------
+-- API tokens, retention ------------------------------------------------------------------------
 
 -- name: api_token_insert
 INSERT INTO api_tokens (token_id, name, scope, token_hash, access_key_id, created_at)
@@ -269,12 +269,6 @@ SELECT token_id, name, scope, token_hash, access_key_id, created_at FROM api_tok
 
 -- name: api_token_delete
 DELETE FROM api_tokens WHERE token_id = %(token_id)s;
-
--- name: server_key_insert
-INSERT INTO server_keys (name, value) VALUES (%(name)s, %(value)s) ON CONFLICT (name) DO NOTHING;
-
--- name: server_key_get
-SELECT value FROM server_keys WHERE name = %(name)s;
 
 -- name: purge_roots
 SELECT execution_id FROM executions
@@ -301,3 +295,28 @@ DELETE FROM work WHERE execution_id = ANY(%(ids)s);
 
 -- name: purge_executions
 DELETE FROM executions WHERE execution_id = ANY(%(ids)s);
+-- name: execution_by_name
+SELECT * FROM executions WHERE workflow_name = %(workflow_name)s AND name = %(name)s ORDER BY seq DESC LIMIT 1;
+
+-- name: resource_put
+INSERT INTO resources (kind, key, body) VALUES (%(kind)s, %(key)s, %(body)s)
+ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body;
+
+-- name: resource_insert
+INSERT INTO resources (kind, key, body) VALUES (%(kind)s, %(key)s, %(body)s) ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: resource_get
+SELECT key, body FROM resources WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: resource_list
+SELECT key, body FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
+ORDER BY key COLLATE "C";
+
+-- name: resource_delete
+DELETE FROM resources WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: resource_take
+DELETE FROM resources WHERE (kind, key) = (
+    SELECT kind, key FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
+    ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
+) RETURNING key, body;

@@ -57,6 +57,7 @@ CREATE TABLE executions (
 CREATE INDEX executions_by_workflow ON executions (workflow_id, seq);
 CREATE INDEX executions_by_status ON executions (status, seq);
 CREATE INDEX executions_by_parent ON executions (parent_execution_id, seq);
+CREATE INDEX executions_by_name ON executions (workflow_name, name, seq);
 
 CREATE TABLE branches (
     branch_id TEXT PRIMARY KEY,
@@ -111,7 +112,14 @@ CREATE INDEX work_by_owner ON work (owner) WHERE owner IS NOT NULL;
 CREATE INDEX work_by_execution ON work (execution_id);
 CREATE INDEX work_by_branch ON work (branch_id);
 
--- API tokens (their SHA-256 only) and the server key (when MACHINERY_SECRET_KEY is not set).
+CREATE TABLE resources (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body JSON NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+
+-- API tokens (their SHA-256 only).
 CREATE TABLE api_tokens (
     token_id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -119,10 +127,6 @@ CREATE TABLE api_tokens (
     token_hash TEXT NOT NULL UNIQUE,
     access_key_id TEXT NOT NULL UNIQUE,
     created_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE server_keys (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
 );
 -- Retention finds finished top-level executions by age, and deletes joins by execution.
 CREATE INDEX executions_finished ON executions (finished_at)

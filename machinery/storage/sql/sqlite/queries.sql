@@ -160,7 +160,7 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 -- name: work_next_due
 SELECT MIN(due_at) FROM work WHERE owner IS NULL;
 
--- API tokens, server keys, retention ------------------------------------------------------------
+-- API tokens, retention ------------------------------------------------------------------------
 
 -- name: api_token_insert
 INSERT INTO api_tokens (token_id, name, scope, token_hash, access_key_id, created_at)
@@ -186,12 +186,6 @@ SELECT token_id, name, scope, token_hash, access_key_id, created_at FROM api_tok
 -- name: api_token_delete
 DELETE FROM api_tokens WHERE token_id = :token_id;
 
--- name: server_key_insert
-INSERT INTO server_keys (name, value) VALUES (:name, :value) ON CONFLICT (name) DO NOTHING;
-
--- name: server_key_get
-SELECT value FROM server_keys WHERE name = :name;
-
 -- name: purge_roots
 SELECT execution_id FROM executions
 WHERE parent_execution_id IS NULL AND finished_at IS NOT NULL AND finished_at < :before
@@ -215,3 +209,27 @@ DELETE FROM work WHERE execution_id IN (SELECT value FROM json_each(:ids));
 
 -- name: purge_executions
 DELETE FROM executions WHERE execution_id IN (SELECT value FROM json_each(:ids));
+
+-- name: execution_by_name
+SELECT * FROM executions WHERE workflow_name = :workflow_name AND name = :name ORDER BY seq DESC LIMIT 1;
+
+-- name: resource_put
+INSERT INTO resources (kind, key, body) VALUES (:kind, :key, :body)
+ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body;
+
+-- name: resource_insert
+INSERT INTO resources (kind, key, body) VALUES (:kind, :key, :body) ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: resource_get
+SELECT key, body FROM resources WHERE kind = :kind AND key = :key;
+
+-- name: resource_list
+SELECT key, body FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key;
+
+-- name: resource_delete
+DELETE FROM resources WHERE kind = :kind AND key = :key;
+
+-- name: resource_take
+DELETE FROM resources WHERE kind = :kind AND key = (
+    SELECT key FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key LIMIT 1
+) RETURNING key, body;

@@ -1,5 +1,4 @@
--- API tokens (stored as their SHA-256, never in clear) and the server key that SigV4 secrets and console
--- sessions are derived from (when MACHINERY_SECRET_KEY is not set).
+-- API tokens (stored as their SHA-256, never in clear).
 CREATE TABLE api_tokens (
     token_id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -7,10 +6,6 @@ CREATE TABLE api_tokens (
     token_hash TEXT NOT NULL UNIQUE,
     access_key_id TEXT NOT NULL UNIQUE,
     created_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE server_keys (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
 );
 -- Retention finds finished top-level executions by age, and deletes joins by execution.
 CREATE INDEX executions_finished ON executions (finished_at)
