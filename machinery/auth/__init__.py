@@ -20,10 +20,18 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 
 from machinery.auth.access import Access, route_access
-from machinery.auth.check import AuthSettings, Gate, current_principal, gate_of, install, is_loopback
+from machinery.auth.check import (
+    AuthSettings,
+    Gate,
+    current_principal,
+    current_session,
+    gate_of,
+    install,
+    is_loopback,
+)
 from machinery.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, Session, Sessions
 from machinery.auth.tokens import (
     IssuedToken,
@@ -51,6 +59,7 @@ __all__ = [
     "SigV4Credentials",
     "create_token",
     "current_principal",
+    "current_session",
     "end_session",
     "gate_of",
     "hash_token",
@@ -83,7 +92,7 @@ def end_session(response: Response) -> None:
 
 def session_csrf_token() -> str | None:
     """The CSRF token of the current request's session (None when it is not authenticated by one)."""
-    session: Session | None = g.get("machinery_session")
+    session = current_session()
     return None if session is None else session.csrf_token
 
 

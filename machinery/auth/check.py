@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response, current_app, g, request
 
 from machinery.auth import sigv4
 from machinery.auth.access import Access, aws_action_access, route_access
@@ -30,7 +30,7 @@ from machinery.auth.tokens import (
     lookup_access_key,
     principal_for_token,
 )
-from machinery.errors import Forbidden, Unauthorized
+from machinery.errors import Forbidden, MachineryError, Unauthorized
 from machinery.storage.base import Storage
 
 logger = logging.getLogger(__name__)
@@ -191,7 +191,8 @@ def install(app: Flask, storage: Storage, settings: AuthSettings) -> Gate:
     @app.before_request
     def check_credentials() -> None:
         found = gate.authorize(request)
-        g.machinery_principal, g.machinery_session = found if found is not None else (None, None)
+        if found is not None:
+            g.machinery_principal, g.machinery_session = found
 
     @app.after_request
     def challenge(response: Response) -> Response:
@@ -208,6 +209,24 @@ def gate_of(app: Flask) -> Gate:
 
 
 def current_principal() -> Principal | None:
-    """Whom the current request acts for: None on open routes (health, task callbacks, console assets)."""
-    principal: Principal | None = g.get("machinery_principal")
+    """Whom the current request acts for; None when nobody is signed in.
+
+    On routes that need a scope, the check has already established it. On open routes (console pages,
+    health, task callbacks) the request's credential, if any, is looked at now, and one that is not valid
+    counts as none.
+    """
+    if "machinery_principal" not in g:
+        try:
+            found = gate_of(current_app).authenticate(request)
+        except MachineryError:
+            found = None
+        g.machinery_principal, g.machinery_session = found if found is not None else (None, None)
+    principal: Principal | None = g.machinery_principal
     return principal
+
+
+def current_session() -> Session | None:
+    """The console session of the current request (None when it is not authenticated by one)."""
+    current_principal()
+    session: Session | None = g.machinery_session
+    return session
