@@ -1,42 +1,27 @@
-"""API tokens and retention for both SQL dialects, written once over
-:class:`~machinery.storage.sqlcommon.SqlTransaction` (each dialect's ``queries.sql`` defines the names).
-
-A list of ids is passed as the dialect encodes one (``ids``): JSON text read with ``json_each`` on SQLite,
-an array for ``= ANY`` on PostgreSQL.
+"""API tokens and retention for both SQL dialects: :class:`SqlStorage` with those operations, written once
+over named statements (each dialect's ``queries.sql`` defines the names; a list of execution ids is one
+parameter, as :meth:`~machinery.storage.sqlcommon.SqlStorage._id_list` encodes it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from machinery.storage.base import ApiTokenField, ApiTokenRecord
-from machinery.storage.sqlcommon import SqlTransaction
-
-IdList = Callable[[list[str]], object]
+from machinery.storage.sqlcommon import SqlStorage, SqlTransaction
 
 #: Named query for each field an API token can be found by.
-TOKEN_QUERIES: dict[ApiTokenField, str] = {
+_TOKEN_QUERIES: dict[ApiTokenField, str] = {
     "token_id": "api_token_by_token_id",
     "name": "api_token_by_name",
     "token_hash": "api_token_by_token_hash",
     "access_key_id": "api_token_by_access_key_id",
 }
+#: What a purge deletes for each doomed execution, the execution records last.
+_PURGES = ("purge_history", "purge_branches", "purge_joins", "purge_work", "purge_executions")
 
 
-def token_params(token: ApiTokenRecord) -> dict[str, Any]:
-    return {
-        "token_id": token.token_id,
-        "name": token.name,
-        "scope": token.scope,
-        "token_hash": token.token_hash,
-        "access_key_id": token.access_key_id,
-        "created_at": token.created_at,
-    }
-
-
-def token_record(row: Any) -> ApiTokenRecord:
-    """An ``api_tokens`` row (of any row type read by column name) as a record."""
+def _token(row: Any) -> ApiTokenRecord:
     return ApiTokenRecord(
         token_id=row["token_id"],
         name=row["name"],
@@ -47,22 +32,47 @@ def token_record(row: Any) -> ApiTokenRecord:
     )
 
 
-def purge_executions(tx: SqlTransaction, ids_param: IdList, finished_before: float, limit: int) -> int:
-    """Delete up to ``limit`` finished top-level executions and all they own (see
-    :meth:`machinery.storage.base.Storage.purge_executions`) in the open transaction ``tx``."""
-    roots = [
-        row["execution_id"]
-        for row in tx.execute("purge_roots", {"before": finished_before, "limit": limit}).fetchall()
-    ]
-    if not roots:
-        return 0
-    doomed = list(roots)
-    frontier = roots
-    while frontier:
-        rows = tx.execute("purge_children", {"ids": ids_param(frontier)}).fetchall()
-        frontier = [row["execution_id"] for row in rows]
-        doomed.extend(frontier)
-    ids = ids_param(doomed)
-    for query in ("purge_history", "purge_branches", "purge_joins", "purge_work", "purge_executions"):
-        tx.execute(query, {"ids": ids})
-    return len(roots)
+class SqlExtras(SqlStorage):
+    """:class:`SqlStorage` plus API tokens and :meth:`purge_executions`; the dialects derive from it."""
+
+    # retention ---------------------------------------------------------------------------------
+
+    def purge_executions(self, finished_before: float, limit: int) -> int:
+        def purge(tx: SqlTransaction) -> int:
+            rows = tx.execute("purge_roots", {"before": finished_before, "limit": limit}).fetchall()
+            roots = [row["execution_id"] for row in rows]
+            doomed, frontier = list(roots), roots
+            while frontier:  # child executions (DISTRIBUTED Maps), at any depth
+                found = tx.execute("purge_children", {"ids": self._id_list(frontier)}).fetchall()
+                frontier = [row["execution_id"] for row in found]
+                doomed.extend(frontier)
+            if doomed:
+                ids = self._id_list(doomed)
+                for query in _PURGES:
+                    tx.execute(query, {"ids": ids})
+            return len(roots)
+
+        return self._run(purge)
+
+    # API tokens --------------------------------------------------------------------------------
+
+    def create_api_token(self, token: ApiTokenRecord) -> bool:
+        params = {
+            "token_id": token.token_id,
+            "name": token.name,
+            "scope": token.scope,
+            "token_hash": token.token_hash,
+            "access_key_id": token.access_key_id,
+            "created_at": token.created_at,
+        }
+        return self._run(lambda tx: tx.execute("api_token_insert", params).rowcount > 0)
+
+    def find_api_token(self, by: ApiTokenField, value: str) -> ApiTokenRecord | None:
+        rows = self._read(_TOKEN_QUERIES[by], value=value)
+        return _token(rows[0]) if rows else None
+
+    def list_api_tokens(self) -> list[ApiTokenRecord]:
+        return [_token(row) for row in self._read("api_tokens_all")]
+
+    def delete_api_token(self, token_id: str) -> bool:
+        return self._run(lambda tx: tx.execute("api_token_delete", {"token_id": token_id}).rowcount > 0)
