@@ -90,6 +90,13 @@ class StorageError(MachineryError):
     code = "storage_error"
 
 
+class StorageFull(StorageError):
+    """The database's disk (or its size limit) is full: nothing was written; retry when there is room."""
+
+    status = 507
+    code = "storage_full"
+
+
 class LeaseLost(StorageError):
     """A worker tried to commit work whose lease another worker now holds (fencing)."""
 

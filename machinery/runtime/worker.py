@@ -293,6 +293,15 @@ class Worker:
                 following = await self._dispatch(current)
             except LeaseLost:
                 logger.info("lease lost for %s; another worker owns it", current.branch_id)
+            except StorageError as exc:
+                # Storage is down or full: the item is run again when its lease expires.
+                logger.warning(
+                    "work item %s of %s not recorded (%s); retried when its lease expires",
+                    current.kind,
+                    current.execution_id,
+                    exc.message,
+                    extra={"execution_id": current.execution_id},
+                )
             except Exception:
                 logger.exception(
                     "work item %s of %s failed",

@@ -22,7 +22,7 @@ from psycopg.rows import TupleRow, dict_row
 from psycopg.types.json import Json, Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from machinery.errors import StorageError
+from machinery.errors import StorageError, StorageFull
 from machinery.storage.base import Commit
 from machinery.storage.queries import load_migrations
 from machinery.storage.sqlcommon import SqlTransaction, dumps
@@ -116,6 +116,8 @@ class PostgresStorage(SqlExtras):
                 if committing or lost_connections > self._pool.max_size or not _connection_lost(exc):
                     raise StorageError(f"PostgreSQL: {exc}") from exc
                 logger.warning("PostgreSQL connection lost (%s); retrying on another", exc)
+            except errors.DiskFull as exc:
+                raise StorageFull(f"PostgreSQL: {exc}: free some space; nothing was written") from exc
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL: {exc}") from exc
 
