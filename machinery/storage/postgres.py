@@ -466,15 +466,27 @@ class PostgresStorage(Storage):
         value = rows[0]["due_at"] if rows else None
         return None if value is None else float(value)
 
-    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
+    def complete_work(
+        self,
+        item: WorkItem,
+        reschedule_at: float | None = None,
+        payload: Any = None,
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
         params: dict[str, Any] = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
 
         def complete(cur: Cursor[DictRow]) -> None:
             if reschedule_at is None:
                 cur.execute(_Q["work_consume"], params)
-            else:
+            elif payload is None:
                 cur.execute(_Q["work_reschedule"], {**params, "due_at": reschedule_at})
-                _notify(cur, [reschedule_at])
+            else:
+                values = {**params, "due_at": reschedule_at, "payload": _json(payload)}
+                cur.execute(_Q["work_reschedule_payload"], values)
+            if cur.rowcount:
+                _append_history(cur, item.execution_id, history)
+                if reschedule_at is not None:
+                    _notify(cur, [reschedule_at])
 
         self._run(complete)
 

@@ -460,13 +460,24 @@ class SQLiteStorage(Storage):
         value = rows[0][0] if rows else None
         return None if value is None else float(value)
 
-    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
-        params = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
+    def complete_work(
+        self,
+        item: WorkItem,
+        reschedule_at: float | None = None,
+        payload: Any = None,
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
+        params: dict[str, Any] = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
         with self._write() as db:
             if reschedule_at is None:
-                db.execute(_Q["work_consume"], params)
+                done = db.execute(_Q["work_consume"], params)
+            elif payload is None:
+                done = db.execute(_Q["work_reschedule"], {**params, "due_at": reschedule_at})
             else:
-                db.execute(_Q["work_reschedule"], {**params, "due_at": reschedule_at})
+                query = _Q["work_reschedule_payload"]
+                done = db.execute(query, {**params, "due_at": reschedule_at, "payload": _dumps(payload)})
+            if done.rowcount:
+                self._append_history(db, item.execution_id, history)
 
     def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:
         params = {
