@@ -20,6 +20,7 @@ from typing import Any
 
 from machinery.runtime.httpclient import HttpClient
 from machinery.runtime.outbound import InvalidRequest, OutboundError, TargetRefused
+from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import ExecutionRecord, StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,9 @@ def event_record(execution: ExecutionRecord, webhook: dict[str, Any] | None = No
         "acknowledged_at": _iso(execution.started_at),
         "finished_at": None if execution.finished_at is None else _iso(execution.finished_at),
     }
-    if execution.status == "SUCCEEDED":
+    if execution.status == ExecutionStatus.SUCCEEDED:
         record["output"] = execution.output
-    elif execution.status != "RUNNING":
+    elif execution.status in TERMINAL_STATUSES:
         record["error"] = execution.error
         record["cause"] = execution.cause
     if webhook is not None:

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from machinery.engine.types import Branch, HistoryEvent
 from machinery.errors import StorageError
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     Commit,
@@ -385,7 +386,7 @@ class PostgresStorage(Storage):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -410,7 +411,12 @@ class PostgresStorage(Storage):
         ]
 
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         return self._run(
             lambda cur: end_execution(_Transaction(cur), execution_id, status, now, error, cause)
@@ -503,8 +509,39 @@ class PostgresStorage(Storage):
     def commit(self, commit: Commit, now: float) -> CommitResult:
         return self._run(lambda cur: apply_commit(_Transaction(cur), commit, now))
 
+    # transactions ----------------------------------------------------------------------------------------
 
-# transactions ----------------------------------------------------------------------------------------
+    # lookups by name and resources ---------------------------------------------------------------
+
+    def find_execution(self, workflow_name: str, name: str) -> ExecutionRecord | None:
+        rows = self._fetch("execution_by_name", workflow_name=workflow_name, name=name)
+        return _execution(rows[0]) if rows else None
+
+    def put_resource(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        params = {"kind": kind, "key": key, "body": _json(body)}
+        self._run(lambda cur: cur.execute(_Q["resource_put"], params))
+
+    def insert_resource(self, kind: str, key: str, body: dict[str, Any]) -> bool:
+        params = {"kind": kind, "key": key, "body": _json(body)}
+        return bool(self._run(lambda cur: cur.execute(_Q["resource_insert"], params).rowcount))
+
+    def get_resource(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._fetch("resource_get", kind=kind, key=key)
+        return dict(rows[0]["body"]) if rows else None
+
+    def list_resources(self, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (row["key"], dict(row["body"])) for row in self._fetch("resource_list", kind=kind, prefix=prefix)
+        ]
+
+    def delete_resource(self, kind: str, key: str) -> bool:
+        params = {"kind": kind, "key": key}
+        return bool(self._run(lambda cur: cur.execute(_Q["resource_delete"], params).rowcount))
+
+    def take_resource(self, kind: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+        params = {"kind": kind, "prefix": prefix}
+        row = self._run(lambda cur: cur.execute(_Q["resource_take"], params).fetchone())
+        return (row["key"], dict(row["body"])) if row else None
 
 
 class _Transaction(SqlTransaction):
@@ -703,7 +740,7 @@ def _execution(row: DictRow) -> ExecutionRecord:
         workflow_name=row["workflow_name"],
         workflow_version=row["workflow_version"],
         name=row["name"],
-        status=row["status"],
+        status=ExecutionStatus(row["status"]),
         input=row["input"],
         output=row["output"],
         error=row["error"],

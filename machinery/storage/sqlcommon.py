@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from machinery.engine.types import ACTIVE, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     WORK_CHILDREN,
     WORK_START,
@@ -97,7 +98,7 @@ def account_child(tx: SqlTransaction, child: Branch, join_id: str, now: float) -
             payload.update(error=decision.error, cause=decision.cause)
             params = {"join_id": join_id, "execution_id": row["execution_id"]}
             for running in tx.execute("executions_active_in_join", params).fetchall():
-                end_execution(tx, running["execution_id"], "ABORTED", now, None, None)
+                end_execution(tx, running["execution_id"], ExecutionStatus.ABORTED, now, None, None)
             tx.execute("work_delete_join_children", {"join_id": join_id})
             tx.execute("branches_cancel_join", {"join_id": join_id})
         work.append(WorkItem(row["execution_id"], join.spec.parent_id, WORK_CHILDREN, now, payload))
@@ -147,7 +148,9 @@ class SqlTransaction(abc.ABC):
     def before_commit(self, commit: Commit) -> None:  # noqa: B027 - optional hook
         """Called first (PostgreSQL locks the execution's row here)."""
 
-    def finish(self, execution_id: str, status: str, now: float, **fields: Any) -> Mapping[str, Any] | None:
+    def finish(
+        self, execution_id: str, status: ExecutionStatus, now: float, **fields: Any
+    ) -> Mapping[str, Any] | None:
         """Set a RUNNING execution's final status; its ``callback_url`` row, or None if it had ended."""
         row: Mapping[str, Any] | None = self.execute(
             "execution_finish",
@@ -222,7 +225,12 @@ def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult
 
 
 def end_execution(
-    tx: SqlTransaction, execution_id: str, status: str, now: float, error: str | None, cause: str | None
+    tx: SqlTransaction,
+    execution_id: str,
+    status: ExecutionStatus,
+    now: float,
+    error: str | None,
+    cause: str | None,
 ) -> bool:
     """End a running execution from outside (stop, timeout), and its running child executions."""
     row = tx.finish(execution_id, status, now, error=error, cause=cause)
@@ -230,7 +238,7 @@ def end_execution(
         return False
     tx.execute("branches_cancel_execution", {"execution_id": execution_id})
     tx.execute("work_delete_execution", {"execution_id": execution_id})
-    kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(status, "ExecutionFailed")
+    kind = ExecutionStatus(status).end_event_type
     details = {"error": error, "cause": cause} if error else {}
     tx.append_history(execution_id, [HistoryEvent(kind, details, now)])
     if row["callback_url"]:
@@ -242,4 +250,4 @@ def end_execution(
 def abort_children(tx: SqlTransaction, execution_id: str, now: float) -> None:
     """Abort the running child executions of an execution that ended."""
     for child in tx.execute("executions_running_children", {"execution_id": execution_id}).fetchall():
-        end_execution(tx, child["execution_id"], "ABORTED", now, None, None)
+        end_execution(tx, child["execution_id"], ExecutionStatus.ABORTED, now, None, None)

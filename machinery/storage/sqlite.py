@@ -14,6 +14,7 @@ from typing import Any
 from machinery.engine.types import Branch, HistoryEvent
 from machinery.errors import StorageError
 from machinery.jsontext import dumps_compact
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     Commit,
@@ -257,7 +258,7 @@ class SQLiteStorage(Storage):
             workflow_name=row["workflow_name"],
             workflow_version=row["workflow_version"],
             name=row["name"],
-            status=row["status"],
+            status=ExecutionStatus(row["status"]),
             input=json.loads(row["input"]),
             output=None if row["output"] is None else json.loads(row["output"]),
             error=row["error"],
@@ -324,7 +325,7 @@ class SQLiteStorage(Storage):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -362,7 +363,12 @@ class SQLiteStorage(Storage):
         ]
 
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         with self._write() as db:
             return end_execution(_Transaction(self, db), execution_id, status, now, error, cause)
@@ -516,6 +522,40 @@ class SQLiteStorage(Storage):
     def commit(self, commit: Commit, now: float) -> CommitResult:
         with self._write() as db:
             return apply_commit(_Transaction(self, db), commit, now)
+
+    # lookups by name and resources ---------------------------------------------------------------
+
+    def find_execution(self, workflow_name: str, name: str) -> ExecutionRecord | None:
+        rows = self._read("execution_by_name", workflow_name=workflow_name, name=name)
+        return self._execution(rows[0]) if rows else None
+
+    def put_resource(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute(_Q["resource_put"], {"kind": kind, "key": key, "body": _dumps(body)})
+
+    def insert_resource(self, kind: str, key: str, body: dict[str, Any]) -> bool:
+        with self._write() as db:
+            params = {"kind": kind, "key": key, "body": _dumps(body)}
+            return bool(db.execute(_Q["resource_insert"], params).rowcount)
+
+    def get_resource(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._read("resource_get", kind=kind, key=key)
+        return dict(json.loads(rows[0]["body"])) if rows else None
+
+    def list_resources(self, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (row["key"], json.loads(row["body"]))
+            for row in self._read("resource_list", kind=kind, prefix=prefix)
+        ]
+
+    def delete_resource(self, kind: str, key: str) -> bool:
+        with self._write() as db:
+            return bool(db.execute(_Q["resource_delete"], {"kind": kind, "key": key}).rowcount)
+
+    def take_resource(self, kind: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+        with self._write() as db:
+            row = db.execute(_Q["resource_take"], {"kind": kind, "prefix": prefix}).fetchone()
+        return (row["key"], json.loads(row["body"])) if row else None
 
 
 class _Transaction(SqlTransaction):

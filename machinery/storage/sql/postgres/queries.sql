@@ -247,3 +247,29 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 
 -- name: work_next_due
 SELECT MIN(due_at) AS due_at FROM work WHERE owner IS NULL;
+
+-- name: execution_by_name
+SELECT * FROM executions WHERE workflow_name = %(workflow_name)s AND name = %(name)s ORDER BY seq DESC LIMIT 1;
+
+-- name: resource_put
+INSERT INTO resources (kind, key, body) VALUES (%(kind)s, %(key)s, %(body)s)
+ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body;
+
+-- name: resource_insert
+INSERT INTO resources (kind, key, body) VALUES (%(kind)s, %(key)s, %(body)s) ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: resource_get
+SELECT key, body FROM resources WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: resource_list
+SELECT key, body FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
+ORDER BY key COLLATE "C";
+
+-- name: resource_delete
+DELETE FROM resources WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: resource_take
+DELETE FROM resources WHERE (kind, key) = (
+    SELECT kind, key FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
+    ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
+) RETURNING key, body;

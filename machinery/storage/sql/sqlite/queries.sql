@@ -164,3 +164,27 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 -- name: work_next_due
 SELECT MIN(due_at) FROM work WHERE owner IS NULL;
 
+
+-- name: execution_by_name
+SELECT * FROM executions WHERE workflow_name = :workflow_name AND name = :name ORDER BY seq DESC LIMIT 1;
+
+-- name: resource_put
+INSERT INTO resources (kind, key, body) VALUES (:kind, :key, :body)
+ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body;
+
+-- name: resource_insert
+INSERT INTO resources (kind, key, body) VALUES (:kind, :key, :body) ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: resource_get
+SELECT key, body FROM resources WHERE kind = :kind AND key = :key;
+
+-- name: resource_list
+SELECT key, body FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key;
+
+-- name: resource_delete
+DELETE FROM resources WHERE kind = :kind AND key = :key;
+
+-- name: resource_take
+DELETE FROM resources WHERE kind = :kind AND key = (
+    SELECT key FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key LIMIT 1
+) RETURNING key, body;
