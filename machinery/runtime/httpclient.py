@@ -387,7 +387,8 @@ class HttpClient:
         reader, writer = connection.reader, connection.writer
         try:
             writer.write(payload)
-            await writer.drain()
+            if writer.transport.get_write_buffer_size() > _READ_SIZE:
+                await writer.drain()  # a large body: wait for the socket (small ones are sent at once)
             while not parser.complete:
                 data = await reader.read(_READ_SIZE)
                 parser.feed(data)

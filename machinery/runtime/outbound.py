@@ -174,12 +174,19 @@ def request_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
     """
     result = []
     for name, value in headers.items():
-        problem = header_problem(name, value)
-        if problem is not None:
-            raise InvalidRequest(problem, header=str(name))
+        # Names repeat from call to call (Idempotency-Key, a service's own): checked once each.
+        if name not in _VALID_NAMES or not isinstance(value, str) or _BAD_VALUE.search(value):
+            problem = header_problem(name, value)
+            if problem is not None:
+                raise InvalidRequest(problem, header=str(name))
+            if len(_VALID_NAMES) < 10_000:
+                _VALID_NAMES.add(name)
         if name.lower() not in RESERVED_HEADERS:
             result.append((name, value))
     return result
+
+
+_VALID_NAMES: set[str] = set()
 
 
 @dataclass(frozen=True)
