@@ -18,7 +18,7 @@ _FRAME = re.compile(r"^(?P<function>[^ ]+) \((?P<file>[^:)]+)(?::\d+)?\)$")
 
 
 def frame_name(frame: str) -> str:
-    """``function (path/to/module.py:12)`` → ``module.py:function`` (py-spy's idle frames stay as they are)."""
+    """``function (path/to/module.py:12)`` → ``module.py:function`` (other frames stay as they are)."""
     match = _FRAME.match(frame.strip())
     if match is None:
         return frame.strip()
