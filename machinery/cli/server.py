@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from typing import Any
 
 import click
 
@@ -42,8 +43,19 @@ def _use_database_url(database_url: str | None) -> None:
     "--insecure", is_flag=True,
     help="serve beyond loopback without any API token (anyone who reaches the port can do anything)",
 )  # fmt: skip
+@click.option(
+    "--processes", envvar="MACHINERY_PROCESSES", show_envvar=True, type=click.IntRange(min=1),
+    help="server processes, each with the API and a worker, sharing the port and the database "
+    "[default: the number of cores; 1 for memory://]",
+)  # fmt: skip
 def serve(
-    host: str, port: int, database_url: str | None, threads: int, no_worker: bool, insecure: bool
+    host: str,
+    port: int,
+    database_url: str | None,
+    threads: int,
+    no_worker: bool,
+    insecure: bool,
+    processes: int | None,
 ) -> None:
     """Run the API and a worker.
 
@@ -73,11 +85,50 @@ def serve(
                 "NAME --scope admin), or pass --insecure to serve unauthenticated on a network you trust."
             )
         logger.warning("serving on %s with no API token (--insecure): every caller can do anything", host)
+    count = _process_count(processes, str(app.config["DATABASE_URL"]))
+    if count == 1:
+        server = create_server(
+            app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
+        )
+        logging.getLogger("machinery").info("serving on http://%s:%s", host, port)
+        _run_server(app, server)
+        return
+    from machinery.cli import supervisor
+
+    # The supervisor's app voided the leases of a killed predecessor (create_app); the children must not
+    # void each other's, and start nothing of theirs before fork.
+    orchestrator_of(app).storage.close()
+    del app
+    listener = supervisor.listen(host, port)
+    logging.getLogger("machinery").info("serving on http://%s:%s", host, listener.getsockname()[1])
+    overrides["RELEASE_LEASES_ON_START"] = False
+
+    def child(_index: int) -> None:
+        served = create_app(overrides)
+        server = create_server(
+            served, sockets=[listener], threads=threads, ident="machinery", channel_timeout=3600
+        )
+        _run_server(served, server)
+
+    status = supervisor.supervise(count, child)
+    if status:
+        raise SystemExit(status)
+
+
+def _process_count(requested: int | None, database_url: str) -> int:
+    """``--processes``, or one per core; a ``memory://`` database lives in one process only."""
+    if database_url.startswith(("memory:", "mongomock:")):
+        if requested not in (None, 1):
+            logger.warning("%s lives in one process: serving with one, not %s", database_url, requested)
+        return 1
+    return requested or os.cpu_count() or 1
+
+
+def _run_server(app: Any, server: Any) -> None:
+    """Start the app's worker, serve until SIGTERM or SIGINT, then stop both."""
+    from machinery.api import orchestrator_of
+
     orchestrator_of(app).start()
-    server = create_server(
-        app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
-    )
-    logging.getLogger("machinery").info("serving on http://%s:%s", host, port)
 
     def shut_down(signum: int, _frame: object) -> None:
         # Leave the serving loop from the main thread at a safe point; closing the server from inside

@@ -369,6 +369,16 @@ class Storage(abc.ABC):
         None). Backends read a page through the ``(execution_id, event_id)`` index, never the whole history.
         """
 
+    def finished_among(self, execution_ids: Sequence[str]) -> list[str]:
+        """Those of ``execution_ids`` that have ended (what a request waiting on another process's
+        execution looks for). The default reads them one by one; the SQL backends in one query."""
+        return [
+            execution_id
+            for execution_id in execution_ids
+            if (record := self.get_execution(execution_id)) is not None
+            and record.status != ExecutionStatus.RUNNING
+        ]
+
     @abc.abstractmethod
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
         """Store an execution that ran elsewhere (express) in its final state."""

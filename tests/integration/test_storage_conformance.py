@@ -1161,7 +1161,7 @@ def test_every_storage_method_is_covered() -> None:
         "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
-        "commit_many",
+        "commit_many", "finished_among",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

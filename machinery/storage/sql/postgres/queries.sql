@@ -333,3 +333,6 @@ ROLLBACK TO SAVEPOINT group_commit;
 
 -- name: savepoint_release
 RELEASE SAVEPOINT group_commit;
+
+-- name: executions_finished_among
+SELECT execution_id FROM executions WHERE execution_id = ANY(%(ids)s) AND status != 'RUNNING';

@@ -292,3 +292,7 @@ ROLLBACK TO SAVEPOINT group_commit;
 
 -- name: savepoint_release
 RELEASE SAVEPOINT group_commit;
+
+-- name: executions_finished_among
+SELECT execution_id FROM executions
+WHERE execution_id IN (SELECT value FROM json_each(:ids)) AND status != 'RUNNING';
