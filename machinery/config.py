@@ -35,6 +35,13 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "DENIED_TARGETS": (DEFAULT_DENIED_TARGETS, "outbound calls never to these host names / CIDR ranges"),
     "PUBLIC_URL": ("", "this server's URL, given to .waitForTaskToken services for callbacks"),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
+    "METRICS_MAX_LABEL_VALUES": (
+        200,
+        "distinct workflow / service / event-source names with series of their own in /metrics (then _other)",
+    ),
+    "METRICS_HOST": ("127.0.0.1", "machinery worker: address of the /metrics listener (with METRICS_PORT)"),
+    "METRICS_PORT": (0, "machinery worker: serve /metrics on this port (0: not served)"),
+    "LOG_FORMAT": ("text", "log lines: text, or json (one object per line, with execution_id)"),
 }
 
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}
