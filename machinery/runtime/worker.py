@@ -461,8 +461,6 @@ class Worker:
                     )
                 )
             elif isinstance(effect, StartTimer):
-                if effect.purpose == "retry":
-                    metrics.retry_scheduled(execution.state_machine_name)
                 commit.work.append(
                     WorkItem(
                         execution.execution_id, branch.branch_id, WORK_TIMER, self._scaled(effect.due, now)
@@ -492,6 +490,9 @@ class Worker:
         spans.record_step(execution.execution_id, before, step)
         if commit.child_executions:
             metrics.execution_started(execution.state_machine_name, len(commit.child_executions))
+        for effect in step.effects:
+            if isinstance(effect, StartTimer) and effect.purpose == "retry":
+                metrics.retry_scheduled(execution.state_machine_name)
         if result.execution_finished:
             self.notifier.finished(execution.execution_id)
             logger.debug(
