@@ -15,6 +15,8 @@ an incoming trace.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 from machinery.engine.context import epoch_of, iso_time
@@ -68,47 +70,50 @@ def record_step(execution_id: str, before: Branch, step: Step) -> None:
     if not tracing.enabled():
         return
     branch = step.branch
-    open_state: tuple[str, str, str] | None = None  # name, type, entered time
+    open_state: _Visit | None = None
     if before.state is not None and before.entered_time:
-        open_state = (before.state, "", before.entered_time)
+        # Entered in an earlier step: only the history's millisecond timestamp is left of its entry.
+        open_state = _Visit(before.state, "", before.entered_time, epoch_of(before.entered_time))
     for event in step.history:
         kind = event.type
         if kind.endswith("StateEntered"):
-            open_state = (
-                str(event.details.get("name", "")),
-                kind[: -len("StateEntered")],
-                iso_time(event.timestamp),
-            )
+            name = str(event.details.get("name", ""))
+            entered = iso_time(event.timestamp)
+            open_state = _Visit(name, kind.removesuffix("StateEntered"), entered, event.timestamp)
         elif kind.endswith("StateExited") and open_state is not None:
-            name, _type, entered = open_state
-            _record_state(
-                execution_id, branch, (name, kind[: -len("StateExited")], entered), event.timestamp, None
-            )
+            visit = replace(open_state, type=kind.removesuffix("StateExited"))
+            _record_state(execution_id, branch, visit, event.timestamp, None)
             open_state = None
     if open_state is not None and branch.status != ACTIVE:
-        end = step.history[-1].timestamp if step.history else epoch_of(open_state[2])
+        end = step.history[-1].timestamp if step.history else open_state.started
         error = (branch.error or "States.Failed") if branch.status == FAILED else None
         _record_state(execution_id, branch, open_state, end, error)
 
 
-def _record_state(
-    execution_id: str, branch: Branch, state: tuple[str, str, str], end: float, error: str | None
-) -> None:
-    name, state_type, entered_time = state
-    span = _state_span(execution_id, branch, name, entered_time)
+@dataclass(frozen=True)
+class _Visit:
+    """A state entered and not left yet: name, type, entry time as the branch keeps it and in seconds."""
+
+    name: str
+    type: str
+    entered_time: str
+    started: float
+
+
+def _record_state(execution_id: str, branch: Branch, visit: _Visit, end: float, error: str | None) -> None:
     attributes: dict[str, Any] = {
         "machinery.execution.id": execution_id,
         "machinery.branch.id": branch.branch_id,
-        "machinery.state.name": name,
+        "machinery.state.name": visit.name,
     }
-    if state_type:
-        attributes["machinery.state.type"] = state_type
+    if visit.type:
+        attributes["machinery.state.type"] = visit.type
+    span = _state_span(execution_id, branch, visit.name, visit.entered_time)
     parent = _states_parent(execution_id, branch)
-    tracing.record_span(
-        tracing.SpanRecord(
-            f"state {name}", span, parent.span_id, epoch_of(entered_time), end, attributes, error
-        )
+    record = tracing.SpanRecord(
+        f"state {visit.name}", span, parent.span_id, visit.started, end, attributes, error
     )
+    tracing.record_span(record)
 
 
 def record_execution(
@@ -124,6 +129,8 @@ def record_execution(
     if not tracing.enabled():
         return
     span, parent = execution_trace(execution_id, trace_parent)
+    # The history's timestamps (which the state spans start from) have milliseconds.
+    started_at = math.floor(started_at * 1000) / 1000
     attributes = {
         "machinery.execution.id": execution_id,
         "machinery.workflow.name": workflow,
