@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 from typing import Any
 
 import click
@@ -62,13 +63,24 @@ def serve(
     Without any API token (machinery tokens create) the API admits loopback callers only, so serving on
     another address (--host 0.0.0.0) is refused unless --insecure is given.
     """
+    _use_database_url(database_url)
+    count = _process_count(processes, os.environ.get("MACHINERY_DATABASE_URL", ""))
+    if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every process records its metrics into one directory that a scrape of any of them sums
+        # (prometheus_client's multiprocess mode): chosen before prometheus_client is first imported. A
+        # directory set by the user may be shared with other servers of the host: it is used as it is.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="machinery-metrics-")
+
     from waitress.server import create_server
 
     from machinery.api import create_app, orchestrator_of
     from machinery.auth import gate_of
     from machinery.auth.check import binds_loopback_only
+    from machinery.telemetry import metrics, tracing
 
-    _use_database_url(database_url)
+    if count == 1:
+        # Tracing may start an exporter thread, which a fork would not carry: children configure their own.
+        tracing.configure_from_environment()
     overrides: dict[str, object] = {"START_WORKER": False}
     if no_worker:
         overrides["RUN_WORKER"] = False
@@ -85,7 +97,6 @@ def serve(
                 "NAME --scope admin), or pass --insecure to serve unauthenticated on a network you trust."
             )
         logger.warning("serving on %s with no API token (--insecure): every caller can do anything", host)
-    count = _process_count(processes, str(app.config["DATABASE_URL"]))
     if count == 1:
         server = create_server(
             app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
@@ -104,13 +115,14 @@ def serve(
     overrides["RELEASE_LEASES_ON_START"] = False
 
     def child(_index: int) -> None:
+        tracing.configure_from_environment()
         served = create_app(overrides)
         server = create_server(
             served, sockets=[listener], threads=threads, ident="machinery", channel_timeout=3600
         )
         _run_server(served, server)
 
-    status = supervisor.supervise(count, child)
+    status = supervisor.supervise(count, child, on_exit=metrics.process_exited)
     if status:
         raise SystemExit(status)
 
@@ -127,6 +139,7 @@ def _process_count(requested: int | None, database_url: str) -> int:
 def _run_server(app: Any, server: Any) -> None:
     """Start the app's worker, serve until SIGTERM or SIGINT, then stop both."""
     from machinery.api import orchestrator_of
+    from machinery.telemetry import tracing
 
     orchestrator_of(app).start()
 
@@ -144,6 +157,7 @@ def _run_server(app: Any, server: Any) -> None:
     finally:
         server.close()
         orchestrator_of(app).stop()
+        tracing.uninstall()
 
 
 class _Stopping(SystemExit):
@@ -161,10 +175,17 @@ class _Stopping(SystemExit):
     type=click.IntRange(min=1),
     help="work items run at once (overrides MACHINERY_MAX_IN_FLIGHT)",
 )
-def worker(database_url: str | None, concurrency: int | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="serve this worker's /metrics on this port (overrides MACHINERY_METRICS_PORT; 0: none)",
+)
+def worker(database_url: str | None, concurrency: int | None, metrics_port: int | None) -> None:
     """Run a worker only (scale-out: any number share one PostgreSQL database).
 
-    It runs in the foreground until SIGTERM or SIGINT, then releases its leases.
+    It runs in the foreground until SIGTERM or SIGINT, then releases its leases. With
+    ``--metrics-port`` it serves its own metrics (task calls, commits, executions it finished) for
+    Prometheus to scrape; the database's gauges come from the API servers' ``/metrics``.
     """
     import asyncio
 
@@ -173,8 +194,10 @@ def worker(database_url: str | None, concurrency: int | None) -> None:
     from machinery.config import DEFAULTS, worker_settings
     from machinery.runtime.worker import Worker
     from machinery.storage import open_storage
+    from machinery.telemetry import metrics, tracing
 
     _use_database_url(database_url)
+    tracing.configure_from_environment()
     # The same settings, read the same way, as the server's app factory.
     config = Config(os.getcwd())
     config.from_mapping(DEFAULTS)
@@ -187,6 +210,13 @@ def worker(database_url: str | None, concurrency: int | None) -> None:
         pool_max_size=int(config["PG_POOL_MAX"]),
     )
     running = Worker(storage, worker_settings(config))
+    metrics.configure(int(config["METRICS_MAX_LABEL_VALUES"]))
+    port = int(config["METRICS_PORT"]) if metrics_port is None else metrics_port
+    listener = None
+    if port:
+        host = str(config["METRICS_HOST"])
+        listener = metrics.serve_metrics(host, port)
+        logging.getLogger("machinery").info("metrics on http://%s:%s/metrics", host, port)
 
     def shut_down(signum: int, _frame: object) -> None:
         logging.getLogger("machinery").info("signal %s: stopping the worker", signum)
@@ -198,7 +228,10 @@ def worker(database_url: str | None, concurrency: int | None) -> None:
     try:
         asyncio.run(running.run())
     finally:
+        if listener is not None:
+            listener.shutdown()
         storage.close()
+        tracing.uninstall()
 
 
 @click.command()

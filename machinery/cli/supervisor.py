@@ -60,8 +60,12 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def supervise(processes: int, child: Callable[[int], None]) -> int:
+def supervise(
+    processes: int, child: Callable[[int], None], on_exit: Callable[[int], None] = lambda _pid: None
+) -> int:
     """Fork ``processes`` children running ``child(index)``; wait for them; the exit status.
+
+    ``on_exit(pid)`` is called for every child that ended (the metrics forget its live gauges).
 
     Call it before this process starts any thread or opens any connection: ``fork`` copies only the
     calling thread.
@@ -108,6 +112,7 @@ def supervise(processes: int, child: Callable[[int], None]) -> int:
         if pid not in pids:
             continue
         index = pids.pop(pid)
+        on_exit(pid)
         exit_code = os.waitstatus_to_exitcode(code)
         if not stopping:
             logger.error(

@@ -63,7 +63,8 @@ class FinishWatcher:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._thread.join(5)
+        if self._thread.ident is not None:
+            self._thread.join(5)
 
     def _watch(self) -> None:
         while not self._stopped.wait(self.interval):

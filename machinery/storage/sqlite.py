@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -50,7 +51,11 @@ class SQLiteStorage(SqlExtras):
         # 5, 10... ms between tries. Reads go to a connection of their own per thread (WAL lets them
         # run beside the writer), not through the writer's lock.
         self._file_backed = path != ":memory:" and not path.startswith("file::memory:")
-        self._writer_lock = open(f"{path}-lock", "a+b") if self._file_backed else None  # noqa: SIM115
+        self._writer_lock = (
+            os.open(f"{path}-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            if self._file_backed
+            else None
+        )
         self._readers = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
 
@@ -191,7 +196,8 @@ class SQLiteStorage(SqlExtras):
                 reader.close()
             self._reader_connections.clear()
             if self._writer_lock is not None:
-                self._writer_lock.close()
+                os.close(self._writer_lock)
+                self._writer_lock = None
 
 
 def _enable_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
