@@ -1,0 +1,184 @@
+"""The web console at ``/ui/``: one page shell, the built front end, and the few views only it needs.
+
+The console is a client of the HTTP API: it reads and starts executions through the same routes a
+client uses (``/w``, ``/e``, ``/e/<id>/history``). What no public route answers lives under ``/ui/api/``:
+a workflow's graph (derived from the compiled model by :mod:`machinery.asl.graph`) and the workflows
+list with each one's counts by status and last execution.
+
+The front end is built from ``frontend/`` into ``static/dist/`` by ``make setup``; without it the shell
+says how to build it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+)
+from werkzeug.exceptions import NotFound as HttpNotFound
+from werkzeug.wrappers.response import Response as BaseResponse
+
+from machinery.asl.graph import machine_graph, simple_signatures
+from machinery.asl.simple import ServiceSignature, canonical_type
+from machinery.control.definitions import find_workflow, workflow_json
+from machinery.control.events import Orchestrator
+from machinery.errors import BadRequest, FieldIssue
+from machinery.runtime.webhooks import event_record
+from machinery.storage.base import WorkflowRecord
+from machinery.web.dataflow import dataflow_steps, find_state
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(str(resources.files("machinery.web").joinpath("static")))
+DIST = STATIC / "dist"
+#: The front end's own scripts and styles only; no inline code (the shell passes data in attributes).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+blueprint = Blueprint("web", __name__, url_prefix="/ui", template_folder="templates")
+root = Blueprint("web_root", __name__)
+
+
+def register(app: Flask) -> None:
+    """Mount the console (``/ui/``) and the browser redirect of ``GET /``."""
+    app.register_blueprint(blueprint)
+    app.register_blueprint(root)
+
+
+def _orchestrator() -> Orchestrator:
+    found: Orchestrator = current_app.extensions["machinery"]
+    return found
+
+
+@root.get("/")
+def index() -> BaseResponse:
+    """A browser (it asks for HTML first) goes to the console; an API client still gets the JSON 404."""
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return redirect("/ui/", code=302)
+    raise HttpNotFound()
+
+
+@cache
+def _asset_version(name: str) -> str:
+    """A short digest of a built file, so that browsers fetch it again after each build."""
+    path = DIST / name
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "missing"
+
+
+@blueprint.get("/")
+@blueprint.get("/<path:page>")
+def shell(page: str = "") -> Response:
+    """Every console page is the same shell; the front end reads the path and draws the page."""
+    built = (DIST / "console.js").exists()
+    if not built:
+        logger.warning("the console's front end is not built (%s is missing): run `make setup`", DIST)
+    body = render_template(
+        "console.html",
+        built=built,
+        js_version=_asset_version("console.js"),
+        css_version=_asset_version("console.css"),
+    )
+    response = Response(body, status=200 if built else 503, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@blueprint.get("/static/<path:filename>")
+def static(filename: str) -> Response:
+    response = send_from_directory(STATIC, filename, max_age=3600)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@blueprint.get("/api/workflows")
+def workflows_summary() -> Response:
+    """Every workflow (latest version) with its counts by status and its last execution."""
+    orchestrator = _orchestrator()
+    storage = orchestrator.storage
+    counts = storage.count_executions()
+    listed = []
+    for workflow in storage.list_workflows():
+        last = storage.list_executions(workflow.workflow_id, None, 1, None)
+        listed.append(
+            {
+                **workflow_json(workflow, with_definition=False),
+                "counts": counts.get(workflow.workflow_id, {}),
+                "last_event": event_record(last[0]) if last else None,
+            }
+        )
+    return jsonify({"workflows": listed})
+
+
+@blueprint.get("/api/workflows/<ref>/graph")
+def workflow_graph(ref: str) -> Response:
+    """The graph of a workflow version (``?version=N``, default the latest)."""
+    raw = request.args.get("version")
+    version = None
+    if raw is not None:
+        if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 9) or int(raw) < 1:
+            raise BadRequest(
+                "invalid query argument 'version'",
+                issues=[FieldIssue("version", "must be a whole number ≥ 1")],
+            )
+        version = int(raw)
+    orchestrator = _orchestrator()
+    workflow = find_workflow(orchestrator.storage, ref, version)
+    return jsonify(graph_json(orchestrator, workflow))
+
+
+def graph_json(orchestrator: Orchestrator, workflow: WorkflowRecord) -> dict[str, Any]:
+    """The graph of one workflow version; a simple workflow's services bring their declared fields."""
+    signatures: dict[str, Any] = {}
+    issues: list[str] = []
+    if "services" in workflow.spec:
+        services = {}
+        for name in workflow.spec["services"]:
+            service = orchestrator.storage.get_service(name)
+            if service is not None:
+                services[name] = ServiceSignature(
+                    name,
+                    {f["name"]: canonical_type(f["type"]) or "any" for f in service.inputs},
+                    {f["name"]: canonical_type(f["type"]) or "any" for f in service.outputs},
+                )
+        signatures, issues = simple_signatures(workflow.spec, workflow.definition, services)
+    graph = machine_graph(orchestrator.machine(workflow), signatures)
+    graph.issues = issues
+    return {"workflow": workflow.name, "version": workflow.version, **graph.to_json()}
+
+
+@blueprint.post("/api/executions/<event_id>/dataflow")
+def execution_dataflow(event_id: str) -> Response:
+    """Replay a JSONPath state's data-flow steps: ``{"state", "group"?, "input", "result"?}``."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("state"), str):
+        raise BadRequest(
+            "expected {state, group?, input, result?}", issues=[FieldIssue("state", "is required")]
+        )
+    group = body.get("group")
+    if group is not None and not isinstance(group, str):
+        raise BadRequest("invalid group", issues=[FieldIssue("group", "must be a string or null")])
+    orchestrator = _orchestrator()
+    record = orchestrator.get_event(event_id)
+    workflow = find_workflow(orchestrator.storage, record.workflow_id, record.workflow_version)
+    machine = orchestrator.machine(workflow)
+    state = find_state(machine, group, body["state"])
+    steps = dataflow_steps(machine, record, state, body.get("input"), body.get("result"))
+    return jsonify({"state": state.name, "steps": steps})
