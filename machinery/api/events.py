@@ -11,6 +11,7 @@ from machinery.api.bodies import bool_arg, int_arg, json_body, number_arg
 from machinery.engine.interpreter import iso_time
 from machinery.errors import BadRequest, FieldIssue
 from machinery.runtime.webhooks import event_record
+from machinery.status import ExecutionStatus
 from machinery.storage.base import HISTORY_END
 
 blueprint = Blueprint("events", __name__, url_prefix="/e")
@@ -25,7 +26,7 @@ def create_event(workflow_ref: str) -> tuple[Response, int]:
     if wait > 0:
         record = orchestrator.wait_event(record.execution_id, wait)
     response = jsonify(event_record(record))
-    if record.status == "RUNNING":
+    if record.status == ExecutionStatus.RUNNING:
         response.headers["Location"] = f"/e/{record.execution_id}"
         return response, 202
     return response, 201

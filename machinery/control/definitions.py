@@ -9,6 +9,7 @@ from machinery.asl.simple import ServiceSignature, canonical_type, check_simple_
 from machinery.asl.validation import validate_definition
 from machinery.control.schemas import check_body
 from machinery.errors import Conflict, FieldIssue, InvalidDefinition, NotFound
+from machinery.status import ExecutionStatus
 from machinery.storage.base import ServiceRecord, Storage, WorkflowRecord
 
 _SERVICE_SETTINGS = ("method", "headers", "timeout_seconds", "description")
@@ -105,7 +106,7 @@ def delete_service(storage: Storage, ref: str) -> None:
 def delete_workflow(storage: Storage, ref: str) -> None:
     """Delete a workflow (its versions stay for the record) unless events of it are still running."""
     workflow = find_workflow(storage, ref)
-    if storage.list_executions(workflow.workflow_id, "RUNNING", 1, None):
+    if storage.list_executions(workflow.workflow_id, ExecutionStatus.RUNNING, 1, None):
         # A running execution loads its pinned version through the workflow, which must stay.
         raise Conflict(
             f"workflow '{workflow.name}' has running events; stop them or let them finish first",

@@ -11,14 +11,15 @@ from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
 from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
+from machinery.control.names import name_problem
 from machinery.engine.interpreter import Interpreter, decode_task_token
 from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import Notifier
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
+from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import (
-    TERMINAL_STATUSES,
     WORK_START,
     WORK_TIMEOUT,
     WORK_TOKEN,
@@ -33,7 +34,6 @@ from machinery.storage.base import (
 logger = logging.getLogger(__name__)
 
 ENVELOPE_OPTIONS = frozenset({"callback_url", "name"})
-STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,9 @@ def parse_event_body(body: Any) -> EventRequest:
             not isinstance(callback, str) or not callback.startswith(("http://", "https://"))
         ):
             issues.append(FieldIssue("callback_url", "must be an http:// or https:// URL"))
-        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 80):
-            issues.append(FieldIssue("name", "must be a string of 1 to 80 characters"))
+        problem = None if name is None else name_problem(name)
+        if problem is not None:
+            issues.append(FieldIssue("name", problem))
         if issues:
             raise InvalidEventData("invalid event options", issues=issues)
         return EventRequest(body["data"], callback, name)
@@ -134,7 +135,7 @@ class Orchestrator:
             workflow_name=workflow.name,
             workflow_version=workflow.version,
             name=request.name or execution_id,
-            status="RUNNING",
+            status=ExecutionStatus.RUNNING,
             input=request.data,
             started_at=now,
             callback_url=request.callback_url,
@@ -213,13 +214,15 @@ class Orchestrator:
         if parent is not None:
             self.get_event(parent)
         workflow_id = find_workflow(self.storage, workflow_ref).workflow_id if workflow_ref else None
-        if status is not None and status not in STATUSES:
+        if status is not None and status not in set(ExecutionStatus):
             raise BadRequest(
-                "unknown status", issues=[FieldIssue("status", f"must be one of {', '.join(STATUSES)}")]
+                "unknown status",
+                issues=[FieldIssue("status", f"must be one of {', '.join(ExecutionStatus)}")],
             )
         if cursor is not None and self.storage.get_execution(cursor) is None:
             raise BadRequest("invalid cursor", issues=[FieldIssue("cursor", "does not name an event")])
-        records = self.storage.list_executions(workflow_id, status, limit + 1, cursor, parent)
+        wanted = None if status is None else ExecutionStatus(status)
+        records = self.storage.list_executions(workflow_id, wanted, limit + 1, cursor, parent)
         next_cursor = records[limit - 1].execution_id if len(records) > limit else None
         return records[:limit], next_cursor
 
@@ -252,7 +255,9 @@ class Orchestrator:
         if record.express:
             stopped = self.express.stop_execution(event_id, error, cause)
         else:
-            stopped = self.storage.finish_execution(event_id, "ABORTED", time.time(), error, cause)
+            stopped = self.storage.finish_execution(
+                event_id, ExecutionStatus.ABORTED, time.time(), error, cause
+            )
         if not stopped:
             raise Conflict(f"event '{event_id}' has already finished with status {record.status}")
         self.notifier.finished(event_id)
@@ -284,7 +289,7 @@ class Orchestrator:
         if branch is None:
             raise NotFound("unknown task token", issues=[FieldIssue("taskToken", "names no task")])
         if (
-            record.status != "RUNNING"
+            record.status != ExecutionStatus.RUNNING
             or branch.status != ACTIVE
             or branch.phase != PHASE_TASK
             or branch.task_token != token

@@ -8,6 +8,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from machinery.asl.simple import OPERATION_KINDS, TYPE_ALIASES
+from machinery.control.names import NAME_SCHEMA, name_problem
 from machinery.errors import FieldIssue
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": r"^[A-Za-z0-9_.:@-]+$"}
@@ -63,7 +64,8 @@ WORKFLOW = {
     "type": "object",
     "required": ["name"],
     "properties": {
-        "name": _NAME,
+        # A workflow is a state machine of the AWS API too: AWS's naming rule.
+        "name": NAME_SCHEMA,
         "description": {"type": "string"},
         "services": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         "definition": {"type": "object"},
@@ -125,4 +127,6 @@ def _message_of(error: ValidationError) -> str:
         return f"is not a known field ({error.message})"
     if error.validator == "pattern" and error.absolute_path and error.absolute_path[-1] == "address":
         return "must be an http:// or https:// URL"
+    if error.validator == "pattern" and error.schema is NAME_SCHEMA:
+        return name_problem(error.instance) or str(error.message)
     return str(error.message)

@@ -41,6 +41,7 @@ from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker
 from machinery.runtime.worker import WorkerSettings, execution_context
+from machinery.status import ExecutionStatus
 from machinery.storage.base import ExecutionRecord, JoinSpec, JoinState, Storage, decide_join
 
 logger = logging.getLogger(__name__)
@@ -167,20 +168,24 @@ class ExpressRunner:
                     branch = await self._run_branch(run, machine, context, root)
             else:
                 branch = await self._run_branch(run, machine, context, root)
-            final = {"status": branch.status, "error": branch.error, "cause": branch.cause}
+            final = {"status": ExecutionStatus(branch.status), "error": branch.error, "cause": branch.cause}
             if branch.status == SUCCEEDED:
                 final["output"] = branch.output
         except TimeoutError:
-            final = {"status": "TIMED_OUT", "error": "States.Timeout", "cause": "Execution timed out"}
+            final = {
+                "status": ExecutionStatus.TIMED_OUT,
+                "error": "States.Timeout",
+                "cause": "Execution timed out",
+            }
             run.history.append(HistoryEvent("ExecutionTimedOut", final.copy(), self.clock()))
         except asyncio.CancelledError:
             error, cause = run.stop_reason or (None, None)
-            final = {"status": "ABORTED", "error": error, "cause": cause}
+            final = {"status": ExecutionStatus.ABORTED, "error": error, "cause": cause}
             details = {"error": error, "cause": cause} if error else {}
             run.history.append(HistoryEvent("ExecutionAborted", details, self.clock()))
         except Exception as exc:  # a bug must not leave the execution RUNNING forever
             logger.exception("express execution %s failed", record.execution_id)
-            final = {"status": "FAILED", "error": "States.Runtime", "cause": str(exc)}
+            final = {"status": ExecutionStatus.FAILED, "error": "States.Runtime", "cause": str(exc)}
             run.history.append(HistoryEvent("ExecutionFailed", {"error": final["error"]}, self.clock()))
         finished = replace(record, finished_at=self.clock(), **final)
         try:

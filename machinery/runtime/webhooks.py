@@ -10,6 +10,7 @@ import time
 
 import aiohttp
 
+from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import ExecutionRecord
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,9 @@ def event_record(execution: ExecutionRecord) -> dict[str, object]:
         "acknowledged_at": _iso(execution.started_at),
         "finished_at": None if execution.finished_at is None else _iso(execution.finished_at),
     }
-    if execution.status == "SUCCEEDED":
+    if execution.status == ExecutionStatus.SUCCEEDED:
         record["output"] = execution.output
-    elif execution.status != "RUNNING":
+    elif execution.status in TERMINAL_STATUSES:
         record["error"] = execution.error
         record["cause"] = execution.cause
     return record

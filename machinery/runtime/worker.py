@@ -51,6 +51,7 @@ from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     WORK_CHILDREN,
     WORK_READ,
@@ -380,7 +381,7 @@ class Worker:
                 self._contexts.move_to_end(item.execution_id)
         if cached is None:
             execution = self.storage.get_execution(item.execution_id)
-            if execution is None or execution.status != "RUNNING":
+            if execution is None or execution.status != ExecutionStatus.RUNNING:
                 return None
             key = (execution.workflow_id, execution.workflow_version)
             if self._machine(key) is None:
@@ -447,7 +448,7 @@ class Worker:
                 self._add_children(commit, branch, effect, execution, now)
         if branch.owns_execution and branch.status in (SUCCEEDED, FAILED):
             commit.execution_update = {
-                "status": branch.status,
+                "status": ExecutionStatus(branch.status),
                 "output": branch.output if branch.status == SUCCEEDED else None,
                 "error": branch.error,
                 "cause": branch.cause,
@@ -503,7 +504,7 @@ class Worker:
                         workflow_name=execution.state_machine_name,
                         workflow_version=version,
                         name=f"{execution.name}/{effect.label}/{index}",
-                        status="RUNNING",
+                        status=ExecutionStatus.RUNNING,
                         input=child.input,
                         started_at=now,
                         parent_execution_id=execution.execution_id,
@@ -560,7 +561,11 @@ class Worker:
 
     def _timeout_execution(self, item: WorkItem) -> None:
         if self.storage.finish_execution(
-            item.execution_id, "TIMED_OUT", self.clock(), "States.Timeout", "Execution timed out"
+            item.execution_id,
+            ExecutionStatus.TIMED_OUT,
+            self.clock(),
+            "States.Timeout",
+            "Execution timed out",
         ):
             self.notifier.finished(item.execution_id)
         self.storage.complete_work(item)

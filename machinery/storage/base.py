@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from machinery.engine.types import Branch, HistoryEvent
+from machinery.status import ExecutionStatus
 
 # Work kinds
 WORK_START = "start"  # run a fresh branch
@@ -29,8 +30,6 @@ WORK_READ = "read"  # read a Map state's items (payload: the ReadItems effect)
 
 #: The error of the ``WORK_TOKEN`` item that fails a ``.waitForTaskToken`` task missing its heartbeats.
 HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
-
-TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 #: Above every history event id: where a ``reverse`` history read without ``after`` starts.
@@ -82,7 +81,7 @@ class ExecutionRecord:
     workflow_name: str
     workflow_version: int
     name: str
-    status: str
+    status: ExecutionStatus
     input: Any
     started_at: float
     output: Any = None
@@ -327,7 +326,7 @@ class Storage(abc.ABC):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -359,7 +358,12 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         """End a running execution from outside (stop, timeout): cancel its branches and work.
 
@@ -409,4 +413,44 @@ class Storage(abc.ABC):
         The heartbeat timeout is the ``WORK_TOKEN`` item whose payload has the error
         ``States.HeartbeatTimeout`` and this token. False when there is none: the task has no
         ``HeartbeatSeconds``, is not parked yet, or its heartbeat timeout is already firing.
+        """
+
+    # lookups by name -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def find_execution(self, workflow_name: str, name: str) -> ExecutionRecord | None:
+        """The newest execution named ``name`` that started on the workflow then named ``workflow_name``.
+
+        An execution ARN names both (``execution:<machine>:<name>``); the workflow's name is the one the
+        execution recorded when it started, so a renamed workflow's older executions keep their ARNs.
+        """
+
+    # resources -------------------------------------------------------------------------------
+    # Small records of the front doors that the engine never reads (the AWS API's published versions,
+    # aliases, tags, activities and their queued tasks, map runs): a JSON document under (kind, key).
+    # The control layer gives them types (machinery/control/resources.py); backends only store them.
+
+    @abc.abstractmethod
+    def put_resource(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        """Create or replace the resource ``(kind, key)``."""
+
+    @abc.abstractmethod
+    def insert_resource(self, kind: str, key: str, body: dict[str, Any]) -> bool:
+        """Create the resource unless ``(kind, key)`` exists; True when created (atomic)."""
+
+    @abc.abstractmethod
+    def get_resource(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    def list_resources(self, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """The resources of ``kind`` whose key starts with ``prefix``, in key order."""
+
+    @abc.abstractmethod
+    def delete_resource(self, kind: str, key: str) -> bool:
+        """Delete the resource; True when it existed."""
+
+    @abc.abstractmethod
+    def take_resource(self, kind: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+        """Delete and return the first resource (in key order) whose key starts with ``prefix``.
+
+        Atomic: two callers never take the same resource (a queue of activity tasks).
         """

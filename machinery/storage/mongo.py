@@ -43,6 +43,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from machinery.engine.types import ACTIVE, CANCELLED, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
@@ -73,6 +74,7 @@ from machinery.storage.mongo_documents import (
     webhook_doc,
     work_doc,
 )
+from machinery.storage.mongo_resources import MongoResources
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -131,7 +133,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, Storage):
+class MongoStorage(MongoDefinitions, MongoResources, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
@@ -177,6 +179,7 @@ class MongoStorage(MongoDefinitions, Storage):
         self._history = collection("history")
         self._work = collection("work")
         self._counters = collection("counters")
+        self._resources = collection("resources")
 
     @driver_errors
     def migrate(self) -> None:
@@ -195,6 +198,7 @@ class MongoStorage(MongoDefinitions, Storage):
         self._work.create_index("branch_id")
         self._work.create_index("owner")
         self._work.create_index("expires_at", expireAfterSeconds=0)
+        self._migrate_resources()
 
     def close(self) -> None:
         if self._client is not None:
@@ -321,7 +325,7 @@ class MongoStorage(MongoDefinitions, Storage):
     ) -> Doc | None:
         """End a running execution on behalf of an intent; the execution when this intent ended it."""
         ended = self._executions.find_one_and_update(
-            {"_id": execution_id, "status": "RUNNING"},
+            {"_id": execution_id, "status": ExecutionStatus.RUNNING},
             {"$set": {**fields, "finished_by": anchor_id}},
             return_document=_AFTER,
         )
@@ -397,7 +401,7 @@ class MongoStorage(MongoDefinitions, Storage):
     def list_executions(
         self,
         workflow_id: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         after: str | None,
         parent_id: str | None = None,
@@ -444,10 +448,15 @@ class MongoStorage(MongoDefinitions, Storage):
 
     @driver_errors
     def finish_execution(
-        self, execution_id: str, status: str, now: float, error: str | None = None, cause: str | None = None
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> bool:
         current = self._executions.find_one({"_id": execution_id}, {"status": 1})
-        if current is None or current["status"] != "RUNNING":
+        if current is None or current["status"] != ExecutionStatus.RUNNING:
             return False
         intent = {
             "op": "finish",
@@ -472,9 +481,7 @@ class MongoStorage(MongoDefinitions, Storage):
         self._branches.update_many(
             {"execution_id": execution_id, "status": ACTIVE}, {"$set": {"status": CANCELLED}}
         )
-        kind = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
-            intent["status"], "ExecutionFailed"
-        )
+        kind = ExecutionStatus(intent["status"]).end_event_type
         details = {"error": error, "cause": intent["cause"]} if error else {}
         self._put_history(execution_id, self._event_ids(anchor_id, execution_id, 1), [[kind, details, now]])
         webhook = [[intent["webhook_id"], webhook_doc(execution_id, now)]] if ended["callback_url"] else []
@@ -485,9 +492,9 @@ class MongoStorage(MongoDefinitions, Storage):
     def _abort_children(self, execution_id: str, now: float) -> None:
         """Abort the running child executions of an execution that ended (each with its own intent)."""
         for child in self._executions.find(
-            {"parent_execution_id": execution_id, "status": "RUNNING"}, {"_id": 1}
+            {"parent_execution_id": execution_id, "status": ExecutionStatus.RUNNING}, {"_id": 1}
         ):
-            self.finish_execution(child["_id"], "ABORTED", now)
+            self.finish_execution(child["_id"], ExecutionStatus.ABORTED, now)
 
     # branches and work ---------------------------------------------------------------------------
 
@@ -748,7 +755,7 @@ class MongoStorage(MongoDefinitions, Storage):
                     {"join_id": join_id, "status": ACTIVE, "execution_id": {"$ne": execution_id}},
                 )
                 for running_id in sorted(running):
-                    self.finish_execution(running_id, "ABORTED", now)
+                    self.finish_execution(running_id, ExecutionStatus.ABORTED, now)
                 siblings = self._branches.distinct("_id", {"join_id": join_id})
                 self._retire_work({"branch_id": {"$in": siblings}}, keep)
                 self._branches.update_many(

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from machinery.engine.types import CANCELLED, Branch
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     WORK_START,
     WORK_WEBHOOK,
@@ -77,7 +78,7 @@ def execution_record(doc: Doc) -> ExecutionRecord:
         workflow_name=doc["workflow_name"],
         workflow_version=doc["workflow_version"],
         name=doc["name"],
-        status=doc["status"],
+        status=ExecutionStatus(doc["status"]),
         input=loads(doc["input"]),
         output=loads(doc["output"]),
         error=doc["error"],

@@ -7,14 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from examples.demo import REPOSITORY, free_port, request, wait_until_healthy
 
 
-def test_help_lists_every_setting() -> None:
+@pytest.mark.parametrize("command", [[], ["serve"], ["worker"]], ids=["machinery", "serve", "worker"])
+def test_help_lists_every_setting(command: list[str]) -> None:
     from machinery.config import SETTINGS
 
     shown = subprocess.run(
-        [sys.executable, "-m", "machinery", "--help"],
+        [sys.executable, "-m", "machinery", *command, "--help"],
         cwd=REPOSITORY,
         capture_output=True,
         text=True,

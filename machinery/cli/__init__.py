@@ -1,0 +1,64 @@
+"""The ``machinery`` command (on click).
+
+One module per family of commands, each a plain click command or group:
+
+- :mod:`machinery.cli.server`: ``serve``, ``worker``, ``migrate`` (they run the server's code);
+- :mod:`machinery.cli.completion`: ``completion`` (the shell completion script).
+
+To add a command: write it as a click command (or group) in the module of its family, or in a new module
+under ``machinery/cli/``, and add it to :data:`COMMANDS` below; ``machinery --help`` lists the commands in
+that order. A server command that reads the ``MACHINERY_*`` settings uses ``cls=SettingsCommand``
+(:mod:`machinery.cli.base`) so that its ``--help`` lists them, and imports the server's modules inside
+its function, not at the top of the module: every ``machinery`` invocation, shell completion included,
+imports all the command modules.
+"""
+
+from __future__ import annotations
+
+import click
+
+from machinery.cli import completion, server
+from machinery.cli.base import RootGroup, configure_logging
+
+#: Every command of ``machinery``, in the order ``--help`` shows them.
+COMMANDS: list[click.Command] = [
+    server.serve,
+    server.worker,
+    server.migrate,
+    completion.completion,
+]
+
+
+@click.group(
+    cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
+@click.option(
+    "--log-level",
+    envvar="MACHINERY_LOG_LEVEL",
+    show_envvar=True,
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
+    help="what the commands log to standard error",
+)
+@click.version_option(package_name="machinery")
+def cli(log_level: str) -> None:
+    """A durable workflow orchestrator for HTTP services."""
+    configure_logging(log_level)
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``machinery`` with ``argv`` (default: the process's arguments); returns the exit status."""
+    try:
+        cli.main(args=argv, prog_name="machinery")
+    except SystemExit as exit_:
+        code = exit_.code
+        if code is None or isinstance(code, int):
+            return code or 0
+        click.echo(code, err=True)  # SystemExit("message"), as the interpreter would print it
+        return 1
+    return 0

@@ -1,0 +1,58 @@
+"""What every ``machinery`` command shares: help that lists the settings, exit codes, logging set-up."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+#: Exit statuses of the client commands (click itself exits with 2 on a usage error).
+EXIT_OK = 0
+EXIT_EXECUTION_FAILED = 1
+EXIT_USAGE = 2
+EXIT_API_ERROR = 3
+
+
+def format_settings(formatter: click.HelpFormatter) -> None:
+    """Write the settings section: every ``MACHINERY_*`` variable with its default and meaning.
+
+    The server's settings are imported here, when help is shown, so that client commands (and shell
+    completion, which runs the program at every tab) do not load the server's modules.
+    """
+    from machinery.config import SETTINGS
+
+    rows = [
+        (f"MACHINERY_{name}", f"{text} (default: {default!r})") for name, (default, text) in SETTINGS.items()
+    ]
+    with formatter.section("Settings (environment variables)"):
+        formatter.write_dl(rows, col_max=34)
+
+
+class SettingsCommand(click.Command):
+    """A command whose ``--help`` ends with the settings (the server commands: they read them all)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        format_settings(formatter)
+
+
+class RootGroup(click.Group):
+    """The ``machinery`` group: its help lists the settings too, and commands keep the order they were
+    added in (servers first, then the client commands) instead of click's alphabetical order."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        format_settings(formatter)
+
+
+def configure_logging(level: str) -> None:
+    """Log to standard error at ``level`` (only the CLI configures handlers)."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

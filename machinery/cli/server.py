@@ -1,0 +1,135 @@
+"""The server commands: ``machinery serve`` (the API with a worker), ``worker``, ``migrate``.
+
+They import the server's modules inside their functions, so that the client commands start without them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+import click
+
+from machinery.cli.base import SettingsCommand
+
+logger = logging.getLogger(__name__)
+
+database_url_option = click.option(
+    "--database-url", metavar="URL", help="storage to use (overrides MACHINERY_DATABASE_URL)"
+)
+
+
+def _use_database_url(database_url: str | None) -> None:
+    # The app factory and the worker read their settings from the environment, as a deployment sets them.
+    if database_url:
+        os.environ["MACHINERY_DATABASE_URL"] = database_url
+
+
+@click.command(cls=SettingsCommand)
+@click.option("--host", envvar="MACHINERY_HOST", show_envvar=True, default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", envvar="MACHINERY_PORT", show_envvar=True, type=click.IntRange(0, 65535), default=5000,
+    show_default=True,
+)  # fmt: skip
+@database_url_option
+@click.option(
+    "--threads", envvar="MACHINERY_THREADS", show_envvar=True, type=click.IntRange(min=1), default=48,
+    show_default=True, help="HTTP request threads",
+)  # fmt: skip
+@click.option("--no-worker", is_flag=True, help="serve the API only (workers run as `machinery worker`)")
+def serve(host: str, port: int, database_url: str | None, threads: int, no_worker: bool) -> None:
+    """Run the API and a worker."""
+    from waitress.server import create_server
+
+    from machinery.api import create_app, orchestrator_of
+
+    _use_database_url(database_url)
+    overrides = {"RUN_WORKER": False} if no_worker else {}
+    app = create_app(overrides or None)
+    server = create_server(
+        app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
+    )
+    logging.getLogger("machinery").info("serving on http://%s:%s", host, port)
+
+    def shut_down(signum: int, _frame: object) -> None:
+        # Leave the serving loop from the main thread at a safe point; closing the server from inside
+        # the handler would pull its file descriptors from under the loop.
+        raise _Stopping
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    try:
+        server.run()
+    except _Stopping:
+        pass
+    finally:
+        server.close()
+        orchestrator_of(app).stop()
+
+
+class _Stopping(SystemExit):
+    """Raised by the SIGTERM/SIGINT handler to end ``machinery serve``.
+
+    A ``SystemExit`` because waitress's loop re-raises only those (and ``KeyboardInterrupt``): any other
+    exception raised while a connection's handler runs would be logged and swallowed.
+    """
+
+
+@click.command(cls=SettingsCommand)
+@database_url_option
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="work items run at once (overrides MACHINERY_MAX_IN_FLIGHT)",
+)
+def worker(database_url: str | None, concurrency: int | None) -> None:
+    """Run a worker only (scale-out: any number share one PostgreSQL database).
+
+    It runs in the foreground until SIGTERM or SIGINT, then releases its leases.
+    """
+    import asyncio
+
+    from flask import Config
+
+    from machinery.config import DEFAULTS, worker_settings
+    from machinery.runtime.worker import Worker
+    from machinery.storage import open_storage
+
+    _use_database_url(database_url)
+    # The same settings, read the same way, as the server's app factory.
+    config = Config(os.getcwd())
+    config.from_mapping(DEFAULTS)
+    config.from_prefixed_env("MACHINERY")
+    if concurrency is not None:
+        config["MAX_IN_FLIGHT"] = concurrency
+    storage = open_storage(
+        str(config["DATABASE_URL"]),
+        pool_min_size=int(config["PG_POOL_MIN"]),
+        pool_max_size=int(config["PG_POOL_MAX"]),
+    )
+    running = Worker(storage, worker_settings(config))
+
+    def shut_down(signum: int, _frame: object) -> None:
+        logging.getLogger("machinery").info("signal %s: stopping the worker", signum)
+        running.stop(timeout=0)
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    logging.getLogger("machinery").info("worker %s running", running.owner)
+    try:
+        asyncio.run(running.run())
+    finally:
+        storage.close()
+
+
+@click.command()
+@database_url_option
+def migrate(database_url: str | None) -> None:
+    """Create or upgrade the storage schema."""
+    from machinery.config import SETTINGS
+    from machinery.storage import open_storage
+
+    _use_database_url(database_url)
+    open_storage(os.environ.get("MACHINERY_DATABASE_URL", SETTINGS["DATABASE_URL"][0])).close()
+    click.echo("schema is up to date")
