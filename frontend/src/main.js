@@ -28,18 +28,27 @@ function header(url) {
       item("/ui/executions", "Executions", here.startsWith("/ui/executions"))));
 }
 
+let rendering = 0;
+
 async function render() {
   if (cleanup) cleanup();
   cleanup = null;
+  const ticket = ++rendering;
   const url = new URL(window.location.href);
   const page = h("div", { class: "page" });
   clear(root, header(url), page);
   try {
     const result = await route(url)();
+    if (ticket !== rendering) {
+      // A newer navigation started while this page loaded: it wins.
+      if (result.cleanup) result.cleanup();
+      return;
+    }
     clear(page, result.element);
     cleanup = result.cleanup || null;
     if (result.title) document.title = `${result.title} · machinery`;
   } catch (error) {
+    if (ticket !== rendering) return;
     console.warn(error);
     clear(page, h("main", { class: "error-page", dataset: { page: "error" } },
       h("h1", {}, error.status === 404 ? "Not found" : "Something went wrong"),

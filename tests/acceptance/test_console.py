@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from examples.demo import load_definition, machinery_process, request
 from examples.demo import text_services as run_text_services
@@ -149,9 +150,10 @@ def test_a_browser_at_the_root_lands_on_the_workflows_page(tab: Page, server: st
     row = page.locator("tr[data-workflow='process-text']")
     assert "simple" in row.inner_text() and "v1" in row.inner_text()
     page.locator("[data-count]").first.wait_for(timeout=WAIT_MS)
-    page.fill("[data-filter=name]", "asl")
-    page.wait_for_function("document.querySelectorAll('tr[data-workflow]').length === 1", timeout=WAIT_MS)
     tab.shot("workflows")
+    page.fill("[data-filter=name]", "asl")
+    expect(page.locator("tr[data-workflow]")).to_have_count(1, timeout=WAIT_MS)
+    assert page.url.endswith("/ui/?q=asl")  # the search is part of the link
 
 
 def test_the_seed_workflow_graph_has_its_three_states_in_order(tab: Page) -> None:
@@ -257,10 +259,9 @@ def test_an_asl_workflow_renders_every_state_and_edge(tab: Page, server: str) ->
         == ["succeeded"] * 3
     )
     page.click("[data-iteration='1']")
-    page.wait_for_function(
-        "[...document.querySelectorAll('[data-event-type]')].every(e => +e.dataset.eventId > 0)",
-        timeout=WAIT_MS,
-    )
+    # Only that iteration's events: its start, its state's entry and exit, its end.
+    expect(page.locator("[data-table=history] tbody tr")).to_have_count(4, timeout=WAIT_MS)
+    assert page.locator("[data-table=history] [data-event-type=MapIterationStarted]").count() == 1
     click_container(page, "Fan")
     page.wait_for_selector(".branches [data-status=succeeded]", timeout=WAIT_MS)
     tab.shot("execution-asl")
@@ -363,6 +364,9 @@ def test_failed_and_caught_states_are_coloured_and_the_failure_selected(
     assert "Fatal on purpose" in page.locator("[data-panel=state]").inner_text()
     assert "Fatal" in page.locator("[data-banner=error]").inner_text()
     tab.shot("execution-failed")
+    page.emulate_media(color_scheme="dark")
+    tab.shot("execution-failed-dark")
+    page.emulate_media(color_scheme="light")
     # Every attempt of the retried task, with its error and the back-off waited.
     page.click("svg.graph [data-state='Try']")
     page.wait_for_selector("[data-attempts='3']", timeout=WAIT_MS)
@@ -447,9 +451,7 @@ def test_a_ten_thousand_event_history_opens(tab: Page, server: str) -> None:
     page.click("[data-action=history-next]")
     page.wait_for_selector(f"[data-event-id='{101}']", timeout=WAIT_MS)
     page.select_option("[data-filter=type]", "MapIterationSucceeded")
-    page.wait_for_function(
-        "document.querySelector('[data-history-info]').textContent.startsWith('2500 events')", timeout=WAIT_MS
-    )
+    expect(page.locator("[data-history-info]")).to_contain_text("2500 events · page 1 of 25", timeout=WAIT_MS)
     click_container(page, "Many")
     page.wait_for_selector("[data-iterations='2500']", timeout=WAIT_MS)
     tab.shot("execution-large")
@@ -466,7 +468,7 @@ def test_the_executions_page_filters_and_pages(tab: Page, server: str) -> None:
     assert names[:3] == ["run-2", "run-1", "run-0"]
     page.fill("[data-filter=name]", "run-1")
     page.press("[data-filter=name]", "Enter")
-    page.wait_for_function("document.querySelectorAll('tr[data-execution]').length === 1", timeout=WAIT_MS)
+    expect(page.locator("tr[data-execution]")).to_have_count(1, timeout=WAIT_MS)
     page.select_option("[data-filter=status]", "FAILED")
     page.wait_for_selector("[data-empty]", timeout=WAIT_MS)
     tab.shot("executions")

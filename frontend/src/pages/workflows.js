@@ -45,5 +45,5 @@ function row(w) {
     h("td", {}, w.express ? "express" : "standard"),
     h("td", {}, `v${w.version}`),
     h("td", {}, last ? [h("a", { href: `/ui/executions/${enc(last.event_id)}` }, statusBadge(last.status)), " ", h("span", { class: "muted" }, time(last.acknowledged_at))] : h("span", { class: "muted" }, "none")),
-    h("td", { class: "counts" }, counts.length ? counts : h("span", { class: "muted" }, "0")));
+    h("td", {}, h("div", { class: "counts" }, counts.length ? counts : h("span", { class: "muted" }, "0"))));
 }
