@@ -374,6 +374,7 @@ export function graphView(host, graph, { onSelect, direction = "TB" } = {}) {
     if (selected) select(selected);
     fit();
     svg.dataset.drawn = String(graph.nodes.length);
+    performance.mark("machinery:graph-drawn");
   }
 
   redraw(direction);

@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from examples.demo import load_definition, machinery_process, request
 from examples.demo import text_services as run_text_services
+from examples.workflows import CONSOLE_TOUR
 from tests.acceptance.browser import OUTPUT, Gates, chromium, require_chromium
 
 pytestmark = pytest.mark.browser
@@ -176,58 +177,15 @@ def test_the_seed_workflow_graph_has_its_three_states_in_order(tab: Page) -> Non
     tab.shot("workflow-seed")
 
 
-RICH = {
-    "Comment": "Choice, Parallel, Map, Retry and Catch",
-    "StartAt": "Route",
-    "States": {
-        "Route": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.kind", "StringEquals": "fan", "Next": "Fan"}],
-            "Default": "Single",
-        },
-        "Single": {"Type": "Pass", "Next": "Done"},
-        "Fan": {
-            "Type": "Parallel",
-            "Branches": [
-                {
-                    "StartAt": "Each",
-                    "States": {
-                        "Each": {
-                            "Type": "Map",
-                            "ItemsPath": "$.items",
-                            "ItemProcessor": {
-                                "StartAt": "Work",
-                                "States": {
-                                    "Work": {
-                                        "Type": "Pass",
-                                        "End": True,
-                                    }
-                                },
-                            },
-                            "End": True,
-                        }
-                    },
-                },
-                {"StartAt": "Pause", "States": {"Pause": {"Type": "Wait", "Seconds": 0, "End": True}}},
-            ],
-            "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 1}],
-            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Broken"}],
-            "Next": "Done",
-        },
-        "Broken": {"Type": "Fail", "Error": "Broken"},
-        "Done": {"Type": "Succeed"},
-    },
-}
-
-
 def test_an_asl_workflow_renders_every_state_and_edge(tab: Page, server: str) -> None:
-    post_workflow(server, {"name": "rich", "definition": RICH})
+    post_workflow(server, {"name": "rich", "definition": CONSOLE_TOUR})
     page = tab.open("/ui/workflows/rich")
     page.wait_for_selector("svg.graph[data-drawn]", timeout=WAIT_MS)
     assert set(node_statuses(page)) == {"Route", "Single", "Fan", "Each", "Work", "Pause", "Broken", "Done"}
     assert sorted(edges(page)) == sorted(
         [
             ("Route", "Fan", "choice"),
+            ("Route", "Done", "choice"),
             ("Route", "Single", "default"),
             ("Single", "Done", "next"),
             ("Fan", "Done", "next"),
@@ -235,7 +193,9 @@ def test_an_asl_workflow_renders_every_state_and_edge(tab: Page, server: str) ->
         ]
     )
     assert page.locator("[data-from='Route'][data-to='Fan'] .label").text_content() == '$.kind == "fan"'
-    assert page.locator("[data-from='Fan'][data-to='Broken'] .label").text_content() == "States.ALL"
+    assert (
+        page.locator("[data-from='Fan'][data-to='Broken'] .label").text_content() == "States.Timeout, Custom"
+    )
     assert page.locator("[data-state='Fan'] > .retry-badge").get_attribute("data-retry") == "2"
     assert page.locator("[data-group]").count() == 3  # two branches, one item processor
     click_container(page, "Each")

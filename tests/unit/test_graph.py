@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from examples.workflows import CONSOLE_TOUR
 from machinery.asl.compiler import compile_machine
 from machinery.asl.graph import describe_rule, machine_graph, simple_signatures
 from machinery.asl.simple import ServiceSignature, compile_simple
@@ -93,75 +94,33 @@ def test_every_example(definition: dict[str, Any]) -> None:
     check_graph(definition)
 
 
-NESTED = {
-    "StartAt": "Check",
-    "States": {
-        "Check": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.n", "NumericGreaterThan": 3, "Next": "Fan"},
-                {
-                    "And": [
-                        {"Variable": "$.s", "StringEquals": "x"},
-                        {"Not": {"Variable": "$.t", "IsPresent": True}},
-                    ],
-                    "Next": "Done",
-                },
-            ],
-            "Default": "Done",
-        },
-        "Fan": {
-            "Type": "Parallel",
-            "Branches": [
-                {
-                    "StartAt": "Each",
-                    "States": {
-                        "Each": {
-                            "Type": "Map",
-                            "ItemProcessor": {
-                                "StartAt": "Work",
-                                "States": {
-                                    "Work": {
-                                        "Type": "Task",
-                                        "Resource": "upper",
-                                        "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 4}],
-                                        "End": True,
-                                    }
-                                },
-                            },
-                            "End": True,
-                        }
-                    },
-                },
-                {"StartAt": "Idle", "States": {"Idle": {"Type": "Wait", "Seconds": 1, "End": True}}},
-            ],
-            "Catch": [{"ErrorEquals": ["States.Timeout", "Custom"], "Next": "Oops"}],
-            "Next": "Done",
-        },
-        "Oops": {"Type": "Fail", "Error": "E"},
-        "Done": {"Type": "Succeed"},
-    },
-}
-
-
 def test_nested_containers_and_labels() -> None:
-    graph = machine_graph(compile_machine(NESTED))
+    check_graph(CONSOLE_TOUR)
+    graph = machine_graph(compile_machine(CONSOLE_TOUR))
     nodes = {node.id: node for node in graph.nodes}
-    assert set(nodes) == {"Check", "Fan", "Oops", "Done", "Fan/0/Each", "Fan/1/Idle", "Fan/0/Each/items/Work"}
+    assert set(nodes) == {
+        "Route",
+        "Single",
+        "Fan",
+        "Broken",
+        "Done",
+        "Fan/0/Each",
+        "Fan/1/Pause",
+        "Fan/0/Each/items/Work",
+    }
     assert [g.label for g in nodes["Fan"].groups] == ["Branch 1", "Branch 2"]
     assert nodes["Fan/0/Each"].group == "Fan/0" and nodes["Fan/0/Each/items/Work"].group == "Fan/0/Each/items"
     assert nodes["Fan/0/Each/items/Work"].name == "Work"
-    assert [(r.errors, r.max_attempts) for r in nodes["Fan/0/Each/items/Work"].retry] == [
-        (("States.ALL",), 4)
-    ]
-    assert nodes["Oops"].end and nodes["Done"].end and nodes["Check"].start
+    assert [(r.errors, r.max_attempts) for r in nodes["Fan"].retry] == [(("States.ALL",), 2)]
+    assert nodes["Broken"].end and nodes["Done"].end and nodes["Route"].start and nodes["Fan/1/Pause"].start
     edges = [(e.from_id, e.to_id, e.kind, e.label) for e in graph.edges]
     assert edges == [
-        ("Check", "Fan", "choice", "$.n > 3"),
-        ("Check", "Done", "choice", '$.s == "x" and not ($.t is present)'),
-        ("Check", "Done", "default", "Default"),
+        ("Route", "Fan", "choice", '$.kind == "fan"'),
+        ("Route", "Done", "choice", '$.kind == "done" and not ($.items is present)'),
+        ("Route", "Single", "default", "Default"),
+        ("Single", "Done", "next", None),
         ("Fan", "Done", "next", None),
-        ("Fan", "Oops", "catch", "States.Timeout, Custom"),
+        ("Fan", "Broken", "catch", "States.Timeout, Custom"),
     ]
 
 

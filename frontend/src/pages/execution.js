@@ -287,6 +287,7 @@ export async function executionPage(id, params) {
     live.textContent = record.status === "RUNNING" ? "● live" : "";
   }, record.status === "RUNNING");
   live.textContent = record.status === "RUNNING" ? "● live" : "";
+  requestAnimationFrame(() => performance.mark("machinery:execution-ready"));
   return { element: root, title: record.name, cleanup: () => poll.stop() };
 }
 
