@@ -16,6 +16,12 @@ export class ApiError extends Error {
 
 export async function api(path, { method = "GET", body, signal } = {}) {
   const init = { method, headers: { Accept: "application/json" }, signal, credentials: "same-origin" };
+  if (method !== "GET" && method !== "HEAD") {
+    // A session cookie authenticates this browser; its state-changing requests prove they come from the
+    // console with the CSRF token the server set beside it.
+    const csrf = document.cookie.split("; ").find((c) => c.startsWith("machinery_csrf="));
+    if (csrf) init.headers["X-CSRF-Token"] = decodeURIComponent(csrf.slice("machinery_csrf=".length));
+  }
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = typeof body === "string" ? body : JSON.stringify(body);

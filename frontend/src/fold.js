@@ -143,6 +143,7 @@ export class ExecutionFold {
     attempt.endedAt = at;
     if (phase === "Succeeded") {
       attempt.outcome = "succeeded";
+      attempt.resultId = id;
       attempt.result = parse(details.output);
       visit.error = null;
       visit.cause = null;

@@ -5,6 +5,10 @@ client uses (``/w``, ``/e``, ``/e/<id>/history``). What no public route answers 
 a workflow's graph (derived from the compiled model by :mod:`machinery.asl.graph`) and the workflows
 list with each one's counts by status and last execution.
 
+Authentication is the one check of :mod:`machinery.auth`: the pages and assets are open, the data views
+need a token's scope like the API routes, and a browser signs in by pasting a token (``/ui/api/session``),
+which gives it a session cookie; its state-changing requests carry the CSRF token.
+
 The front end is built from ``frontend/`` into ``static/dist/`` by ``make setup``; without it the shell
 says how to build it.
 """
@@ -12,6 +16,7 @@ says how to build it.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from functools import cache
 from importlib import resources
@@ -32,13 +37,15 @@ from flask import (
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from machinery import auth
+from machinery.api.bodies import int_arg
 from machinery.asl.graph import machine_graph, simple_signatures
 from machinery.asl.simple import ServiceSignature, canonical_type
 from machinery.control.definitions import find_workflow, workflow_json
 from machinery.control.events import Orchestrator
 from machinery.errors import BadRequest, FieldIssue
 from machinery.runtime.webhooks import event_record
-from machinery.storage.base import WorkflowRecord
+from machinery.storage.base import HISTORY_END, StoredEvent, WorkflowRecord
 from machinery.web.dataflow import dataflow_steps, find_state
 
 logger = logging.getLogger(__name__)
@@ -164,21 +171,77 @@ def graph_json(orchestrator: Orchestrator, workflow: WorkflowRecord) -> dict[str
     return {"workflow": workflow.name, "version": workflow.version, **graph.to_json()}
 
 
-@blueprint.post("/api/executions/<event_id>/dataflow")
+@blueprint.get("/api/executions/<event_id>/dataflow")
 def execution_dataflow(event_id: str) -> Response:
-    """Replay a JSONPath state's data-flow steps: ``{"state", "group"?, "input", "result"?}``."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("state"), str):
-        raise BadRequest(
-            "expected {state, group?, input, result?}", issues=[FieldIssue("state", "is required")]
-        )
-    group = body.get("group")
-    if group is not None and not isinstance(group, str):
-        raise BadRequest("invalid group", issues=[FieldIssue("group", "must be a string or null")])
+    """Replay one visit of a JSONPath state: ``?state=&group=&entered=<event id>&result=<event id>``.
+
+    ``entered`` is the visit's ``…StateEntered`` event (its input), ``result`` the event that carried the
+    task's result (its ``output``), if any: both are read from the execution's own history.
+    """
+    name = request.args.get("state")
+    if not name:
+        raise BadRequest("invalid query argument 'state'", issues=[FieldIssue("state", "is required")])
+    group = request.args.get("group") or None
+    entered_id = int_arg("entered", None, minimum=1, maximum=HISTORY_END)
+    result_id = int_arg("result", None, minimum=1, maximum=HISTORY_END)
+    if entered_id is None:
+        raise BadRequest("invalid query argument 'entered'", issues=[FieldIssue("entered", "is required")])
     orchestrator = _orchestrator()
     record = orchestrator.get_event(event_id)
     workflow = find_workflow(orchestrator.storage, record.workflow_id, record.workflow_version)
     machine = orchestrator.machine(workflow)
-    state = find_state(machine, group, body["state"])
-    steps = dataflow_steps(machine, record, state, body.get("input"), body.get("result"))
+    state = find_state(machine, group, name)
+    entered = _history_event(orchestrator, event_id, entered_id, "entered")
+    if not entered.type.endswith("StateEntered") or entered.details.get("name") != name:
+        raise BadRequest("not this state's entry", issues=[FieldIssue("entered", f"is not '{name}' entered")])
+    result = None
+    if result_id is not None:
+        carried = _history_event(orchestrator, event_id, result_id, "result")
+        if "output" not in carried.details or not carried.type.endswith("Succeeded"):
+            raise BadRequest("not a result", issues=[FieldIssue("result", "is not an event with a result")])
+        result = json.loads(carried.details["output"])
+    steps = dataflow_steps(record, state, json.loads(entered.details["input"]), result)
     return jsonify({"state": state.name, "steps": steps})
+
+
+def _history_event(orchestrator: Orchestrator, event_id: str, wanted: int, field: str) -> StoredEvent:
+    events, _cursor = orchestrator.history(event_id, wanted - 1, 1)
+    if not events or events[0].event_id != wanted:
+        raise BadRequest(
+            f"no event {wanted}", issues=[FieldIssue(field, f"no event {wanted} in this history")]
+        )
+    return events[0]
+
+
+@blueprint.get("/api/session")
+def session_state() -> Response:
+    """Who the browser is signed in as, and whether it must sign in to read anything."""
+    principal = auth.current_principal()
+    gate = auth.gate_of(current_app)
+    return jsonify(
+        {
+            "signed_in": principal is not None,
+            "name": principal.name if principal else None,
+            "scope": principal.scope.value if principal else None,
+            "required": principal is None and not gate.admits_without_token(request),
+        }
+    )
+
+
+@blueprint.post("/api/session")
+def sign_in() -> Response:
+    """Sign in with a pasted API token (``{"token"}``): sets the session and CSRF cookies."""
+    body = request.get_json(silent=True)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not 0 < len(token) <= 1000:
+        raise BadRequest("expected {token}", issues=[FieldIssue("token", "must be the API token (a string)")])
+    response = Response(status=204)
+    auth.start_session(response, token)
+    return response
+
+
+@blueprint.delete("/api/session")
+def sign_out() -> Response:
+    response = Response(status=204)
+    auth.end_session(response)
+    return response

@@ -33,7 +33,7 @@ def find_state(machine: CompiledMachine, group: str | None, name: str) -> State:
 
 
 def dataflow_steps(
-    machine: CompiledMachine, record: ExecutionRecord, state: State, state_input: Any, result: Any
+    record: ExecutionRecord, state: State, state_input: Any, result: Any
 ) -> list[dict[str, Any]]:
     """``[{"step", "expression", "value"} | {"step", "expression", "error"}]`` in the order they apply."""
     if state.query_language == JSONATA:

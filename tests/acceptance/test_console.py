@@ -8,6 +8,7 @@ that the browser console logged no error, and saves a screenshot under ``test-ou
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -432,3 +433,63 @@ def test_the_executions_page_filters_and_pages(tab: Page, server: str) -> None:
     page.select_option("[data-filter=status]", "FAILED")
     page.wait_for_selector("[data-empty]", timeout=WAIT_MS)
     tab.shot("executions")
+
+
+# authentication ------------------------------------------------------------------------------------------
+
+
+def test_with_api_tokens_the_console_signs_in_and_keeps_a_session(
+    browser: Any, tmp_path: Path, server: str
+) -> None:
+    with (
+        (tmp_path / "server.log").open("w") as log,
+        machinery_process(f"sqlite:///{tmp_path / 'db.sqlite'}", log) as base,
+    ):
+        status, issued = request("POST", f"{base}/tokens", {"name": "operator", "scope": "write"})
+        assert status == 201, issued
+        assert request("GET", f"{base}/w")[0] == 401  # the server now wants a token
+        tab = Page(browser, base)
+        try:
+            page = tab.open("/ui/")
+            page.wait_for_selector("[data-page=sign-in]", timeout=WAIT_MS)
+            tab.shot("sign-in")
+            tab.expect_rejection(401)
+            page.fill("[data-field=token]", "not-a-token")
+            page.click("[data-action=sign-in]")
+            page.wait_for_selector("[data-field-error=token]:not(:empty)", timeout=WAIT_MS)
+            page.fill("[data-field=token]", issued["token"])
+            page.click("[data-action=sign-in]")
+            page.wait_for_selector("[data-page=workflows]", timeout=WAIT_MS)
+            assert page.locator("[data-signed-in]").get_attribute("data-signed-in") == "operator"
+            cookies = {c["name"]: c for c in browser.cookies(base)}
+            assert (
+                cookies["machinery_session"]["httpOnly"]
+                and cookies["machinery_session"]["sameSite"] == "Strict"
+            )
+            assert issued["token"] not in json.dumps(list(cookies.values()))
+            # A state-changing request through the session carries the CSRF token: start an execution.
+            one = {
+                "name": "one",
+                "definition": {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+            }
+            created = urllib.request.Request(
+                f"{base}/w",
+                data=json.dumps(one).encode(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {issued['token']}"},
+            )
+            with urllib.request.urlopen(created, timeout=30) as response:
+                assert response.status == 201
+            page = tab.open("/ui/workflows/one")
+            page.click("[data-action=start]")
+            page.wait_for_selector("[data-page=execution][data-execution-status=SUCCEEDED]", timeout=WAIT_MS)
+            # Without the CSRF header, the session's state-changing requests are refused.
+            status = page.evaluate(
+                """() => fetch("/e/one", {method: "POST", headers: {"Content-Type": "application/json"},
+                    body: "{}"}).then(r => r.status)"""
+            )
+            tab.expect_rejection(403)
+            assert status == 403
+            page.click("[data-action=sign-out]")
+            page.wait_for_selector("[data-page=sign-in]", timeout=WAIT_MS)
+        finally:
+            tab.close()

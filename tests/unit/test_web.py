@@ -143,42 +143,121 @@ def test_a_simple_workflows_graph_carries_fields_and_the_type_check(client: Flas
     assert len(graph["issues"]) == 1
 
 
-def test_dataflow_replays_each_jsonpath_step(client: FlaskClient, asl: dict[str, Any]) -> None:
-    event = post(client, "/e/flow?wait=0", {"in": {"a": 2}})
-    url = f"/ui/api/executions/{event['event_id']}/dataflow"
-    steps = post(client, url, {"state": "Shape", "input": {"in": {"a": 2}}})["steps"]
-    assert [(s["step"], s["value"]) for s in steps] == [
+def flow_definition(call: str) -> dict[str, Any]:
+    return {
+        "StartAt": "Shape",
+        "States": {
+            "Shape": {
+                "Type": "Pass",
+                "InputPath": "$.in",
+                "Parameters": {"v.$": "$.a", "twice.$": "States.MathAdd($.a, $.a)"},
+                "ResultPath": "$.shaped",
+                "OutputPath": "$.shaped",
+                "Next": "Call",
+            },
+            "Call": {
+                "Type": "Task",
+                "Resource": call,
+                "ResultSelector": {"got.$": "$.value"},
+                "ResultPath": "$.call",
+                "Next": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+@pytest.fixture
+def replayed(live_client: FlaskClient, loopback: Any) -> tuple[FlaskClient, str, dict[str, int]]:
+    """A finished execution of the flow: its id and the ids of the events the replay reads."""
+    service = loopback(lambda _request: (200, "application/json", b'{"value": 7, "x": 0}'))
+    post(live_client, "/w", {"name": "flow", "definition": flow_definition(f"{service.url}/call")})
+    event = post(live_client, "/e/flow?wait=10", {"in": {"a": 2}})
+    assert event["status"] == "SUCCEEDED", event
+    history = live_client.get(f"/e/{event['event_id']}/history").get_json()["events"]
+    ids = {}
+    for item in history:
+        details = next((v for k, v in item.items() if k.endswith("EventDetails")), {})
+        if item["type"].endswith("StateEntered"):
+            ids[details["name"]] = item["id"]
+        if item["type"] == "TaskSucceeded":
+            ids["result"] = item["id"]
+    return live_client, event["event_id"], ids
+
+
+def test_dataflow_replays_each_jsonpath_step(replayed: tuple[FlaskClient, str, dict[str, int]]) -> None:
+    client, event_id, ids = replayed
+    url = f"/ui/api/executions/{event_id}/dataflow"
+
+    def steps(query: str) -> list[tuple[str, Any]]:
+        response = client.get(f"{url}?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [(s["step"], s.get("value", s.get("error"))) for s in response.get_json()["steps"]]
+
+    assert steps(f"state=Shape&entered={ids['Shape']}") == [
         ("InputPath", {"a": 2}),
         ("Parameters", {"v": 2, "twice": 4}),
         ("ResultPath", {"in": {"a": 2}, "shaped": {"v": 2, "twice": 4}}),
         ("OutputPath", {"v": 2, "twice": 4}),
     ]
-    steps = post(client, url, {"state": "Call", "input": {"k": 1}, "result": {"value": 7, "x": 0}})["steps"]
-    assert [(s["step"], s["value"]) for s in steps] == [
-        ("InputPath", {"k": 1}),
+    assert steps(f"state=Call&entered={ids['Call']}&result={ids['result']}") == [
+        ("InputPath", {"v": 2, "twice": 4}),
         ("ResultSelector", {"got": 7}),
-        ("ResultPath", {"k": 1, "call": {"got": 7}}),
-        ("OutputPath", {"k": 1, "call": {"got": 7}}),
+        ("ResultPath", {"v": 2, "twice": 4, "call": {"got": 7}}),
+        ("OutputPath", {"v": 2, "twice": 4, "call": {"got": 7}}),
     ]
-    # A step that cannot run says why, and the steps after it are not shown.
-    steps = post(client, url, {"state": "Shape", "input": {"other": 1}})["steps"]
-    assert [s["step"] for s in steps] == ["InputPath"] and "error" in steps[0]
+    # Without a result (the task failed or runs), the steps stop before it.
+    assert steps(f"state=Call&entered={ids['Call']}") == [("InputPath", {"v": 2, "twice": 4})]
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    "query, field",
     [
-        ({}, "state"),
-        ({"state": 3}, "state"),
-        ({"state": "Nope"}, "state"),
-        ({"state": "Shape", "group": 1}, "group"),
+        ("", "state"),
+        ("state=Shape", "entered"),
+        ("state=Nope&entered=2", "state"),
+        ("state=Shape&entered=x", "entered"),
+        ("state=Shape&entered=999", "entered"),
+        ("state=Call&entered={Shape}", "entered"),
+        ("state=Call&entered={Call}&result={Shape}", "result"),
     ],
 )
 def test_dataflow_refuses_bad_requests(
-    client: FlaskClient, asl: dict[str, Any], body: Any, field: str
+    replayed: tuple[FlaskClient, str, dict[str, int]], query: str, field: str
 ) -> None:
-    event = post(client, "/e/flow?wait=0", {"in": {"a": 2}})
-    response = client.post(f"/ui/api/executions/{event['event_id']}/dataflow", json=body)
+    client, event_id, ids = replayed
+    response = client.get(f"/ui/api/executions/{event_id}/dataflow?{query.format(**ids)}")
     assert response.status_code == 400
     assert [e["field"] for e in response.get_json()["errors"]] == [field]
-    assert client.post("/ui/api/executions/nope/dataflow", json={"state": "Shape"}).status_code == 404
+    assert client.get("/ui/api/executions/nope/dataflow?state=Shape&entered=1").status_code == 404
+
+
+def test_with_tokens_the_console_views_need_a_session_with_csrf(
+    client: FlaskClient, asl: dict[str, Any]
+) -> None:
+    assert client.get("/ui/api/session").get_json() == {
+        "signed_in": False, "name": None, "scope": None, "required": False
+    }  # fmt: skip
+    issued = post(client, "/tokens", {"name": "viewer", "scope": "read"})
+    assert client.get("/ui/api/workflows").status_code == 401
+    assert client.get("/ui/api/workflows/flow/graph").status_code == 401
+    assert client.get("/ui/api/session").get_json()["required"] is True
+    assert client.get("/ui/").status_code in (200, 503)  # the pages themselves hold no data
+    assert client.post("/ui/api/session", json={"token": "wrong"}).status_code == 401
+    assert client.post("/ui/api/session", json={}).status_code == 400
+    signed = client.post("/ui/api/session", json={"token": issued["token"]})
+    assert signed.status_code == 204
+    assert {c.split("=", 1)[0] for c in signed.headers.getlist("Set-Cookie")} == {
+        "machinery_session",
+        "machinery_csrf",
+    }
+    assert client.get("/ui/api/session").get_json() == {
+        "signed_in": True, "name": "viewer", "scope": "read", "required": False
+    }  # fmt: skip
+    assert client.get("/ui/api/workflows").status_code == 200
+    event = client.post("/e/flow?wait=0", json={"in": {"a": 1}})
+    assert event.status_code == 403  # a read token's session cannot start executions (and sent no CSRF)
+    csrf = client.get_cookie("machinery_csrf")
+    assert csrf is not None and csrf.value != issued["token"]
+    assert client.delete("/ui/api/session", headers={"X-CSRF-Token": csrf.value}).status_code == 204
+    assert client.get("/ui/api/workflows").status_code == 401

@@ -28,10 +28,10 @@ export function dataFlow(record, node, graphNode, visit) {
     const list = h("ol", { class: "steps" });
     box.append(list);
     try {
-      const reply = await api(`/ui/api/executions/${enc(record.event_id)}/dataflow`, {
-        method: "POST",
-        body: { state: node.name, group: node.group ?? null, input: visit.input, result: result ?? null },
-      });
+      const query = new URLSearchParams({ state: node.name, entered: String(visit.enteredId) });
+      if (node.group) query.set("group", node.group);
+      if (lastSuccess) query.set("result", String(lastSuccess.resultId));
+      const reply = await api(`/ui/api/executions/${enc(record.event_id)}/dataflow?${query}`);
       list.append(...reply.steps.map((s) => stepRow(s.step, s.expression, s.value, s.error)));
       if (node.type === "Task" && result === undefined) list.append(h("li", { class: "muted" }, visit.attempts.some((a) => !a.outcome) ? "No result yet: the task is running." : "No result: the task failed, so its result steps did not run."));
     } catch (error) {
