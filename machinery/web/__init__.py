@@ -40,8 +40,8 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from machinery import auth
 from machinery.api.bodies import int_arg
 from machinery.asl.graph import machine_graph, simple_signatures
-from machinery.asl.simple import ServiceSignature, canonical_type
-from machinery.control.definitions import find_workflow, workflow_json
+from machinery.asl.simple import ServiceSignature
+from machinery.control.definitions import find_workflow, service_signature, workflow_json
 from machinery.control.events import Orchestrator
 from machinery.errors import BadRequest, FieldIssue
 from machinery.runtime.webhooks import event_record
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(str(resources.files("machinery.web").joinpath("static")))
 DIST = STATIC / "dist"
-#: The front end's own scripts and styles only; no inline code (the shell passes data in attributes).
+#: The front end's own scripts and styles only: no inline code, nothing from another origin.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -81,17 +81,23 @@ def index() -> BaseResponse:
     raise HttpNotFound()
 
 
-@cache
 def _asset_version(name: str) -> str:
     """A short digest of a built file, so that browsers fetch it again after each build."""
     path = DIST / name
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "missing"
+    return _digest(path, path.stat().st_mtime_ns) if path.exists() else "missing"
+
+
+@cache
+def _digest(path: Path, _mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 @blueprint.get("/")
 @blueprint.get("/<path:page>")
 def shell(page: str = "") -> Response:
     """Every console page is the same shell; the front end reads the path and draws the page."""
+    if page == "api" or page.startswith("api/"):
+        raise HttpNotFound()  # an unknown console view is a 404, not a page
     built = (DIST / "console.js").exists()
     if not built:
         logger.warning("the console's front end is not built (%s is missing): run `make setup`", DIST)
@@ -137,15 +143,7 @@ def workflows_summary() -> Response:
 @blueprint.get("/api/workflows/<ref>/graph")
 def workflow_graph(ref: str) -> Response:
     """The graph of a workflow version (``?version=N``, default the latest)."""
-    raw = request.args.get("version")
-    version = None
-    if raw is not None:
-        if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 9) or int(raw) < 1:
-            raise BadRequest(
-                "invalid query argument 'version'",
-                issues=[FieldIssue("version", "must be a whole number ≥ 1")],
-            )
-        version = int(raw)
+    version = int_arg("version", None, minimum=1)
     orchestrator = _orchestrator()
     workflow = find_workflow(orchestrator.storage, ref, version)
     return jsonify(graph_json(orchestrator, workflow))
@@ -156,15 +154,11 @@ def graph_json(orchestrator: Orchestrator, workflow: WorkflowRecord) -> dict[str
     signatures: dict[str, Any] = {}
     issues: list[str] = []
     if "services" in workflow.spec:
-        services = {}
+        services: dict[str, ServiceSignature] = {}
         for name in workflow.spec["services"]:
             service = orchestrator.storage.get_service(name)
             if service is not None:
-                services[name] = ServiceSignature(
-                    name,
-                    {f["name"]: canonical_type(f["type"]) or "any" for f in service.inputs},
-                    {f["name"]: canonical_type(f["type"]) or "any" for f in service.outputs},
-                )
+                services[name] = service_signature(service)
         signatures, issues = simple_signatures(workflow.spec, workflow.definition, services)
     graph = machine_graph(orchestrator.machine(workflow), signatures)
     graph.issues = issues

@@ -228,6 +228,41 @@ def test_an_asl_workflow_renders_every_state_and_edge(tab: Page, server: str) ->
     tab.shot("execution-asl")
 
 
+def test_a_distributed_maps_child_executions_are_reachable(tab: Page, server: str) -> None:
+    definition = {
+        "StartAt": "Spread",
+        "States": {
+            "Spread": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Item",
+                    "States": {"Item": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    post_workflow(server, {"name": "spread", "definition": definition})
+    event_id = start(server, "spread", {"items": ["a", "b", "c"]})
+    assert wait_ended(server, event_id)["status"] == "SUCCEEDED"
+    page = tab.open(f"/ui/executions/{event_id}")
+    page.wait_for_selector("[data-execution-status=SUCCEEDED] svg.graph[data-drawn]", timeout=WAIT_MS)
+    click_container(page, "Spread")
+    page.wait_for_selector("[data-iterations='3']", timeout=WAIT_MS)
+    page.click("[data-iteration='1']")
+    page.wait_for_selector("[data-page=execution] [data-link=parent]", timeout=WAIT_MS)
+    child = page.url.rsplit("/", 1)[-1]
+    record = request("GET", f"{server}/e/{child}")[1]
+    assert (record["parent_event_id"], record["name"].rsplit("/", 1)[-1]) == (event_id, "1")
+    assert page.locator("[data-execution-status=SUCCEEDED]").count() == 1
+    page.click("[data-link=parent]")
+    page.wait_for_selector(f"[data-execution='{event_id}']", timeout=WAIT_MS)
+    page = tab.open(f"/ui/executions?parent={event_id}")
+    expect(page.locator("tr[data-execution]")).to_have_count(3, timeout=WAIT_MS)
+
+
 # live ----------------------------------------------------------------------------------------------------
 
 

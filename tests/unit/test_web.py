@@ -79,6 +79,11 @@ def test_every_console_path_is_the_shell(client: FlaskClient, path: str) -> None
         assert "make setup" in response.get_data(as_text=True)
 
 
+def test_an_unknown_console_view_is_a_json_404(client: FlaskClient) -> None:
+    response = client.get("/ui/api/nope")
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
 def test_static_files_are_served_and_nothing_outside_them(client: FlaskClient) -> None:
     response = client.get("/ui/static/favicon.svg")
     response.close()

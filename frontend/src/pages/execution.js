@@ -41,6 +41,7 @@ export async function executionPage(id, params) {
   });
 
   function selectState(name, push) {
+    if (name !== selectedName) params.delete("visit");
     selectedName = name;
     const node = graph.nodes.find((n) => n.name === name);
     if (node) view.select(node.id);
@@ -121,8 +122,22 @@ export async function executionPage(id, params) {
     return byId;
   }
 
+  let drawnSignature = null;
+
+  function panelSignature() {
+    const last = (fold.visits.get(selectedName) || []).at(-1);
+    const seen = last && [last.status, last.attempts.length, last.exitedId, last.iterations.size];
+    return JSON.stringify([selectedName, params.get("visit"), (fold.visits.get(selectedName) || []).length, seen, fold.end && fold.end.type]);
+  }
+
+  /** What the state panel shows changed (a new visit, attempt or outcome): redraw it, else keep it. */
+  function drawStateIfChanged() {
+    if (panelSignature() !== drawnSignature) drawState();
+  }
+
   function drawState() {
     const name = selectedName;
+    drawnSignature = panelSignature();
     if (!name) {
       clear(statePanel, h("p", { class: "muted" }, "Select a state to see its input, output, data flow and attempts."),
         h("h3", {}, "Execution input"), jsonBlock(fold.input, { dataset: { json: "execution-input" } }),
@@ -179,49 +194,55 @@ export async function executionPage(id, params) {
           h("td", {}, a.endedAt ? duration(a.endedAt - a.scheduledAt) : "…"))))));
   }
 
+  /** A Map's iterations: index and status; an inline one shows its events, a distributed one is a link. */
   function iterations(visit, node) {
-    const box = h("div", { class: "iterations", dataset: { iterations: String(visit.iterations.size) } });
-    const entries = [...visit.iterations.entries()].sort((a, b) => a[0] - b[0]);
-    let offset = 0;
+    const box = h("div", { class: "iterations" });
     const grid = h("div", { class: "iteration-grid", role: "list" });
     const more = h("button", { type: "button", dataset: { action: "more-iterations" } }, "More iterations");
-    let children = null;
-    async function childOf(index) {
-      if (!children) {
-        children = new Map();
-        let cursor = null;
-        do {
-          const page = await api(`/e?parent=${enc(id)}&limit=1000${cursor ? `&cursor=${enc(cursor)}` : ""}`);
-          for (const child of page.events) children.set(Number(child.name.split("/").at(-1)), child.event_id);
-          cursor = page.next_cursor;
-        } while (cursor);
-      }
-      return children.get(index);
+    const summary = h("p", { class: "muted" });
+    box.append(h("h3", {}, "Iterations"), summary, grid, more);
+    function show(entries, cell, note) {
+      box.dataset.iterations = String(entries.length);
+      box.querySelector("h3").textContent = `Iterations (${entries.length})`;
+      const counts = {};
+      for (const [, status] of entries) counts[status] = (counts[status] || 0) + 1;
+      summary.replaceChildren(Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(" · "), " · ", note);
+      let offset = 0;
+      const page = () => {
+        grid.append(...entries.slice(offset, offset + ITERATIONS_PAGE).map(([index, status]) => cell(index, status)));
+        offset += ITERATIONS_PAGE;
+        more.hidden = offset >= entries.length;
+      };
+      more.onclick = page;
+      page();
     }
-    function page() {
-      for (const [index, status] of entries.slice(offset, offset + ITERATIONS_PAGE)) {
-        const cell = h("button", { type: "button", class: "iteration", role: "listitem", title: `iteration ${index}: ${status}`, dataset: { iteration: String(index), status: status === "started" ? "running" : status } }, String(index));
-        cell.addEventListener("click", async () => {
-          if (node.mode === "DISTRIBUTED") {
-            const child = await childOf(index);
-            if (child) window.location.assign(`/ui/executions/${enc(child)}`);
-          } else {
-            historyTable.showIteration(index);
-          }
-        });
-        grid.append(cell);
-      }
-      offset += ITERATIONS_PAGE;
-      more.hidden = offset >= entries.length;
+    const attrs = (index, status) => ({ class: "iteration button", role: "listitem", title: `iteration ${index}: ${status}`, dataset: { iteration: String(index), status: status === "started" ? "running" : status.toLowerCase() } });
+    if (node.mode !== "DISTRIBUTED") {
+      const entries = [...visit.iterations.entries()].sort((a, b) => a[0] - b[0]);
+      show(entries, (index, status) => {
+        const cell = h("button", { type: "button", ...attrs(index, status) }, String(index));
+        cell.addEventListener("click", () => historyTable.showIteration(index));
+        return cell;
+      }, "select one to see its events");
+      return box;
     }
-    page();
-    more.addEventListener("click", page);
-    const counts = {};
-    for (const [, status] of entries) counts[status] = (counts[status] || 0) + 1;
-    box.append(h("h3", {}, `Iterations (${entries.length})`),
-      h("p", { class: "muted" }, Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(" · "),
-        node.mode === "DISTRIBUTED" ? [" · ", h("a", { href: `/ui/executions?parent=${enc(id)}`, dataset: { link: "children" } }, "child executions")] : " · select one to see its events"),
-      grid, more);
+    // Each item of a distributed Map is a child execution, named "<parent>/<label>/<index>".
+    summary.textContent = "Loading the child executions…";
+    (async () => {
+      const children = [];
+      let cursor = null;
+      do {
+        const page = await api(`/e?parent=${enc(id)}&limit=1000${cursor ? `&cursor=${enc(cursor)}` : ""}`);
+        children.push(...page.events);
+        cursor = page.next_cursor;
+      } while (cursor);
+      const byIndex = new Map(children.map((c) => [Number(c.name.split("/").at(-1)), c]));
+      const entries = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([index, c]) => [index, c.status]);
+      show(entries, (index, status) => h("a", { href: `/ui/executions/${enc(byIndex.get(index).event_id)}`, ...attrs(index, status) }, String(index)),
+        h("a", { href: `/ui/executions?parent=${enc(id)}`, dataset: { link: "children" } }, "child executions"));
+    })().catch((error) => {
+      summary.textContent = `The child executions could not be read: ${error.message}`;
+    });
     return box;
   }
 
@@ -258,7 +279,7 @@ export async function executionPage(id, params) {
   function refresh() {
     view.setStatuses(statusesById());
     historyTable.update();
-    drawState();
+    drawStateIfChanged();
     if (!timelineHost.hidden) drawTimeline();
   }
 
@@ -280,8 +301,8 @@ export async function executionPage(id, params) {
   const poll = follower(id, fold, events, async (changed, ended) => {
     if (ended) {
       record = await api(`/e/${enc(id)}`);
-      if (!params.get("state") && fold.failedState) selectedName = fold.failedState.name;
       drawHead();
+      if (!params.get("state") && fold.failedState) selectState(fold.failedState.name, false);
     }
     if (changed || ended) refresh();
     live.textContent = record.status === "RUNNING" ? "● live" : "";
