@@ -36,6 +36,7 @@ After each scenario every acknowledged execution (a 201/202 with an event id) is
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -99,8 +100,15 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A caller killed in the middle of its call (that is the point of the soak): not news.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.server = Server((HOST, 0), Handler)
         self.url = f"http://{HOST}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -226,7 +234,7 @@ class Posters:
                 continue
             try:
                 status, body = call(self.base, "POST", f"/e/{self.workflow}?wait=0", {"n": 1}, timeout=30)
-            except OSError:  # the server was killed under the request: not acknowledged
+            except (OSError, http.client.HTTPException):  # killed under the request: not acknowledged
                 with self._lock:
                     self.unanswered += 1
                 continue
@@ -363,44 +371,42 @@ def running_count(database_url: str) -> Callable[[], int]:
 
 def run_sqlite(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     database_url = f"sqlite:///{directory / 'chaos.db'}"
-    recorder = Recorder(args.service_delay)
     port = free_port_block(1, HOST)
     base = f"http://{HOST}:{port}"
     env = base_env(args, database_url)
-    server = Process(
-        "serve", machinery_command("serve", "--port", str(port)), env, directory / "serve.log", base
-    )
-    server.start()
-    call(base, "POST", "/w", {"name": "chaos", "definition": definition(recorder.url, args.wait_seconds)})
-    posters = Posters(base, "chaos", args.posters)
-    running = running_count(database_url)
-    in_flight_at_kill = []
-    try:
-        for cycle in range(args.cycles):
-            in_flight = top_up(posters, running, args.in_flight, timeout=300)
-            posters.post(args.in_flight // 10)  # still posting when the kill comes
-            time.sleep(random.uniform(0.0, 0.5))
-            in_flight_at_kill.append(in_flight)
-            server.kill()
-            server.start()
-            print(f"sqlite cycle {cycle + 1}: {in_flight} in flight at the kill, "
-                  f"serving again after {server.starts[-1]:.2f} s", flush=True)  # fmt: skip
-        posters.wait_idle(120)
-    finally:
-        posters.close()
-    try:
+    with ExitStack() as stack:
+        recorder = Recorder(args.service_delay)
+        stack.callback(recorder.close)
+        command = machinery_command("serve", "--port", str(port))
+        server = Process("serve", command, env, directory / "serve.log", base)
+        stack.callback(server.stop)
+        server.start()
+        call(base, "POST", "/w", {"name": "chaos", "definition": definition(recorder.url, args.wait_seconds)})
+        posters = Posters(base, "chaos", args.posters)
+        running = running_count(database_url)
+        in_flight_at_kill = []
+        try:
+            for cycle in range(args.cycles):
+                in_flight = top_up(posters, running, args.in_flight, timeout=300)
+                posters.post(args.in_flight // 10)  # still posting when the kill comes
+                time.sleep(random.uniform(0.0, 0.5))
+                in_flight_at_kill.append(in_flight)
+                server.kill()
+                server.start()
+                print(f"sqlite cycle {cycle + 1}: {in_flight} in flight at the kill, "
+                      f"serving again after {server.starts[-1]:.2f} s", flush=True)  # fmt: skip
+            posters.wait_idle(120)
+        finally:
+            posters.close()
         result = check(database_url, posters.acked, recorder, args.drain_seconds)
-    finally:
-        server.stop()
-        recorder.close()
-    return {
-        **result,
-        "cycles": args.cycles,
-        "in_flight_at_kill": seconds_summary(in_flight_at_kill),
-        "unanswered_posts": posters.unanswered,
-        "refused_posts": dict(posters.refused),
-        "restart_to_serving_s": seconds_summary(server.starts[1:]),
-    }
+        return {
+            **result,
+            "cycles": args.cycles,
+            "in_flight_at_kill": seconds_summary(in_flight_at_kill),
+            "unanswered_posts": posters.unanswered,
+            "refused_posts": dict(posters.refused),
+            "restart_to_serving_s": seconds_summary(server.starts[1:]),
+        }
 
 
 @contextmanager
@@ -647,6 +653,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # run the clean-ups: stop the processes we started, unmount, stop PostgreSQL
+
+    signal.signal(signal.SIGTERM, interrupted)
     results: dict[str, Any] = {"loadavg_start": Path("/proc/loadavg").read_text().split()[:3]}
     for name in args.scenarios.split(","):
         with tempfile.TemporaryDirectory(prefix=f"machinery-chaos-{name}-") as temporary:
