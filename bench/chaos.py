@@ -57,7 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench.harness import write_report
+from bench.harness import RESULTS, write_report
 from bench.seed_workflow import free_port_block
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -662,7 +662,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.scenarios.split(","):
         with tempfile.TemporaryDirectory(prefix=f"machinery-chaos-{name}-") as temporary:
             began = time.monotonic()
-            results[name] = SCENARIOS[name](args, Path(temporary))
+            try:
+                results[name] = SCENARIOS[name](args, Path(temporary))
+            except BaseException:
+                kept = RESULTS / f"chaos-{name}-logs-{time.strftime('%Y%m%d-%H%M%S')}"
+                kept.mkdir(parents=True, exist_ok=True)
+                for log in Path(temporary).glob("*.log"):
+                    shutil.copy(log, kept)
+                print(f"{name} failed; its processes' logs are in {kept}", flush=True)
+                raise
             results[name]["seconds"] = round(time.monotonic() - began, 1)
             print(json.dumps({name: results[name]}, indent=2), flush=True)
     results["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
