@@ -234,6 +234,12 @@ class Posters:
                 continue
             try:
                 status, body = call(self.base, "POST", f"/e/{self.workflow}?wait=0", {"n": 1}, timeout=30)
+            except urllib.error.URLError as error:
+                if not isinstance(error.reason, ConnectionRefusedError):
+                    raise
+                self.post(1)  # the server is restarting: nothing was sent, send it later
+                time.sleep(0.05)
+                continue
             except (OSError, http.client.HTTPException):  # killed under the request: not acknowledged
                 with self._lock:
                     self.unanswered += 1
@@ -284,12 +290,15 @@ def check(
                 time.sleep(1.0)
         missing = [i for i in dict.fromkeys(acked) if storage.get_execution(i) is None]
         statuses: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
         finished_twice = duplicated_entries = 0
         for execution_id in dict.fromkeys(acked):
             record = storage.get_execution(execution_id)
             if record is None:
                 continue
             statuses[record.status] += 1
+            if record.status != "SUCCEEDED":
+                errors[f"{record.error}: {(record.cause or '')[:200]}"] += 1
             history = storage.get_history(execution_id)
             if sum(1 for event in history if event.type in TERMINAL) > 1:
                 finished_twice += 1
@@ -309,6 +318,7 @@ def check(
         "missing": len(missing),
         "not_ended": len(unfinished),
         "statuses": dict(statuses),
+        "errors": dict(errors),
         "finished_twice": finished_twice,
         "duplicated_state_entries": duplicated_entries,
         "task_calls": len(recorder.calls),
