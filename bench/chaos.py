@@ -102,6 +102,9 @@ class Recorder:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            # A restarted server resumes a thousand executions at once: with socketserver's backlog of 5
+            # their connections would wait out SYN retries, and their calls time out.
+            request_queue_size = 4096
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 # A caller killed in the middle of its call (that is the point of the soak): not news.
