@@ -381,6 +381,10 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        """How many top-level executions each workflow has, by status: ``{workflow_id: {status: n}}``."""
+
+    @abc.abstractmethod
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:

@@ -777,6 +777,12 @@ class SqlStorage(Storage):
         rows = self._run(lambda tx: tx.db.execute(sql, params).fetchall(), write=False)
         return [self._execution(row) for row in rows]
 
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._read("executions_count"):
+            counts.setdefault(row["workflow_id"], {})[row["status"]] = int(row["n"])
+        return counts
+
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:
