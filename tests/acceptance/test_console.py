@@ -380,6 +380,39 @@ def test_failed_and_caught_states_are_coloured_and_the_failure_selected(
     deep.wait_for_selector("[data-state='Recover'].selected", timeout=WAIT_MS)
 
 
+def test_redrive_reruns_a_failed_execution_from_the_failed_state(
+    tab: Page, server: str, gates: Gates
+) -> None:
+    definition = {
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Next": "Flaky"},
+            "Flaky": {"Type": "Task", "Resource": f"{gates.url}/once/redrive", "End": True},
+        },
+    }
+    post_workflow(server, {"name": "redrivable", "definition": definition})
+    event_id = start(server, "redrivable", {})
+    assert wait_ended(server, event_id)["status"] == "FAILED"
+    page = tab.open(f"/ui/executions/{event_id}")
+    page.wait_for_selector(
+        "[data-execution-status=FAILED] [data-state='Flaky'][data-status=failed]", timeout=WAIT_MS
+    )
+    tab.expect_rejection(404)  # until the server has the redrive route
+    page.click("[data-action=redrive]")
+    page.wait_for_selector(
+        "[data-execution-status=RUNNING], [data-execution-status=SUCCEEDED],"
+        " [data-form-error=redrive]:not(:empty)",
+        timeout=WAIT_MS,
+    )
+    if page.locator("[data-form-error=redrive]:not(:empty)").count():
+        pytest.skip("this server has no POST /e/<id>/redrive yet")
+    page.wait_for_selector("[data-execution-status=SUCCEEDED]", timeout=WAIT_MS)
+    page.wait_for_selector("[data-state='Flaky'][data-status=succeeded]", timeout=WAIT_MS)
+    assert node_statuses(page) == {"First": "succeeded", "Flaky": "succeeded"}
+    assert page.locator("[data-event-type=ExecutionRedriven]").count() == 1
+    tab.shot("execution-redriven")
+
+
 # start form ----------------------------------------------------------------------------------------------
 
 
