@@ -110,6 +110,18 @@ class ApiTokenRecord:
     access_key_id: str
     created_at: float
 
+    @classmethod
+    def from_row(cls, row: Any) -> ApiTokenRecord:
+        """A stored row or document read by field name (every backend names the fields alike)."""
+        return cls(
+            token_id=row["token_id"],
+            name=row["name"],
+            scope=row["scope"],
+            token_hash=row["token_hash"],
+            access_key_id=row["access_key_id"],
+            created_at=float(row["created_at"]),
+        )
+
 
 #: The fields an API token can be found by.
 ApiTokenField = Literal["token_id", "name", "token_hash", "access_key_id"]
@@ -367,6 +379,10 @@ class Storage(abc.ABC):
         Without ``parent_id`` only top-level executions are listed; with it, the child executions of
         that execution (its ``DISTRIBUTED`` Maps' items).
         """
+
+    @abc.abstractmethod
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        """How many top-level executions each workflow has, by status: ``{workflow_id: {status: n}}``."""
 
     @abc.abstractmethod
     def get_history(

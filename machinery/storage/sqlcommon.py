@@ -783,6 +783,12 @@ class SqlStorage(Storage):
         rows = self._read("executions_finished_among", ids=self._id_list(list(execution_ids)))
         return [row["execution_id"] for row in rows]
 
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._read("executions_count"):
+            counts.setdefault(row["workflow_id"], {})[row["status"]] = int(row["n"])
+        return counts
+
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:
