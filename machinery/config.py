@@ -24,6 +24,12 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "WEBHOOK_SECRET": ("", "HMAC-SHA256 key that signs webhook deliveries"),
     "PUBLIC_URL": ("", "this server's URL, given to .waitForTaskToken services for callbacks"),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
+    "REDRIVE_DAYS": (
+        14.0,
+        "days after its end that a failed, timed-out or aborted execution may be redriven",
+    ),
+    "AWS_REGION": ("us-east-1", "AWS API: the region of ARNs when a request has no SigV4 credential scope"),
+    "AWS_ACCOUNT": ("000000000000", "AWS API: the account of ARNs unless the access key is a 12-digit id"),
 }
 
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}

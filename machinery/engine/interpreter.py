@@ -71,7 +71,7 @@ ITEM_READER_FAILED = "States.ItemReaderFailed"
 _MAX_SYNC_TRANSITIONS = 100_000
 
 
-__all__ = ["Interpreter", "Limits", "decode_task_token", "iso_time"]
+__all__ = ["Interpreter", "Limits", "decode_task_token", "iso_time", "map_run_arn", "map_run_id"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,15 @@ class Interpreter:
             self._record(step, "MapIterationStarted", {"index": branch.index}, now)
         container = self.machine.container(branch.container)
         self._run(step, container.start_at, branch.state_input, now)
+        return step
+
+    def redrive(self, branch: Branch, now: float) -> Step:
+        """Enter again the state a redriven branch did not finish, with the input it had then."""
+        branch = _copy(branch)
+        self._current_branch = branch
+        step = Step(branch=branch)
+        assert branch.state is not None
+        self._run(step, branch.state, branch.state_input, now)
         return step
 
     def heartbeat_seconds(self, branch: Branch) -> float | None:
@@ -414,12 +423,7 @@ class Interpreter:
 
     def _map_run_arn(self, state: State, branch: Branch) -> str:
         """``arn:...:mapRun:<machine>/<label>:<run id>``; the run id is the same on a replay."""
-        execution = self.execution
-        run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"machinery:{branch.branch_id}@{branch.attempt}")
-        return (
-            f"arn:aws:states:{execution.region}:{execution.account}:mapRun:"
-            f"{execution.state_machine_name}/{state.label or state.name}:{run_id}"
-        )
+        return map_run_arn(self.execution, state.label or state.name, f"{branch.branch_id}@{branch.attempt}")
 
     def _children_succeeded(self, step: Step, state: State, outputs: list[Any], now: float) -> None:
         kind = "Map" if state.type == "Map" else "Parallel"
@@ -570,6 +574,19 @@ class Interpreter:
             details["location"] = location
         details["state"] = state.name
         self._record(step, "EvaluationFailed", details, now)
+
+
+def map_run_id(join_id: str) -> str:
+    """The run id of the map run that a distributed Map's join is (the same on every replay)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"machinery:{join_id}"))
+
+
+def map_run_arn(execution: ExecutionContext, label: str, join_id: str) -> str:
+    """``arn:...:mapRun:<machine>/<label>:<run id>`` of the map run of ``join_id``."""
+    return (
+        f"arn:aws:states:{execution.region}:{execution.account}:mapRun:"
+        f"{execution.state_machine_name}/{label}:{map_run_id(join_id)}"
+    )
 
 
 def _unsupported(exc: PathSyntaxError) -> StatesError:

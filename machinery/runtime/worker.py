@@ -316,12 +316,14 @@ class Worker:
             return []
         loaded = await self._blocking(self._load, item)
         if loaded is None:
-            await self._blocking(self.storage.complete_work, item)
+            await self._blocking(self._retire, item)
             return []
         execution, branch, interpreter = loaded
         now = self.clock()
         if item.kind == WORK_START:
-            step = interpreter.start(branch, now)
+            # A branch that has a state already was redriven: it enters that state again.
+            redriven = branch.state is not None
+            step = interpreter.redrive(branch, now) if redriven else interpreter.start(branch, now)
         elif item.kind == WORK_TASK:
             effect = InvokeTask(**item.payload)
             identity = CallIdentity(
@@ -408,6 +410,17 @@ class Worker:
             entry = (compile_machine(workflow.definition), workflow.name)
             self._machines[key] = entry
         return entry
+
+    def _retire(self, item: WorkItem) -> None:
+        """Drop an item whose branch is over, except the start of a child that succeeded before its join
+        was reopened by a redrive: admitted again, it is counted again without running."""
+        if item.kind == WORK_START:
+            branch = self.storage.get_branch(item.branch_id)
+            if branch is not None and branch.status == SUCCEEDED and branch.parent_id is not None:
+                self.storage.commit(Commit(branch.execution_id, item, branch), self.clock())
+                self.wake()
+                return
+        self.storage.complete_work(item)
 
     def _children_event(self, item: WorkItem) -> ResumeEvent:
         payload = item.payload or {}

@@ -92,6 +92,9 @@ class ExecutionRecord:
     express: bool = False
     #: The execution whose ``DISTRIBUTED`` Map started this one (one item of it), else ``None``.
     parent_execution_id: str | None = None
+    #: How often the execution was redriven, and when last (epoch seconds).
+    redrive_count: int = 0
+    redrive_date: float | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,23 @@ def decide_join(join: JoinState, child_succeeded: bool, error: str | None, cause
         join.started += 1
         return JoinDecision(start_indexes=(index,))
     return JoinDecision()
+
+
+@dataclass
+class RedrivePlan:
+    """What reopening a finished execution writes, atomically (see :meth:`Storage.redrive_execution`).
+
+    ``executions`` are the executions to reopen with the status each must still have (the execution
+    itself and the child executions of its distributed Maps that rerun); ``branches`` the branches to
+    write back, active again, each with its join id; ``joins`` the joins to reopen with their new
+    counters; ``work`` what starts them; ``history`` what to append to each execution's history.
+    """
+
+    executions: list[tuple[str, str]]
+    branches: list[tuple[Branch, str | None]] = field(default_factory=list)
+    joins: list[JoinState] = field(default_factory=list)
+    work: list[WorkItem] = field(default_factory=list)
+    history: dict[str, list[HistoryEvent]] = field(default_factory=dict)
 
 
 @dataclass
@@ -449,4 +469,18 @@ class Storage(abc.ABC):
         """Delete and return the first resource (in key order) whose key starts with ``prefix``.
 
         Atomic: two callers never take the same resource (a queue of activity tasks).
+        """
+
+    # redrive ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_join(self, join_id: str) -> JoinState | None:
+        """A join's spec and counters."""
+
+    @abc.abstractmethod
+    def redrive_execution(self, plan: RedrivePlan, now: float) -> bool:
+        """Reopen finished executions as ``plan`` says, in one transaction.
+
+        Each execution of ``plan.executions`` becomes ``RUNNING`` again (its output, error, cause and
+        end cleared, ``redrive_count`` one more, ``redrive_date`` = ``now``) if it still has the status
+        given with it; otherwise nothing is written and the result is False (redriven concurrently).
         """

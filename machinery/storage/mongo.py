@@ -74,6 +74,7 @@ from machinery.storage.mongo_documents import (
     webhook_doc,
     work_doc,
 )
+from machinery.storage.mongo_redrive import MongoRedrive
 from machinery.storage.mongo_resources import MongoResources
 
 _P = ParamSpec("_P")
@@ -133,7 +134,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, MongoResources, Storage):
+class MongoStorage(MongoDefinitions, MongoResources, MongoRedrive, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.

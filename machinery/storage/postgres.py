@@ -31,6 +31,8 @@ from machinery.storage.base import (
     Commit,
     CommitResult,
     ExecutionRecord,
+    JoinState,
+    RedrivePlan,
     ServiceRecord,
     Storage,
     StoredEvent,
@@ -42,7 +44,16 @@ from machinery.storage.base import (
 from machinery.storage.queries import load_migrations, load_queries
 
 # The reference backend's row helpers, so both backends encode documents and name work identically.
-from machinery.storage.sqlcommon import Claim, SqlTransaction, apply_commit, end_execution, webhook_item
+from machinery.storage.sqlcommon import (
+    Claim,
+    RedriveConflict,
+    SqlTransaction,
+    apply_commit,
+    apply_redrive,
+    end_execution,
+    join_state,
+    webhook_item,
+)
 from machinery.storage.sqlite import _dumps
 
 logger = logging.getLogger(__name__)
@@ -531,6 +542,19 @@ class PostgresStorage(Storage):
         row = self._run(lambda cur: cur.execute(_Q["resource_take"], params).fetchone())
         return (row["key"], dict(row["body"])) if row else None
 
+    # redrive -------------------------------------------------------------------------------------
+
+    def get_join(self, join_id: str) -> JoinState | None:
+        rows = self._fetch("join_get", join_id=join_id)
+        return join_state(join_id, rows[0]) if rows else None
+
+    def redrive_execution(self, plan: RedrivePlan, now: float) -> bool:
+        try:
+            self._run(lambda cur: apply_redrive(_Transaction(cur), plan, now))
+        except RedriveConflict:
+            return False
+        return True
+
 
 class _Transaction(SqlTransaction):
     """PostgreSQL's primitives for :mod:`machinery.storage.sqlcommon`, inside one open transaction."""
@@ -738,6 +762,8 @@ def _execution(row: DictRow) -> ExecutionRecord:
         callback_url=row["callback_url"],
         express=row["express"],
         parent_execution_id=row["parent_execution_id"],
+        redrive_count=row["redrive_count"],
+        redrive_date=row["redrive_date"],
     )
 
 

@@ -23,6 +23,7 @@ from machinery.storage.base import (
     ExecutionRecord,
     JoinSpec,
     JoinState,
+    RedrivePlan,
     WorkItem,
     decide_join,
 )
@@ -251,3 +252,35 @@ def abort_children(tx: SqlTransaction, execution_id: str, now: float) -> None:
     """Abort the running child executions of an execution that ended."""
     for child in tx.execute("executions_running_children", {"execution_id": execution_id}).fetchall():
         end_execution(tx, child["execution_id"], ExecutionStatus.ABORTED, now, None, None)
+
+
+class RedriveConflict(Exception):
+    """An execution of a redrive plan no longer has the status the plan expects: roll back."""
+
+
+def apply_redrive(tx: SqlTransaction, plan: RedrivePlan, now: float) -> None:
+    """Reopen executions as ``plan`` says (see :meth:`machinery.storage.base.Storage.redrive_execution`).
+
+    :raises RedriveConflict: one of them no longer has the status the plan expects (the caller rolls
+        the transaction back).
+    """
+    for execution_id, status in plan.executions:
+        params = {"execution_id": execution_id, "status": status, "now": now}
+        if tx.execute("execution_reopen", params).rowcount != 1:  # type: ignore[attr-defined]
+            raise RedriveConflict(execution_id)
+    for branch, join_id in plan.branches:
+        tx.put_branches([branch], join_id)
+    for join in plan.joins:
+        tx.execute(
+            "join_update",
+            {
+                "join_id": join.spec.join_id,
+                "started": join.started,
+                "succeeded": join.succeeded,
+                "failed": join.failed,
+                "closed": tx.closed_value(join.closed),
+            },
+        )
+    for execution_id, events in plan.history.items():
+        tx.append_history(execution_id, events)
+    tx.insert_work(plan.work)

@@ -20,6 +20,8 @@ from machinery.storage.base import (
     Commit,
     CommitResult,
     ExecutionRecord,
+    JoinState,
+    RedrivePlan,
     ServiceRecord,
     Storage,
     StoredEvent,
@@ -29,7 +31,16 @@ from machinery.storage.base import (
     new_id,
 )
 from machinery.storage.queries import load_migrations, load_queries
-from machinery.storage.sqlcommon import Claim, SqlTransaction, apply_commit, end_execution, webhook_item
+from machinery.storage.sqlcommon import (
+    Claim,
+    RedriveConflict,
+    SqlTransaction,
+    apply_commit,
+    apply_redrive,
+    end_execution,
+    join_state,
+    webhook_item,
+)
 
 _Q = load_queries("sqlite")
 
@@ -268,6 +279,8 @@ class SQLiteStorage(Storage):
             callback_url=row["callback_url"],
             express=bool(row["express"]),
             parent_execution_id=row["parent_execution_id"],
+            redrive_count=row["redrive_count"],
+            redrive_date=row["redrive_date"],
         )
 
     def _insert_execution(self, db: sqlite3.Connection, execution: ExecutionRecord) -> None:
@@ -545,6 +558,20 @@ class SQLiteStorage(Storage):
         with self._write() as db:
             row = db.execute(_Q["resource_take"], {"kind": kind, "prefix": prefix}).fetchone()
         return (row["key"], json.loads(row["body"])) if row else None
+
+    # redrive -------------------------------------------------------------------------------------
+
+    def get_join(self, join_id: str) -> JoinState | None:
+        rows = self._read("join_get", join_id=join_id)
+        return join_state(join_id, dict(rows[0])) if rows else None
+
+    def redrive_execution(self, plan: RedrivePlan, now: float) -> bool:
+        try:
+            with self._write() as db:
+                apply_redrive(_Transaction(self, db), plan, now)
+        except RedriveConflict:
+            return False
+        return True
 
 
 class _Transaction(SqlTransaction):

@@ -269,3 +269,11 @@ DELETE FROM resources WHERE (kind, key) = (
     SELECT kind, key FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
     ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
 ) RETURNING key, body;
+
+-- name: execution_reopen
+UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, finished_at = NULL,
+    redrive_count = redrive_count + 1, redrive_date = %(now)s
+WHERE execution_id = %(execution_id)s AND status = %(status)s;
+
+-- name: join_get
+SELECT * FROM joins WHERE join_id = %(join_id)s;

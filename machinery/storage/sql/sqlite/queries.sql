@@ -184,3 +184,8 @@ DELETE FROM resources WHERE kind = :kind AND key = :key;
 DELETE FROM resources WHERE kind = :kind AND key = (
     SELECT key FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key LIMIT 1
 ) RETURNING key, body;
+
+-- name: execution_reopen
+UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, finished_at = NULL,
+    redrive_count = redrive_count + 1, redrive_date = :now
+WHERE execution_id = :execution_id AND status = :status;
