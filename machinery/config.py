@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         14.0,
         "days after its end that a failed, timed-out or aborted execution may be redriven",
     ),
+    "ACTIVITY_POLL_SECONDS": (60.0, "AWS API: how long GetActivityTask waits for a task (60 on AWS)"),
     "AWS_REGION": ("us-east-1", "AWS API: the region of ARNs when a request has no SigV4 credential scope"),
     "AWS_ACCOUNT": ("000000000000", "AWS API: the account of ARNs unless the access key is a 12-digit id"),
 }

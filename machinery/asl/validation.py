@@ -426,6 +426,8 @@ class _Checker:
                         _pointer(base, "Resource"),
                         f"Express state machine does not support '{suffix}' service integration",
                     )
+            if ":activity:" in state["Resource"] and state["Resource"].startswith("arn:aws:states:"):
+                self.add(_pointer(base, "Resource"), "Express state machine does not support Activities")
         if "Credentials" in state:
             path = _pointer(base, "Credentials")
             credentials = state["Credentials"]

@@ -7,7 +7,7 @@ is an event, and what one API creates the other lists (``docs/aws-api.md``).
 from __future__ import annotations
 
 # The action modules register their handlers with the protocol's dispatcher when imported.
-from machinery.aws import executions, machines  # noqa: F401
+from machinery.aws import executions, machines, maprun, tasks, teststate  # noqa: F401
 from machinery.aws.protocol import blueprint
 
 __all__ = ["blueprint"]

@@ -16,6 +16,7 @@ from machinery.aws.machines import (
     find_machine,
     pinned,
 )
+from machinery.aws.maprun import child_ids, map_run_arn, run_of_child
 from machinery.aws.model import service_model
 from machinery.aws.protocol import Call, action
 from machinery.control import statemachines as sm
@@ -97,10 +98,11 @@ def _origin_arns(call: Call, record: ExecutionRecord) -> dict[str, str]:
 
 
 def _map_run_arn(call: Call, record: ExecutionRecord) -> str | None:
-    if record.parent_execution_id is None:
+    found = run_of_child(call.orchestrator.storage, record)
+    if found is None:
         return None
-    body = call.orchestrator.storage.get_resource("map-run-child", record.execution_id)
-    return None if body is None else call.scope.arn(str(body["map_run"]))
+    run_id, body = found
+    return map_run_arn(call.scope, record.workflow_name, body, run_id)
 
 
 def describe(call: Call, record: ExecutionRecord, with_data: bool = True) -> dict[str, Any]:
@@ -280,7 +282,7 @@ def list_executions(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     version: int | None = None
     alias: str | None = None
     parent: str | None = None
-    run_key: str | None = None
+    run_ids: set[str] | None = None
     if machine_arn is not None:
         workflow, ref = find_machine(call, machine_arn)
         workflow_id: str | None = workflow.workflow_id
@@ -292,7 +294,7 @@ def list_executions(call: Call, params: dict[str, Any]) -> dict[str, Any]:
             raise AwsError(
                 "ResourceNotFound", f"Map Run not found: '{map_run_arn}'", resourceName=str(map_run_arn)
             )
-        workflow_id, parent, run_key = None, str(body["execution_id"]), run.parts[-1]
+        workflow_id, parent, run_ids = None, str(body["execution_id"]), child_ids(body)
     size = paging.page_size(params)
     cursor = paging.decode("ListExecutions", params.get("nextToken"))
     after = None if cursor is None else str(cursor["after"])
@@ -302,7 +304,7 @@ def list_executions(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     while True:
         batch = storage.list_executions(workflow_id, status, _LIST_BATCH, after, parent)
         for record in batch:
-            if _listed(call, record, version, alias, run_key, redriven):
+            if _listed(call, record, version, alias, run_ids, redriven):
                 if len(found) == size:
                     more = True
                     break
@@ -322,7 +324,7 @@ def _listed(
     record: ExecutionRecord,
     version: int | None,
     alias: str | None,
-    run: str | None,
+    run: set[str] | None,
     redriven: str | None,
 ) -> bool:
     if redriven == "REDRIVEN" and record.redrive_count == 0:
@@ -330,8 +332,7 @@ def _listed(
     if redriven == "NOT_REDRIVEN" and record.redrive_count > 0:
         return False
     if run is not None:
-        body = call.orchestrator.storage.get_resource("map-run-child", record.execution_id)
-        return body is not None and str(body["map_run"]).endswith(f":{run}")
+        return record.execution_id in run
     if version is None and alias is None:
         return True
     origin = sm.execution_origin(call.orchestrator.storage, record.execution_id)
@@ -376,7 +377,15 @@ def _details_members() -> dict[str, frozenset[str]]:
 _DETAILS = _details_members()
 
 
-def history_event(event: StoredEvent, with_data: bool) -> dict[str, Any]:
+#: How ARNs inside an execution (``$$.Execution.Id``, a map run's ARN) begin: the engine's own region
+#: and account; the AWS API shows them with the request's.
+ENGINE_ARN_PREFIX = "arn:aws:states:local:000000000000:"
+
+
+def history_event(
+    event: StoredEvent, with_data: bool, scope: Scope, started: dict[str, Any]
+) -> dict[str, Any]:
+    """One history event as AWS shows it; ``started`` is added to ``ExecutionStarted``'s details."""
     rendered: dict[str, Any] = {
         "timestamp": event.timestamp,
         "type": event.type,
@@ -386,9 +395,15 @@ def history_event(event: StoredEvent, with_data: bool) -> dict[str, Any]:
     key = details_key(event.type)
     members = _DETAILS.get(key)
     if members is not None:
-        details = {
-            k: v for k, v in event.details.items() if k in members and (with_data or k not in _DATA_FIELDS)
-        }
+        details: dict[str, Any] = {}
+        for name, value in event.details.items():
+            if name not in members or (not with_data and name in _DATA_FIELDS):
+                continue
+            if isinstance(value, str) and value.startswith(ENGINE_ARN_PREFIX):
+                value = scope.arn(value.removeprefix(ENGINE_ARN_PREFIX))
+            details[name] = value
+        if event.type == "ExecutionStarted":
+            details.update(started)
         rendered[key] = details
     return rendered
 
@@ -407,7 +422,14 @@ def get_execution_history(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         record.execution_id, after, paging.page_size(params), reverse
     )
     with_data = params.get("includeExecutionData", True) is not False
-    answer: dict[str, Any] = {"events": [history_event(event, with_data) for event in events]}
+    storage = call.orchestrator.storage
+    workflow = storage.get_workflow(record.workflow_id, record.workflow_version)
+    started: dict[str, Any] = dict(_origin_arns(call, record))
+    if workflow is not None:
+        started["roleArn"] = sm.machine_settings(storage, workflow, default_role(call)).role_arn
+    answer: dict[str, Any] = {
+        "events": [history_event(event, with_data, call.scope, started) for event in events]
+    }
     if next_cursor is not None:
         answer["nextToken"] = paging.encode(
             "GetExecutionHistory",

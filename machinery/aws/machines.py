@@ -45,9 +45,7 @@ def find_machine(call: Call, arn: object, qualified: bool = True) -> tuple[Workf
     workflow = storage.get_workflow(ref.name)
     if workflow is None or workflow.name != ref.name:
         raise state_machine_does_not_exist(str(arn))
-    if _deleting(call, workflow) and not _finish_deletion(call, workflow):
-        return workflow, ref
-    if _deleting(call, workflow):
+    if _deleting(call, workflow) and _finish_deletion(call, workflow):
         raise state_machine_does_not_exist(str(arn))
     return workflow, ref
 

@@ -295,13 +295,14 @@ class Interpreter:
             **({"timeoutInSeconds": int(timeout)} if timeout is not None else {}),
             **({"heartbeatInSeconds": int(heartbeat)} if heartbeat is not None else {}),
         }
-        if _task_event_prefix(resource) == "LambdaFunction":
+        prefix = _task_event_prefix(resource)
+        if prefix in ("LambdaFunction", "Activity"):
             details = {
                 "resource": resource,
                 "input": to_json_text(payload),
                 "inputDetails": {"truncated": False},
             }
-            self._record(step, "LambdaFunctionScheduled", {**details, **limits}, now)
+            self._record(step, f"{prefix}Scheduled", {**details, **limits}, now)
         else:
             details = {
                 "resource": resource,
@@ -656,8 +657,14 @@ def decode_task_token(token: str) -> tuple[str, str, str, int] | None:
 
 
 def _task_event_prefix(resource: str | None) -> str:
-    """History events of a Task: ``LambdaFunction...`` for a Lambda ARN resource, else ``Task...``."""
-    return "LambdaFunction" if (resource or "").startswith("arn:aws:lambda:") else "Task"
+    """History events of a Task: ``LambdaFunction...`` for a Lambda ARN resource, ``Activity...`` for
+    an activity ARN, else ``Task...``."""
+    text = resource or ""
+    if text.startswith("arn:aws:lambda:"):
+        return "LambdaFunction"
+    if text.startswith("arn:aws:states:") and ":activity:" in text:
+        return "Activity"
+    return "Task"
 
 
 def _resource_type(resource: str) -> str:

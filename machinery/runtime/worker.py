@@ -26,7 +26,7 @@ import aiohttp
 
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
-from machinery.engine.interpreter import Interpreter, Limits, iso_time
+from machinery.engine.interpreter import Interpreter, Limits, iso_time, map_run_id
 from machinery.engine.types import (
     ACTIVE,
     FAILED,
@@ -47,12 +47,14 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.errors import LeaseLost, StorageError
+from machinery.runtime.activities import activity_name, enqueue_activity_task, wake_key
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
+    MAP_RUN,
     WORK_CHILDREN,
     WORK_READ,
     WORK_START,
@@ -326,6 +328,11 @@ class Worker:
             step = interpreter.redrive(branch, now) if redriven else interpreter.start(branch, now)
         elif item.kind == WORK_TASK:
             effect = InvokeTask(**item.payload)
+            activity = activity_name(effect.resource)
+            if activity is not None:
+                # Taken by a worker of the activity (GetActivityTask), which reports with the token.
+                await self._blocking(self._queue_activity_task, item, branch, effect, activity)
+                return []
             identity = CallIdentity(
                 execution.execution_id, branch.branch_id, self._callback_url(), self.owner
             )
@@ -495,6 +502,20 @@ class Worker:
                 if record is not None:
                     pinned = (record.workflow_id, record.workflow_version)
         as_executions = pinned is not None
+        if as_executions:
+            # What the AWS API's DescribeMapRun and ListExecutions(mapRunArn) read; the same on a replay.
+            self.storage.put_resource(
+                MAP_RUN,
+                map_run_id(join_id),
+                {
+                    "execution_id": execution.execution_id,
+                    "join_id": join_id,
+                    "label": effect.label,
+                    "state": effect.state_name,
+                    "total": len(effect.children),
+                    "started_at": now,
+                },
+            )
         commit.join = JoinSpec(
             join_id=join_id,
             parent_id=parent.branch_id,
@@ -571,6 +592,12 @@ class Worker:
             )
         self.storage.commit(commit, now)
         self.wake()  # its timers may be due before the loop next looks
+
+    def _queue_activity_task(self, item: WorkItem, branch: Branch, effect: InvokeTask, activity: str) -> None:
+        assert effect.task_token is not None
+        enqueue_activity_task(self.storage, activity, effect.task_token, effect.payload, self.clock())
+        self._park_for_token(item, branch, effect)
+        self.notifier.finished(wake_key(activity))
 
     def _timeout_execution(self, item: WorkItem) -> None:
         if self.storage.finish_execution(

@@ -28,6 +28,9 @@ WORK_WEBHOOK = "webhook"  # POST the final record to the execution's callback_ur
 WORK_TIMEOUT = "timeout"  # the execution's own TimeoutSeconds elapsed
 WORK_READ = "read"  # read a Map state's items (payload: the ReadItems effect)
 
+#: Resources (see :meth:`Storage.put_resource`): a distributed Map's run, by its run id.
+MAP_RUN = "map-run"
+
 #: The error of the ``WORK_TOKEN`` item that fails a ``.waitForTaskToken`` task missing its heartbeats.
 HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
 
@@ -181,6 +184,20 @@ def decide_join(join: JoinState, child_succeeded: bool, error: str | None, cause
         join.started += 1
         return JoinDecision(start_indexes=(index,))
     return JoinDecision()
+
+
+def admitted_after_limit_change(join: JoinState, max_concurrency: int) -> int:
+    """How many children a join has started once its ``max_concurrency`` becomes ``max_concurrency``.
+
+    Children are admitted one per finished child, so the number running stays what it was: raising the
+    limit admits the difference at once. Lowering it cannot stop running children; it is not honoured
+    until as many of them finished (see :meth:`machinery.storage.base.Storage.update_join_limits`).
+    """
+    spec = join.spec
+    running = join.started - join.succeeded - join.failed
+    wanted = spec.total if max_concurrency <= 0 else max_concurrency
+    extra = max(0, wanted - running)
+    return min(spec.total, join.started + extra)
 
 
 @dataclass
@@ -483,4 +500,14 @@ class Storage(abc.ABC):
         Each execution of ``plan.executions`` becomes ``RUNNING`` again (its output, error, cause and
         end cleared, ``redrive_count`` one more, ``redrive_date`` = ``now``) if it still has the status
         given with it; otherwise nothing is written and the result is False (redriven concurrently).
+        """
+
+    @abc.abstractmethod
+    def update_join_limits(
+        self, join_id: str, max_concurrency: int, tolerated_count: int, tolerated_pct: float, now: float
+    ) -> bool:
+        """Change an open join's limits (AWS's UpdateMapRun); False when the join is closed or unknown.
+
+        A higher ``max_concurrency`` (0: no limit) starts queued children at once; a lower one holds
+        back as many admissions as children run beyond it.
         """

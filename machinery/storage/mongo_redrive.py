@@ -16,7 +16,7 @@ from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
 from machinery.status import ExecutionStatus
-from machinery.storage.base import JoinState, RedrivePlan
+from machinery.storage.base import WORK_START, JoinState, RedrivePlan, WorkItem, admitted_after_limit_change
 from machinery.storage.mongo_definitions import driver_errors
 from machinery.storage.mongo_documents import Doc, dumps, join_spec, work_doc
 
@@ -131,3 +131,36 @@ class MongoRedrive:
                 }
             },
         )
+
+    @driver_errors
+    def update_join_limits(
+        self, join_id: str, max_concurrency: int, tolerated_count: int, tolerated_pct: float, now: float
+    ) -> bool:
+        join = self.get_join(join_id)
+        doc = self._joins.find_one({"_id": join_id}, {"execution_id": 1})
+        if join is None or doc is None or join.closed:
+            return False
+        started = admitted_after_limit_change(join, max_concurrency)
+        extra = started - join.started
+        self._joins.update_one(
+            {"_id": join_id},
+            {
+                "$set": {
+                    "max_concurrency": max_concurrency,
+                    "tolerated_count": tolerated_count,
+                    "tolerated_pct": tolerated_pct,
+                    "started": started,
+                },
+                "$inc": {"initially_started": extra},
+            },
+        )
+        work = []
+        for index in range(join.started, started):
+            queued = f"{join_id}/{index}"
+            found = self._branches.find_one({"_id": queued}, {"execution_id": 1})
+            execution_id = found["execution_id"] if found else doc["execution_id"]
+            work.append(WorkItem(execution_id, queued, WORK_START, now))
+        if work:
+            first_id = self._allocate("work", len(work))
+            self._put_work([(first_id + offset, work_doc(item)) for offset, item in enumerate(work)])
+        return True

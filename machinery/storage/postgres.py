@@ -49,6 +49,7 @@ from machinery.storage.sqlcommon import (
     RedriveConflict,
     SqlTransaction,
     apply_commit,
+    apply_join_limits,
     apply_redrive,
     end_execution,
     join_state,
@@ -554,6 +555,15 @@ class PostgresStorage(Storage):
         except RedriveConflict:
             return False
         return True
+
+    def update_join_limits(
+        self, join_id: str, max_concurrency: int, tolerated_count: int, tolerated_pct: float, now: float
+    ) -> bool:
+        return self._run(
+            lambda cur: apply_join_limits(
+                _Transaction(cur), join_id, max_concurrency, tolerated_count, tolerated_pct, now
+            )
+        )
 
 
 class _Transaction(SqlTransaction):

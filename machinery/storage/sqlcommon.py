@@ -25,6 +25,7 @@ from machinery.storage.base import (
     JoinState,
     RedrivePlan,
     WorkItem,
+    admitted_after_limit_change,
     decide_join,
 )
 
@@ -284,3 +285,37 @@ def apply_redrive(tx: SqlTransaction, plan: RedrivePlan, now: float) -> None:
     for execution_id, events in plan.history.items():
         tx.append_history(execution_id, events)
     tx.insert_work(plan.work)
+
+
+def apply_join_limits(
+    tx: SqlTransaction,
+    join_id: str,
+    max_concurrency: int,
+    tolerated_count: int,
+    tolerated_pct: float,
+    now: float,
+) -> bool:
+    row = tx.execute(tx.join_query, {"join_id": join_id}).fetchone()
+    if row is None or row["closed"]:
+        return False
+    join = join_state(join_id, row)
+    started = admitted_after_limit_change(join, max_concurrency)
+    tx.execute(
+        "join_update_limits",
+        {
+            "join_id": join_id,
+            "max_concurrency": max_concurrency,
+            "tolerated_count": tolerated_count,
+            "tolerated_pct": tolerated_pct,
+            "started": started,
+        },
+    )
+    work = []
+    for index in range(join.started, started):
+        queued = f"{join_id}/{index}"
+        found = tx.execute("branch_execution", {"branch_id": queued}).fetchone()
+        work.append(
+            WorkItem(found["execution_id"] if found else row["execution_id"], queued, WORK_START, now)
+        )
+    tx.insert_work(work)
+    return True

@@ -36,6 +36,7 @@ from machinery.storage.sqlcommon import (
     RedriveConflict,
     SqlTransaction,
     apply_commit,
+    apply_join_limits,
     apply_redrive,
     end_execution,
     join_state,
@@ -572,6 +573,14 @@ class SQLiteStorage(Storage):
         except RedriveConflict:
             return False
         return True
+
+    def update_join_limits(
+        self, join_id: str, max_concurrency: int, tolerated_count: int, tolerated_pct: float, now: float
+    ) -> bool:
+        with self._write() as db:
+            return apply_join_limits(
+                _Transaction(self, db), join_id, max_concurrency, tolerated_count, tolerated_pct, now
+            )
 
 
 class _Transaction(SqlTransaction):

@@ -277,3 +277,8 @@ WHERE execution_id = %(execution_id)s AND status = %(status)s;
 
 -- name: join_get
 SELECT * FROM joins WHERE join_id = %(join_id)s;
+
+-- name: join_update_limits
+UPDATE joins SET max_concurrency = %(max_concurrency)s, tolerated_count = %(tolerated_count)s,
+    tolerated_pct = %(tolerated_pct)s, started = %(started)s
+WHERE join_id = %(join_id)s;

@@ -189,3 +189,8 @@ DELETE FROM resources WHERE kind = :kind AND key = (
 UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, finished_at = NULL,
     redrive_count = redrive_count + 1, redrive_date = :now
 WHERE execution_id = :execution_id AND status = :status;
+
+-- name: join_update_limits
+UPDATE joins SET max_concurrency = :max_concurrency, tolerated_count = :tolerated_count,
+    tolerated_pct = :tolerated_pct, started = :started
+WHERE join_id = :join_id;
