@@ -692,6 +692,32 @@ class TestCommit:
         webhooks = claim_all(storage)
         assert [(w.kind, w.execution_id) for w in webhooks] == [(WORK_WEBHOOK, hooked)]
 
+    def test_a_rescheduled_webhook_keeps_its_new_payload_and_appends_history(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        hooked = start_execution(storage, workflow_id, callback_url="http://hook/done")
+        (start,) = claim_all(storage)
+        done = replace(root_of(storage, hooked), status=SUCCEEDED, output=1)
+        storage.commit(Commit(hooked, start, done, execution_update={"status": "SUCCEEDED"}), NOW)
+        (webhook,) = claim_all(storage)
+        before = len(storage.get_history(hooked))
+        failed = HistoryEvent("WebhookAttemptFailed", {"attempt": 1, "error": "refused"}, NOW + 1)
+        storage.complete_work(webhook, reschedule_at=NOW + 5, payload={"attempt": 1}, history=[failed])
+        assert claim_all(storage, now=NOW + 4) == []
+        (again,) = claim_all(storage, now=NOW + 5)
+        assert (again.work_id, again.payload) == (webhook.work_id, {"attempt": 1})
+        history = storage.get_history(hooked)
+        assert [(e.type, e.details) for e in history[before:]] == [
+            ("WebhookAttemptFailed", {"attempt": 1, "error": "refused"})
+        ]
+        # a stale claim (the first one) changes nothing: neither the item nor the history
+        stale = HistoryEvent("WebhookDelivered", {"attempts": 1}, NOW + 6)
+        storage.complete_work(webhook, history=[stale])
+        assert len(storage.get_history(hooked)) == before + 1
+        delivered = HistoryEvent("WebhookDelivered", {"attempts": 2}, NOW + 6)
+        storage.complete_work(again, history=[delivered])
+        assert storage.get_history(hooked, limit=1, reverse=True)[0].type == "WebhookDelivered"
+        assert claim_all(storage, now=NOW + 1000) == []
+
     def test_finish_execution_cancels_branches_and_work(self, storage: Storage) -> None:
         execution_id, join_id, _children = open_join(storage, total=2)
         other = start_execution(storage, make_workflow(storage, "other"), callback_url="http://hook/x")
@@ -1076,6 +1102,24 @@ class TestRedrive:
         (parent_item,) = storage.claim_work("w1", NOW + 200, 10, LEASE)
         assert parent_item.kind == WORK_CHILDREN and parent_item.payload.get("error") is None
 
+    def test_update_join_limits_admits_more_children(self, storage: Storage) -> None:
+        _execution_id, join_id, children = open_join(storage, total=5, max_concurrency=1, kind="Map")
+        assert [item.branch_id for item in claim_all(storage)] == [children[0].branch_id]
+        assert storage.update_join_limits(join_id, 3, 1, 20.0, NOW + 1) is True
+        join = storage.get_join(join_id)
+        assert join is not None
+        assert (join.spec.max_concurrency, join.spec.tolerated_failure_count, join.started) == (3, 1, 3)
+        assert join.spec.tolerated_failure_percentage == 20.0
+        started = sorted(item.branch_id for item in claim_all(storage, now=NOW + 2))
+        assert started == [children[1].branch_id, children[2].branch_id]
+        # No limit: every queued child starts.
+        assert storage.update_join_limits(join_id, 0, 1, 20.0, NOW + 3) is True
+        assert sorted(item.branch_id for item in claim_all(storage, now=NOW + 4)) == [
+            children[3].branch_id,
+            children[4].branch_id,
+        ]
+        assert storage.update_join_limits("nope", 1, 0, 0.0, NOW) is False
+
     def test_redrive_only_from_the_expected_status(self, storage: Storage) -> None:
         execution_id, _join_id, _children = self._failed_join(storage)
         plan = RedrivePlan(
@@ -1098,7 +1142,7 @@ def test_every_storage_method_is_covered() -> None:
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
         "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource", "get_join",
-        "redrive_execution",
+        "redrive_execution", "update_join_limits",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered
