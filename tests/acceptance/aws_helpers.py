@@ -34,7 +34,7 @@ def aws_server(directory: Path, settings: dict[str, str] | None = None) -> Itera
         )
 
 
-def sfn_client(endpoint: str) -> Any:
+def sfn_client(endpoint: str, max_pool_connections: int = 10) -> Any:
     """boto3 as a script written for AWS would build it, pointed at machinery (``endpoint_url``)."""
     return boto3.client(
         "stepfunctions",
@@ -42,7 +42,11 @@ def sfn_client(endpoint: str) -> Any:
         region_name=REGION,
         aws_access_key_id=ACCOUNT,
         aws_secret_access_key="not-checked",
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 1, "mode": "standard"}),
+        config=Config(
+            inject_host_prefix=False,
+            retries={"max_attempts": 1, "mode": "standard"},
+            max_pool_connections=max_pool_connections,
+        ),
     )
 
 
