@@ -25,6 +25,7 @@ from machinery.engine.dataflow import (
     JsonPathFlow,
     Outcome,
     StateFlow,
+    batch_inputs,
     check_size,
     to_json_text,
 )
@@ -389,9 +390,15 @@ class Interpreter:
                 items = reader.inline_items()
             if reader.max_items:
                 items = items[: reader.max_items]
+        inputs = flow.map_inputs(items)
+        batcher = flow.item_batcher() if state.item_batcher is not None else None
+        if batcher is not None:
+            # ItemBatcher: each child processes a batch, {"Items": [...], "BatchInput": ...}.
+            batches = batch_inputs([item_input for _item, item_input in inputs], batcher)
+            inputs = [({"Index": index, "Value": batch}, batch) for index, batch in enumerate(batches)]
         children = [
             ChildStart(container=state.processor or (), input=item_input, map_item=item)
-            for item, item_input in flow.map_inputs(items)
+            for item, item_input in inputs
         ]
         # Recorded on every attempt and before the limits are checked, as Step Functions does.
         self._record(step, "MapStateStarted", {"length": len(children)}, now)
