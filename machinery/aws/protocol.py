@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from machinery.aws.arns import Scope
 from machinery.aws.errors import AwsError, unknown_operation
 from machinery.aws.model import check_input, operation
-from machinery.aws.sigv4 import SecretLookup, caller, verify
+from machinery.aws.sigv4 import caller
 from machinery.control.events import Orchestrator
-from machinery.errors import StorageError
+from machinery.errors import MachineryError, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -59,27 +60,50 @@ def action(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-#: Where SigV4 secrets come from; ``None``: no keys configured, signatures are not checked.
-secret_lookup: SecretLookup | None = None
-
-
 @blueprint.post("/")
 def dispatch() -> Response:
-    request_id = str(uuid.uuid4())
     try:
-        body = handle(request.headers.get("X-Amz-Target", ""), request.get_data(cache=True))
-        status = 200
+        return answer(handle(request.headers.get("X-Amz-Target", ""), request.get_data(cache=True)), 200)
     except AwsError as error:
-        body, status = error.to_json(), error.status
+        return answer(error.to_json(), error.status)
     except StorageError as error:
-        logger.warning("AWS API: storage error: %s", error)
-        body = {"__type": "ServiceUnavailable", "message": "storage is unavailable; try again"}
-        status = 503
+        return storage_unavailable(error)
+
+
+def answer(body: dict[str, Any], status: int) -> Response:
     response = Response(json.dumps(body, separators=(",", ":")), status=status, content_type=CONTENT_TYPE)
-    response.headers["x-amzn-RequestId"] = request_id
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
     if status != 200:
         response.headers["x-amzn-ErrorType"] = str(body["__type"])
     return response
+
+
+def storage_unavailable(error: StorageError) -> Response:
+    logger.warning("AWS API: storage error: %s", error)
+    return answer({"__type": "ServiceUnavailable", "message": "storage is unavailable; try again"}, 503)
+
+
+#: The AWS names of machinery's errors that reach the AWS door before an action runs (the auth check,
+#: request limits), by HTTP status when the error has no ``aws_type`` of its own.
+_BY_STATUS = {401: "UnrecognizedClientException", 403: "AccessDeniedException", 413: "ValidationException"}
+
+
+@blueprint.errorhandler(MachineryError)
+def machinery_error(error: MachineryError) -> Response:
+    """Errors raised in front of the door (the auth check) in AWS's shape, never the native one."""
+    if isinstance(error, StorageError) and error.status >= 500:
+        return storage_unavailable(error)
+    name = getattr(error, "aws_type", None) or _BY_STATUS.get(error.status, "ValidationException")
+    return answer({"__type": name, "message": error.message}, error.status if error.status < 500 else 400)
+
+
+@blueprint.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> Response:
+    status = error.code or 400
+    name = _BY_STATUS.get(status, "ValidationException")
+    return answer(
+        {"__type": name, "message": error.description or error.name}, status if status < 500 else 400
+    )
 
 
 def handle(target: str, raw: bytes) -> dict[str, Any]:
@@ -90,8 +114,6 @@ def handle(target: str, raw: bytes) -> dict[str, Any]:
     if handler is None or model is None:
         raise unknown_operation(target)
     config = current_app.config
-    if secret_lookup is not None:
-        verify(request.method, request.url, request.headers, raw, secret_lookup)
     who = caller(request.headers, str(config["AWS_REGION"]), str(config["AWS_ACCOUNT"]))
     try:
         params = json.loads(raw) if raw.strip() else {}

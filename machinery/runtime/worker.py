@@ -51,6 +51,7 @@ from machinery.runtime.activities import activity_name, enqueue_activity_task, w
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
+from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
@@ -93,6 +94,8 @@ class WorkerSettings:
     webhook_secret: str | None = None
     webhook_attempts: int = webhooks.DEFAULT_ATTEMPTS
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    #: Off unless given (the server passes ``MACHINERY_RETENTION_DAYS``).
+    retention: RetentionSettings = NO_RETENTION
 
 
 class Worker:
@@ -112,6 +115,7 @@ class Worker:
         # host:pid:random names the worker in leases, logs and the X-Machinery-Worker header of its calls.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.invoker = TaskInvoker.for_settings(storage, self.settings)
+        self.retention = Retention(storage, self.settings.retention, clock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -199,6 +203,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._ready.set()
         renew = asyncio.create_task(self._renew_leases())
+        retain = asyncio.create_task(self.retention.run(self._blocking)) if self.retention.enabled else None
         self._listen_for_work()
         try:
             while not self._stopping:
@@ -211,6 +216,8 @@ class Worker:
                 await self._sleep_until_due()
         finally:
             renew.cancel()
+            if retain is not None:
+                retain.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -291,6 +298,15 @@ class Worker:
                 following = await self._dispatch(current)
             except LeaseLost:
                 logger.info("lease lost for %s; another worker owns it", current.branch_id)
+            except StorageError as exc:
+                # Storage is down or full: the item is run again when its lease expires.
+                logger.warning(
+                    "work item %s of %s not recorded (%s); retried when its lease expires",
+                    current.kind,
+                    current.execution_id,
+                    exc.message,
+                    extra={"execution_id": current.execution_id},
+                )
             except Exception:
                 logger.exception(
                     "work item %s of %s failed",

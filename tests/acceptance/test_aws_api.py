@@ -8,6 +8,7 @@ import json
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -392,7 +393,11 @@ def test_task_token_errors(sfn: Any) -> None:
     assert error(lambda: sfn.send_task_success(taskToken="not a token", output="{}"))[0] == "InvalidToken"
     import base64
 
-    unknown = base64.urlsafe_b64encode(b"nope|nope|S|1").decode().rstrip("=")
+    from machinery.engine.interpreter import TASK_TOKEN_RANDOM_BYTES, decode_task_token
+
+    raw = f"nope|nope|1|{'ab' * TASK_TOKEN_RANDOM_BYTES}|S".encode()
+    unknown = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert decode_task_token(unknown) is not None  # well formed, naming no task
     assert error(lambda: sfn.send_task_heartbeat(taskToken=unknown))[0] == "TaskDoesNotExist"
     assert error(lambda: sfn.send_task_failure(taskToken=unknown))[0] == "TaskDoesNotExist"
 
@@ -645,3 +650,41 @@ def test_distributed_map_runs(sfn: Any) -> None:
     assert child["mapRunArn"] == runs[0]["mapRunArn"]
     code, _ = error(lambda: sfn.update_map_run(mapRunArn=runs[0]["mapRunArn"], maxConcurrency=5))
     assert code == "ValidationException"
+
+
+def test_with_api_tokens_requests_must_be_signed_with_a_token_key(tmp_path: Path) -> None:
+    """Once an API token exists, the AWS API needs SigV4 with its key pair (``machinery tokens create``)."""
+    import subprocess
+    import sys
+
+    import boto3
+    from botocore.config import Config
+
+    from examples.demo import REPOSITORY
+
+    database = tmp_path / "db.sqlite"
+    created = subprocess.run(
+        [sys.executable, "-m", "machinery", "tokens", "create", "--name", "ci", "--scope", "write", "--json",
+         "--database-url", f"sqlite:///{database}"],
+        cwd=REPOSITORY, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    token = json.loads(created.stdout)
+    with aws_server(tmp_path) as url:
+
+        def client(key: str, secret: str) -> Any:
+            return boto3.client(
+                "stepfunctions", endpoint_url=url, region_name=REGION, aws_access_key_id=key,
+                aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}),
+            )  # fmt: skip
+
+        signed = client(token["access_key_id"], token["secret_access_key"])
+        arn = signed.create_state_machine(name="signed", definition=json.dumps(PASS), roleArn=ROLE)[
+            "stateMachineArn"
+        ]
+        assert arn.endswith(":stateMachine:signed")
+        with pytest.raises(ClientError) as wrong:
+            client(token["access_key_id"], "not-the-secret").list_state_machines()
+        assert wrong.value.response["Error"]["Code"] == "InvalidSignatureException"
+        with pytest.raises(ClientError) as unknown:
+            client(ACCOUNT, "anything").list_state_machines()
+        assert unknown.value.response["Error"]["Code"] == "UnrecognizedClientException"
