@@ -105,8 +105,9 @@ def _map_run_arn(call: Call, record: ExecutionRecord) -> str | None:
     return map_run_arn(call.scope, record.workflow_name, body, run_id)
 
 
-def describe(call: Call, record: ExecutionRecord, with_data: bool = True) -> dict[str, Any]:
-    answer: dict[str, Any] = {
+def _summary(call: Call, record: ExecutionRecord) -> dict[str, Any]:
+    """What DescribeExecution and ListExecutions both say of an execution."""
+    summary: dict[str, Any] = {
         "executionArn": execution_arn(call.scope, record),
         "stateMachineArn": call.scope.state_machine(record.workflow_name),
         "name": record.name,
@@ -114,7 +115,16 @@ def describe(call: Call, record: ExecutionRecord, with_data: bool = True) -> dic
         "startDate": record.started_at,
     }
     if record.finished_at is not None:
-        answer["stopDate"] = record.finished_at
+        summary["stopDate"] = record.finished_at
+    map_run = _map_run_arn(call, record)
+    if map_run is not None:
+        summary["mapRunArn"] = map_run
+    summary.update(_origin_arns(call, record))
+    return summary
+
+
+def describe(call: Call, record: ExecutionRecord, with_data: bool = True) -> dict[str, Any]:
+    answer = _summary(call, record)
     if with_data:
         answer["input"] = _json_text(record.input)
         answer["inputDetails"] = {"included": True}
@@ -128,10 +138,6 @@ def describe(call: Call, record: ExecutionRecord, with_data: bool = True) -> dic
             answer["error"] = record.error
         if record.cause is not None:
             answer["cause"] = record.cause
-    map_run = _map_run_arn(call, record)
-    if map_run is not None:
-        answer["mapRunArn"] = map_run
-    answer.update(_origin_arns(call, record))
     answer.update(redrive_fields(call, record))
     return answer
 
@@ -340,19 +346,7 @@ def _listed(
 
 
 def _list_item(call: Call, record: ExecutionRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "executionArn": execution_arn(call.scope, record),
-        "stateMachineArn": call.scope.state_machine(record.workflow_name),
-        "name": record.name,
-        "status": record.status,
-        "startDate": record.started_at,
-    }
-    if record.finished_at is not None:
-        item["stopDate"] = record.finished_at
-    map_run = _map_run_arn(call, record)
-    if map_run is not None:
-        item["mapRunArn"] = map_run
-    item.update(_origin_arns(call, record))
+    item = _summary(call, record)
     if record.redrive_count:
         item["redriveCount"] = record.redrive_count
         if record.redrive_date is not None:

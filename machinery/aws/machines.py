@@ -38,12 +38,17 @@ def default_role(call: Call) -> str:
 # lookups ---------------------------------------------------------------------------------------------
 
 
+def machine_named(call: Call, name: str) -> WorkflowRecord | None:
+    """The workflow of that name (not one whose id happens to be ``name``)."""
+    workflow = call.orchestrator.storage.get_workflow(name)
+    return workflow if workflow is not None and workflow.name == name else None
+
+
 def find_machine(call: Call, arn: object, qualified: bool = True) -> tuple[WorkflowRecord, MachineRef]:
     """The workflow an ARN names (``StateMachineDoesNotExist`` when none), and the ARN's qualifier."""
     ref = state_machine_ref(arn, qualified)
-    storage = call.orchestrator.storage
-    workflow = storage.get_workflow(ref.name)
-    if workflow is None or workflow.name != ref.name:
+    workflow = machine_named(call, ref.name)
+    if workflow is None:
         raise state_machine_does_not_exist(str(arn))
     if _deleting(call, workflow) and _finish_deletion(call, workflow):
         raise state_machine_does_not_exist(str(arn))
@@ -279,8 +284,8 @@ def delete_state_machine(call: Call, params: dict[str, Any]) -> dict[str, Any]:
             "API_DOES_NOT_SUPPORT_LABELED_ARNS",
         )
     storage = call.orchestrator.storage
-    workflow = storage.get_workflow(ref.name)
-    if workflow is None or workflow.name != ref.name:
+    workflow = machine_named(call, ref.name)
+    if workflow is None:
         return {}  # as AWS: deleting what does not exist succeeds
     if not _finish_deletion(call, workflow):
         body = storage.get_resource(sm.MACHINE, workflow.workflow_id)
@@ -380,8 +385,8 @@ def delete_state_machine_version(call: Call, params: dict[str, Any]) -> dict[str
     if ref.version is None:
         raise invalid_arn(arn, "not a state machine version ARN")
     storage = call.orchestrator.storage
-    workflow = storage.get_workflow(ref.name)
-    if workflow is None or workflow.name != ref.name:
+    workflow = machine_named(call, ref.name)
+    if workflow is None:
         return {}
     try:
         sm.delete_version(storage, workflow.workflow_id, ref.version)
@@ -419,9 +424,8 @@ def _alias_machine(call: Call, arn: object) -> tuple[WorkflowRecord, str]:
     ref = state_machine_ref(arn)
     if ref.alias is None:
         raise invalid_arn(arn, "not a state machine alias ARN")
-    storage = call.orchestrator.storage
-    workflow = storage.get_workflow(ref.name)
-    if workflow is None or workflow.name != ref.name:
+    workflow = machine_named(call, ref.name)
+    if workflow is None:
         raise resource_not_found(str(arn), "State machine alias")
     return workflow, ref.alias
 

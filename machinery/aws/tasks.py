@@ -8,6 +8,7 @@ from typing import Any
 from machinery.aws import paging
 from machinery.aws.arns import parse, resource_key, state_machine_ref
 from machinery.aws.errors import AwsError, resource_not_found
+from machinery.aws.machines import machine_named
 from machinery.aws.protocol import Call, action
 from machinery.control import activities
 from machinery.control import statemachines as sm
@@ -139,8 +140,8 @@ def _tagged_resource(call: Call, arn: object) -> str:
             raise resource_not_found(str(arn))
         return resource_key(str(arn))
     ref = state_machine_ref(arn)
-    workflow = storage.get_workflow(ref.name)
-    if workflow is None or workflow.name != ref.name:
+    workflow = machine_named(call, ref.name)
+    if workflow is None:
         raise resource_not_found(str(arn))
     if ref.alias is not None and sm.find_alias(storage, workflow.workflow_id, ref.alias) is None:
         raise resource_not_found(str(arn))
