@@ -688,3 +688,57 @@ def test_with_api_tokens_requests_must_be_signed_with_a_token_key(tmp_path: Path
         with pytest.raises(ClientError) as unknown:
             client(ACCOUNT, "anything").list_state_machines()
         assert unknown.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_update_map_run_raises_the_concurrency_of_a_running_map(sfn: Any) -> None:
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "W",
+                    "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    arn = create(sfn, definition)["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps([1, 2, 3, 4]))["executionArn"]
+
+    def map_run() -> dict[str, Any]:
+        for _ in range(200):  # the run exists once the worker has started the Map (a client polls)
+            runs = sfn.list_map_runs(executionArn=execution)["mapRuns"]
+            if runs:
+                found: dict[str, Any] = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+                return found
+            threading.Event().wait(0.05)
+        raise AssertionError("no map run")
+
+    before = map_run()
+    assert before["status"] == "RUNNING" and before["maxConcurrency"] == 1
+    assert (before["itemCounts"]["pending"], before["itemCounts"]["total"]) == (3, 4)
+    sfn.update_map_run(mapRunArn=before["mapRunArn"], maxConcurrency=3, toleratedFailureCount=1)
+    after = sfn.describe_map_run(mapRunArn=before["mapRunArn"])
+    assert (after["maxConcurrency"], after["toleratedFailureCount"]) == (3, 1)
+    assert after["itemCounts"]["pending"] == 1
+    sfn.stop_execution(executionArn=execution)
+    assert sfn.describe_map_run(mapRunArn=before["mapRunArn"])["status"] == "ABORTED"
+
+
+def test_the_host_prefix_turned_off_by_the_environment(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``AWS_DISABLE_HOST_PREFIX_INJECTION=true`` instead of ``Config(inject_host_prefix=False)``."""
+    import boto3
+
+    monkeypatch.setenv("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
+    plain = boto3.client(
+        "stepfunctions", endpoint_url=server, region_name=REGION, aws_access_key_id=ACCOUNT,
+        aws_secret_access_key="x",
+    )  # fmt: skip
+    arn = plain.create_state_machine(
+        name=unique("env"), definition=json.dumps(PASS), roleArn=ROLE, type="EXPRESS"
+    )
+    assert plain.start_sync_execution(stateMachineArn=arn["stateMachineArn"])["status"] == "SUCCEEDED"
