@@ -93,6 +93,9 @@ class _Planner:
         """Make ``branch`` active again; with ``admitted`` it also gets the work that runs it."""
         join = self._join_to_reopen(branch)
         reopened = replace(branch, status=ACTIVE, error=None, cause=None, output=None, pending=None)
+        if branch.execution_root:
+            # Its execution's history grew by ExecutionRedriven: the event ids it knew are off now.
+            reopened.event_cursor = None
         if join is not None:
             reopened.phase = PHASE_CHILDREN
             self.plan.branches.append((reopened, join_id))

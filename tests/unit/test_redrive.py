@@ -298,3 +298,43 @@ def test_redrive_requests_are_checked(live_client: FlaskClient) -> None:
         response = live_client.post(f"/e/{event['event_id']}/redrive", json=body)
         assert response.status_code == 400, body
     assert live_client.get(f"/e/{event['event_id']}").get_json()["redrive_count"] == 0
+
+
+def test_a_distributed_map_redrives_its_failed_child_executions(
+    live_client: FlaskClient, flaky: tuple[Flaky, str]
+) -> None:
+    service, url = flaky
+    register(
+        live_client,
+        "dist",
+        {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "MaxConcurrency": 1,
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                        "StartAt": "Call",
+                        "States": {"Call": {"Type": "Task", "Resource": url, "End": True}},
+                    },
+                    "End": True,
+                }
+            },
+        },
+    )
+    items = [{"i": i} for i in range(3)]
+    service.failing = {json.dumps({"i": 1})}
+    failed = run(live_client, "dist", items)
+    assert failed["status"] == "FAILED"
+    service.failing = set()
+    done = redrive(live_client, failed["event_id"])
+    assert done["status"] == "SUCCEEDED", done
+    assert done["output"] == [{"done": item} for item in items]
+    children = live_client.get(f"/e?parent={failed['event_id']}").get_json()["events"]
+    by_index = {int(child["name"].rsplit("/", 1)[1]): child for child in children}
+    assert [by_index[i]["status"] for i in range(3)] == ["SUCCEEDED"] * 3
+    # Item 0 succeeded first time (not redriven), 1 failed and 2 never started (both redriven).
+    assert [by_index[i]["redrive_count"] for i in range(3)] == [0, 1, 1]
+    assert [service.calls[json.dumps(item)] for item in items] == [1, 2, 1]
+    assert "MapRunRedriven" in types(live_client, failed["event_id"])
