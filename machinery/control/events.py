@@ -9,7 +9,6 @@ from typing import Any
 
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
-from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
 from machinery.control.names import name_problem
 from machinery.engine.interpreter import Interpreter, decode_task_token
@@ -17,18 +16,16 @@ from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import Notifier
+from machinery.runtime.starts import check_event_data, new_execution
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import (
-    WORK_START,
-    WORK_TIMEOUT,
     WORK_TOKEN,
     ExecutionRecord,
     Storage,
     StoredEvent,
     WorkflowRecord,
     WorkItem,
-    new_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,29 +59,6 @@ def parse_event_body(body: Any) -> EventRequest:
             raise InvalidEventData("invalid event options", issues=issues)
         return EventRequest(body["data"], callback, name)
     return EventRequest(body)
-
-
-def check_event_data(workflow: WorkflowRecord, data: Any) -> None:
-    """The data must match the workflow's declared inputs, when it declares any."""
-    declared = workflow.spec.get("inputs") or []
-    if not declared:
-        return
-    if not isinstance(data, dict):
-        raise InvalidEventData(
-            "event data must be a JSON object with the workflow's inputs",
-            issues=[FieldIssue("(data)", f"expected an object, got {type(data).__name__}")],
-        )
-    issues = []
-    for item in declared:
-        expected = canonical_type(item["type"]) or "any"
-        if item["name"] not in data:
-            if item.get("required", True):
-                issues.append(FieldIssue(item["name"], f"is required ({expected})"))
-        elif not value_matches(data[item["name"]], expected):
-            got = type(data[item["name"]]).__name__
-            issues.append(FieldIssue(item["name"], f"must be of type {expected}, got {got}"))
-    if issues:
-        raise InvalidEventData("event data does not match the workflow's inputs", issues=issues)
 
 
 class Orchestrator:
@@ -127,34 +101,19 @@ class Orchestrator:
         workflow = find_workflow(self.storage, workflow_ref)
         request = parse_event_body(body)
         check_event_data(workflow, request.data)
-        now = time.time()
-        execution_id = new_id()
-        record = ExecutionRecord(
-            execution_id=execution_id,
-            workflow_id=workflow.workflow_id,
-            workflow_name=workflow.name,
-            workflow_version=workflow.version,
-            name=request.name or execution_id,
-            status=ExecutionStatus.RUNNING,
-            input=request.data,
-            started_at=now,
+        new = new_execution(
+            workflow,
+            request.data,
+            time.time(),
+            time_scale=self.settings.time_scale,
+            name=request.name,
             callback_url=request.callback_url,
-            express=workflow.express,
         )
-        root = Branch(
-            branch_id=execution_id, execution_id=execution_id, container=(), state_input=request.data
-        )
-        work = [WorkItem(execution_id, execution_id, WORK_START, now)]
-        # The compiled root's timeout is the definition's own field; reading it directly spares a canonical
-        # JSON dump of the whole definition on every event.
-        timeout = workflow.definition.get("TimeoutSeconds")
-        if timeout:
-            due = now + float(timeout) * self.settings.time_scale
-            work.append(WorkItem(execution_id, execution_id, WORK_TIMEOUT, due))
+        record = new.record
         if workflow.express:
             self.express.submit(record, self.machine(workflow))
         else:
-            self._create(self.storage, self.worker, record, root, work)
+            self._create(self.storage, self.worker, record, new.root, list(new.work))
         return record
 
     def _create(

@@ -49,12 +49,14 @@ from machinery.engine.types import (
 from machinery.errors import LeaseLost, StorageError
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
+from machinery.runtime.schedules import fire_schedule
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     WORK_CHILDREN,
     WORK_READ,
+    WORK_SCHEDULE,
     WORK_START,
     WORK_TASK,
     WORK_TIMEOUT,
@@ -314,6 +316,8 @@ class Worker:
         if item.kind == WORK_TIMEOUT:
             await self._blocking(self._timeout_execution, item)
             return []
+        if item.kind == WORK_SCHEDULE:
+            return await self._blocking(self._fire_schedule, item)
         loaded = await self._blocking(self._load, item)
         if loaded is None:
             await self._blocking(self.storage.complete_work, item)
@@ -558,6 +562,21 @@ class Worker:
             )
         self.storage.commit(commit, now)
         self.wake()  # its timers may be due before the loop next looks
+
+    def _fire_schedule(self, item: WorkItem) -> list[WorkItem]:
+        """Start a schedule's due ticks; the new executions' first work comes back to this worker."""
+        now = self.clock()
+        owner = self.owner if self.has_room() else None
+        result = fire_schedule(
+            self.storage,
+            item,
+            now,
+            time_scale=self.settings.time_scale,
+            claim_owner=owner,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        self.wake()  # the next tick may be due before the loop next looks
+        return result.claimed
 
     def _timeout_execution(self, item: WorkItem) -> None:
         if self.storage.finish_execution(

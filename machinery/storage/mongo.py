@@ -75,6 +75,7 @@ from machinery.storage.mongo_documents import (
     work_doc,
 )
 from machinery.storage.mongo_resources import MongoResources
+from machinery.storage.mongo_triggers import MongoTriggers
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -133,7 +134,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, MongoResources, Storage):
+class MongoStorage(MongoDefinitions, MongoResources, MongoTriggers, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
@@ -289,6 +290,7 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
             "create": self._apply_create,
             "store": self._apply_store,
             "finish": self._apply_finish,
+            "start": self._apply_start,
         }
         try:
             result = appliers[intent["op"]](anchor_id, intent)

@@ -40,6 +40,7 @@ from machinery.storage.base import (
     new_id,
 )
 from machinery.storage.queries import load_queries
+from machinery.storage.sqltriggers import SqlTriggers
 
 _T = TypeVar("_T")
 
@@ -176,27 +177,31 @@ class SqlTransaction:
             ],
         )
 
-    def insert_execution(self, record: ExecutionRecord) -> None:
+    def insert_execution(self, record: ExecutionRecord, query: str = "execution_insert") -> bool:
+        """Insert an execution row; ``query="execution_insert_new"`` skips an id that exists (then False)."""
         flag = self.storage._flag
-        self.execute(
-            "execution_insert",
-            {
-                "execution_id": record.execution_id,
-                "workflow_id": record.workflow_id,
-                "workflow_name": record.workflow_name,
-                "workflow_version": record.workflow_version,
-                "name": record.name,
-                "status": record.status,
-                "input": self.storage._doc(record.input),
-                "output": self.json(record.output),
-                "error": record.error,
-                "cause": record.cause,
-                "started_at": record.started_at,
-                "finished_at": record.finished_at,
-                "callback_url": record.callback_url,
-                "express": flag(record.express),
-                "parent_execution_id": record.parent_execution_id,
-            },
+        return (
+            self.execute(
+                query,
+                {
+                    "execution_id": record.execution_id,
+                    "workflow_id": record.workflow_id,
+                    "workflow_name": record.workflow_name,
+                    "workflow_version": record.workflow_version,
+                    "name": record.name,
+                    "status": record.status,
+                    "input": self.storage._doc(record.input),
+                    "output": self.json(record.output),
+                    "error": record.error,
+                    "cause": record.cause,
+                    "started_at": record.started_at,
+                    "finished_at": record.finished_at,
+                    "callback_url": record.callback_url,
+                    "express": flag(record.express),
+                    "parent_execution_id": record.parent_execution_id,
+                },
+            ).rowcount
+            != 0
         )
 
     def insert_work(self, work: Sequence[WorkItem], claim: Claim | None = None) -> list[WorkItem]:
@@ -373,7 +378,7 @@ def abort_children(tx: SqlTransaction, execution_id: str, now: float) -> None:
 # the storage -----------------------------------------------------------------------------------------
 
 
-class SqlStorage(Storage):
+class SqlStorage(SqlTriggers, Storage):
     """Every storage operation over named statements; subclasses supply the dialect's hooks."""
 
     #: The folder under ``storage/sql/`` holding the dialect's ``queries.sql`` and ``migrations/``.

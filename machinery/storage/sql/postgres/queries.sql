@@ -262,3 +262,22 @@ DELETE FROM resources WHERE (kind, key) = (
     SELECT kind, key FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
     ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
 ) RETURNING key, body;
+
+-- triggers (schedules and event sources) ---------------------------------------------------------------
+
+-- name: execution_insert_new
+-- A trigger's execution id derives from its tick or message: a repeated start inserts nothing.
+INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                        output, error, cause, started_at, finished_at, callback_url, express,
+                        parent_execution_id)
+VALUES (%(execution_id)s, %(workflow_id)s, %(workflow_name)s, %(workflow_version)s, %(name)s, %(status)s,
+        %(input)s, %(output)s, %(error)s, %(cause)s, %(started_at)s, %(finished_at)s, %(callback_url)s,
+        %(express)s, %(parent_execution_id)s)
+ON CONFLICT (execution_id) DO NOTHING;
+
+-- name: work_of_execution
+SELECT work_id, execution_id, branch_id, kind, due_at, payload, owner, fence FROM work
+WHERE execution_id = %(execution_id)s ORDER BY due_at, work_id;
+
+-- name: work_delete_all_of_execution
+DELETE FROM work WHERE execution_id = %(execution_id)s;

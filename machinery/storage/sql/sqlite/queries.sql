@@ -223,3 +223,21 @@ DELETE FROM resources WHERE kind = :kind AND key = :key;
 DELETE FROM resources WHERE kind = :kind AND key = (
     SELECT key FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key LIMIT 1
 ) RETURNING key, body;
+
+-- triggers (schedules and event sources) ---------------------------------------------------------------
+
+-- name: execution_insert_new
+-- A trigger's execution id derives from its tick or message: a repeated start inserts nothing.
+INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                        output, error, cause, started_at, finished_at, callback_url, express,
+                        parent_execution_id)
+VALUES (:execution_id, :workflow_id, :workflow_name, :workflow_version, :name, :status, :input,
+        :output, :error, :cause, :started_at, :finished_at, :callback_url, :express, :parent_execution_id)
+ON CONFLICT (execution_id) DO NOTHING;
+
+-- name: work_of_execution
+SELECT work_id, execution_id, branch_id, kind, due_at, payload, owner, fence FROM work
+WHERE execution_id = :execution_id ORDER BY due_at, work_id;
+
+-- name: work_delete_all_of_execution
+DELETE FROM work WHERE execution_id = :execution_id;
