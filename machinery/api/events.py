@@ -25,7 +25,7 @@ def create_event(workflow_ref: str) -> tuple[Response, int]:
     record = orchestrator.start_event(workflow_ref, body)
     if wait > 0:
         record = orchestrator.wait_event(record.execution_id, wait)
-    response = jsonify(event_record(record))
+    response = jsonify(event_record(record, orchestrator.webhook_status(record)))
     if record.status == ExecutionStatus.RUNNING:
         response.headers["Location"] = f"/e/{record.execution_id}"
         return response, 202
@@ -43,7 +43,8 @@ def list_events() -> Response:
         request.args.get("cursor"),
         request.args.get("parent"),
     )
-    return jsonify({"events": [event_record(r) for r in records], "next_cursor": cursor})
+    events = [event_record(r, orchestrator.webhook_status(r)) for r in records]
+    return jsonify({"events": events, "next_cursor": cursor})
 
 
 @blueprint.get("/<event_id>")
@@ -51,7 +52,7 @@ def get_event(event_id: str) -> Response:
     orchestrator = orchestrator_of(current_app)
     wait = number_arg("wait", 0.0, maximum=3600)
     record = orchestrator.wait_event(event_id, wait) if wait > 0 else orchestrator.get_event(event_id)
-    return jsonify(event_record(record))
+    return jsonify(event_record(record, orchestrator.webhook_status(record)))
 
 
 @blueprint.get("/<event_id>/history")
@@ -89,8 +90,9 @@ def stop_event(event_id: str) -> Response:
     ]
     if issues:
         raise BadRequest("invalid stop request", issues=issues)
-    record = orchestrator_of(current_app).stop_event(event_id, error, cause)
-    return jsonify(event_record(record))
+    orchestrator = orchestrator_of(current_app)
+    record = orchestrator.stop_event(event_id, error, cause)
+    return jsonify(event_record(record, orchestrator.webhook_status(record)))
 
 
 def details_key(event_type: str) -> str:

@@ -13,8 +13,10 @@ blueprint = Blueprint("services", __name__, url_prefix="/s")
 
 @blueprint.post("")
 def create_service() -> tuple[Response, int]:
-    storage = orchestrator_of(current_app).storage
-    service, _created = definitions.register_service(storage, json_body())
+    orchestrator = orchestrator_of(current_app)
+    service, _created = definitions.register_service(
+        orchestrator.storage, json_body(), policy=orchestrator.settings.outbound
+    )
     # The seed answers 201 for a registration whether the name was new or updated.
     return jsonify(definitions.service_json(service)), 201
 
@@ -33,9 +35,11 @@ def get_service(ref: str) -> Response:
 
 @blueprint.put("/<ref>")
 def replace_service(ref: str) -> Response:
-    storage = orchestrator_of(current_app).storage
-    definitions.find_service(storage, ref)
-    service, _created = definitions.register_service(storage, json_body(), ref=ref)
+    orchestrator = orchestrator_of(current_app)
+    definitions.find_service(orchestrator.storage, ref)
+    service, _created = definitions.register_service(
+        orchestrator.storage, json_body(), ref=ref, policy=orchestrator.settings.outbound
+    )
     return jsonify(definitions.service_json(service))
 
 

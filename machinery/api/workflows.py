@@ -13,8 +13,10 @@ blueprint = Blueprint("workflows", __name__, url_prefix="/w")
 
 @blueprint.post("")
 def create_workflow() -> tuple[Response, int]:
-    storage = orchestrator_of(current_app).storage
-    workflow, _created = definitions.register_workflow(storage, json_body())
+    orchestrator = orchestrator_of(current_app)
+    workflow, _created = definitions.register_workflow(
+        orchestrator.storage, json_body(), policy=orchestrator.settings.outbound
+    )
     return jsonify(definitions.workflow_json(workflow)), 201
 
 
@@ -33,9 +35,11 @@ def get_workflow(ref: str) -> Response:
 
 @blueprint.put("/<ref>")
 def replace_workflow(ref: str) -> Response:
-    storage = orchestrator_of(current_app).storage
-    definitions.find_workflow(storage, ref)
-    workflow, _created = definitions.register_workflow(storage, json_body(), ref=ref)
+    orchestrator = orchestrator_of(current_app)
+    definitions.find_workflow(orchestrator.storage, ref)
+    workflow, _created = definitions.register_workflow(
+        orchestrator.storage, json_body(), ref=ref, policy=orchestrator.settings.outbound
+    )
     return jsonify(definitions.workflow_json(workflow))
 
 

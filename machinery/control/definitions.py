@@ -8,7 +8,9 @@ from typing import Any
 from machinery.asl.simple import ServiceSignature, canonical_type, check_simple_workflow, compile_simple
 from machinery.asl.validation import validate_definition
 from machinery.control.schemas import check_body
+from machinery.control.targets import definition_issues, service_issues
 from machinery.errors import Conflict, FieldIssue, InvalidDefinition, NotFound
+from machinery.runtime.outbound import OutboundPolicy
 from machinery.status import ExecutionStatus
 from machinery.storage.base import ServiceRecord, Storage, WorkflowRecord
 
@@ -52,9 +54,16 @@ def workflow_json(workflow: WorkflowRecord, with_definition: bool = True) -> dic
     return body
 
 
-def register_service(storage: Storage, body: Any, ref: str | None = None) -> tuple[ServiceRecord, bool]:
-    """Create or update a service; ``ref`` (id or name) for updates through ``PUT``."""
+def register_service(
+    storage: Storage, body: Any, ref: str | None = None, policy: OutboundPolicy | None = None
+) -> tuple[ServiceRecord, bool]:
+    """Create or update a service; ``ref`` (id or name) for updates through ``PUT``.
+
+    :param policy: the outbound policy its address must pass (default: the default lists).
+    """
     issues = check_body("service", body)
+    if not issues:
+        issues = service_issues(body, policy or OutboundPolicy())
     if issues:
         raise Conflict("invalid service definition", issues=issues)
     if ref is not None:
@@ -123,8 +132,13 @@ def find_workflow(storage: Storage, ref: str, version: int | None = None) -> Wor
     return workflow
 
 
-def register_workflow(storage: Storage, body: Any, ref: str | None = None) -> tuple[WorkflowRecord, bool]:
-    """Validate a workflow in either form and store it as a new version."""
+def register_workflow(
+    storage: Storage, body: Any, ref: str | None = None, policy: OutboundPolicy | None = None
+) -> tuple[WorkflowRecord, bool]:
+    """Validate a workflow in either form and store it as a new version.
+
+    :param policy: the outbound policy the targets it writes out must pass (default: the default lists).
+    """
     issues = check_body("workflow", body)
     if issues:
         raise Conflict("invalid workflow", issues=issues)
@@ -141,6 +155,11 @@ def register_workflow(storage: Storage, body: Any, ref: str | None = None) -> tu
         definition, services = _simple_definition(storage, body)
     else:
         definition, services = _asl_definition(storage, body["definition"], bool(body.get("express")))
+        refused = definition_issues(definition, policy or OutboundPolicy())
+        if refused:
+            raise InvalidDefinition(
+                "the definition calls targets or sends headers it may not", issues=refused
+            )
     return storage.save_workflow(
         body["name"], body, definition, services, bool(body.get("express", False)), time.time(), ref=ref
     )

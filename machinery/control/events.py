@@ -11,12 +11,14 @@ from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
 from machinery.control.definitions import find_workflow
 from machinery.control.names import name_problem
+from machinery.control.targets import callback_issue
 from machinery.engine.interpreter import Interpreter, decode_task_token
 from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import Notifier
 from machinery.runtime.starts import check_event_data, new_execution
+from machinery.runtime.webhooks import webhook_status
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import (
@@ -100,6 +102,10 @@ class Orchestrator:
     def start_event(self, workflow_ref: str, body: Any) -> ExecutionRecord:
         workflow = find_workflow(self.storage, workflow_ref)
         request = parse_event_body(body)
+        if request.callback_url is not None:
+            refused = callback_issue(request.callback_url, self.settings.outbound)
+            if refused is not None:
+                raise InvalidEventData("invalid event options", issues=[refused])
         check_event_data(workflow, request.data)
         new = new_execution(
             workflow,
@@ -184,6 +190,16 @@ class Orchestrator:
         records = self.storage.list_executions(workflow_id, wanted, limit + 1, cursor, parent)
         next_cursor = records[limit - 1].execution_id if len(records) > limit else None
         return records[:limit], next_cursor
+
+    def webhook_status(self, record: ExecutionRecord) -> dict[str, Any] | None:
+        """The ``webhook`` member of an event record with a ``callback_url`` (from its last history event)."""
+        if not record.callback_url:
+            return None
+        last = None
+        if record.status in TERMINAL_STATUSES and not self.express.running(record.execution_id):
+            events = self.storage.get_history(record.execution_id, limit=1, reverse=True)
+            last = events[0] if events else None
+        return webhook_status(record, last)
 
     def history(
         self, event_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False

@@ -418,8 +418,18 @@ class Storage(abc.ABC):
         """Add work outside a transition (callbacks, webhooks)."""
 
     @abc.abstractmethod
-    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
-        """Delete (or push back) a claimed work item that needed no transition (webhooks)."""
+    def complete_work(
+        self,
+        item: WorkItem,
+        reschedule_at: float | None = None,
+        payload: Any = None,
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
+        """Delete (or push back) a claimed work item that needed no transition (webhooks).
+
+        ``payload``, when rescheduling, replaces the item's payload (a webhook's attempt count);
+        ``history`` is appended to the item's execution. Both only while the claim holds (fenced).
+        """
 
     @abc.abstractmethod
     def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:

@@ -565,7 +565,13 @@ class MongoStorage(MongoDefinitions, MongoResources, MongoTriggers, Storage):
         return None if doc is None else float(doc["due_at"])
 
     @driver_errors
-    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
+    def complete_work(
+        self,
+        item: WorkItem,
+        reschedule_at: float | None = None,
+        payload: Any = None,
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
         fenced = {
             "_id": item.work_id,
             "fence": item.fence,
@@ -573,12 +579,26 @@ class MongoStorage(MongoDefinitions, MongoResources, MongoTriggers, Storage):
             "done": False,
             "intent": None,
         }
+        if history and self._work.find_one(fenced, {"_id": 1}) is not None:
+            # Not atomic with the update below: written first, so that a crash in between repeats an
+            # event (the item runs again) rather than loses it.
+            execution = self._executions.find_one_and_update(
+                {"_id": item.execution_id},
+                {"$inc": {"last_event_id": len(history)}},
+                {"last_event_id": 1},
+                return_document=_AFTER,
+            )
+            if execution is not None:
+                first = int(execution["last_event_id"]) - len(history) + 1
+                events = [[event.type, event.details, event.timestamp] for event in history]
+                self._put_history(item.execution_id, first, events)
         if reschedule_at is None:
             self._work.update_one(fenced, {"$set": self._tombstone()})
         else:
-            self._work.update_one(
-                fenced, {"$set": {"due_at": reschedule_at, "owner": None, "lease_until": None}}
-            )
+            changes: Doc = {"due_at": reschedule_at, "owner": None, "lease_until": None}
+            if payload is not None:
+                changes["payload"] = dumps(payload)
+            self._work.update_one(fenced, {"$set": changes})
 
     @driver_errors
     def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:

@@ -728,15 +728,27 @@ class SqlStorage(SqlTriggers, Storage):
         value = rows[0]["due_at"] if rows else None
         return None if value is None else float(value)
 
-    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
+    def complete_work(
+        self,
+        item: WorkItem,
+        reschedule_at: float | None = None,
+        payload: Any = None,
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
         params: dict[str, Any] = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
 
         def complete(tx: SqlTransaction) -> None:
             if reschedule_at is None:
-                tx.execute("work_consume", params)
+                done = tx.execute("work_consume", params)
+            elif payload is None:
+                done = tx.execute("work_reschedule", {**params, "due_at": reschedule_at})
             else:
-                tx.execute("work_reschedule", {**params, "due_at": reschedule_at})
-                self._work_added(tx, [reschedule_at])
+                values = {**params, "due_at": reschedule_at, "payload": tx.json(payload)}
+                done = tx.execute("work_reschedule_payload", values)
+            if done.rowcount > 0:
+                tx.append_history(item.execution_id, history)
+                if reschedule_at is not None:
+                    self._work_added(tx, [reschedule_at])
 
         self._run(complete)
 

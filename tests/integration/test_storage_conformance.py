@@ -693,6 +693,32 @@ class TestCommit:
         webhooks = claim_all(storage)
         assert [(w.kind, w.execution_id) for w in webhooks] == [(WORK_WEBHOOK, hooked)]
 
+    def test_a_rescheduled_webhook_keeps_its_new_payload_and_appends_history(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        hooked = start_execution(storage, workflow_id, callback_url="http://hook/done")
+        (start,) = claim_all(storage)
+        done = replace(root_of(storage, hooked), status=SUCCEEDED, output=1)
+        storage.commit(Commit(hooked, start, done, execution_update={"status": "SUCCEEDED"}), NOW)
+        (webhook,) = claim_all(storage)
+        before = len(storage.get_history(hooked))
+        failed = HistoryEvent("WebhookAttemptFailed", {"attempt": 1, "error": "refused"}, NOW + 1)
+        storage.complete_work(webhook, reschedule_at=NOW + 5, payload={"attempt": 1}, history=[failed])
+        assert claim_all(storage, now=NOW + 4) == []
+        (again,) = claim_all(storage, now=NOW + 5)
+        assert (again.work_id, again.payload) == (webhook.work_id, {"attempt": 1})
+        history = storage.get_history(hooked)
+        assert [(e.type, e.details) for e in history[before:]] == [
+            ("WebhookAttemptFailed", {"attempt": 1, "error": "refused"})
+        ]
+        # a stale claim (the first one) changes nothing: neither the item nor the history
+        stale = HistoryEvent("WebhookDelivered", {"attempts": 1}, NOW + 6)
+        storage.complete_work(webhook, history=[stale])
+        assert len(storage.get_history(hooked)) == before + 1
+        delivered = HistoryEvent("WebhookDelivered", {"attempts": 2}, NOW + 6)
+        storage.complete_work(again, history=[delivered])
+        assert storage.get_history(hooked, limit=1, reverse=True)[0].type == "WebhookDelivered"
+        assert claim_all(storage, now=NOW + 1000) == []
+
     def test_finish_execution_cancels_branches_and_work(self, storage: Storage) -> None:
         execution_id, join_id, _children = open_join(storage, total=2)
         other = start_execution(storage, make_workflow(storage, "other"), callback_url="http://hook/x")

@@ -214,6 +214,10 @@ DELETE FROM work WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %
 UPDATE work SET due_at = %(due_at)s, owner = NULL, lease_until = NULL
 WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s;
 
+-- name: work_reschedule_payload
+UPDATE work SET due_at = %(due_at)s, owner = NULL, lease_until = NULL, payload = %(payload)s
+WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s;
+
 -- name: work_extend_heartbeat
 UPDATE work SET due_at = %(due_at)s
 WHERE execution_id = %(execution_id)s AND branch_id = %(branch_id)s AND kind = 'token' AND owner IS NULL

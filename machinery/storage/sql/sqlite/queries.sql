@@ -175,6 +175,10 @@ DELETE FROM work WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
 UPDATE work SET due_at = :due_at, owner = NULL, lease_until = NULL
 WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
 
+-- name: work_reschedule_payload
+UPDATE work SET due_at = :due_at, owner = NULL, lease_until = NULL, payload = :payload
+WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
+
 -- name: work_extend_heartbeat
 UPDATE work SET due_at = :due_at
 WHERE execution_id = :execution_id AND branch_id = :branch_id AND kind = 'token' AND owner IS NULL
