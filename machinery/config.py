@@ -35,6 +35,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "DENIED_TARGETS": (DEFAULT_DENIED_TARGETS, "outbound calls never to these host names / CIDR ranges"),
     "PUBLIC_URL": ("", "this server's URL, given to .waitForTaskToken services for callbacks"),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
+    "CONSUME_SOURCES": (True, "consume the event sources (RabbitMQ, NATS, Redis) in this process's worker"),
+    "SOURCE_REFRESH_SECONDS": (2.0, "how often a worker looks for new or changed event sources"),
 }
 
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}
@@ -53,6 +55,8 @@ def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
         webhook_secret=str(config["WEBHOOK_SECRET"]) or None,
         webhook_attempts=max(1, int(config["WEBHOOK_ATTEMPTS"])),
         outbound=outbound_policy(config),
+        consume_sources=bool(config["CONSUME_SOURCES"]),
+        source_refresh_seconds=float(config["SOURCE_REFRESH_SECONDS"]),
     )
 
 

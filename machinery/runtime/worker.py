@@ -51,6 +51,7 @@ from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.schedules import fire_schedule
+from machinery.runtime.sources.manager import SourceManager
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
@@ -93,6 +94,9 @@ class WorkerSettings:
     webhook_secret: str | None = None
     webhook_attempts: int = webhooks.DEFAULT_ATTEMPTS
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    #: Consume the event sources (machinery.runtime.sources.manager) on this worker's loop.
+    consume_sources: bool = True
+    source_refresh_seconds: float = 2.0
 
 
 class Worker:
@@ -129,6 +133,7 @@ class Worker:
             else None
         )
         self._cache_lock = threading.Lock()
+        self.sources: SourceManager | None = None
         self._submitted_lock = threading.Lock()
         # Workflow versions never change: their compiled machines are cached by (id, version).
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
@@ -199,6 +204,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._ready.set()
         renew = asyncio.create_task(self._renew_leases())
+        sources = self._consume_sources()
         self._listen_for_work()
         try:
             while not self._stopping:
@@ -211,6 +217,9 @@ class Worker:
                 await self._sleep_until_due()
         finally:
             renew.cancel()
+            if sources is not None:
+                sources.cancel()
+                await asyncio.gather(sources, return_exceptions=True)
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -221,6 +230,30 @@ class Worker:
                 self.storage.release_leases(self.owner)
             except StorageError:
                 logger.warning("could not release leases of %s", self.owner)
+
+    def _consume_sources(self) -> asyncio.Task[None] | None:
+        """Run the event sources' consumers on this loop (they hand their executions to this worker)."""
+        if not self.settings.consume_sources:
+            return None
+        self.sources = SourceManager(
+            self,
+            refresh_seconds=self.settings.source_refresh_seconds,
+            data_limit=self.settings.data_limit,
+            time_scale=self.settings.time_scale,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        return asyncio.create_task(self.sources.run(), name="machinery-sources")
+
+    def refresh_sources(self) -> None:
+        """Look at the stored event sources now, not at the next refresh (thread-safe)."""
+        loop, sources = self._loop, self.sources
+        if loop is not None and sources is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(sources.refresh)
+
+    async def blocking(self, call: Callable[..., _T], *args: Any) -> _T:
+        """Run a storage call as this worker does (see :meth:`_blocking`), for what runs on its loop."""
+        return await self._blocking(call, *args)
 
     def _claim(self) -> list[WorkItem]:
         room = self.settings.max_in_flight - len(self._in_flight)
