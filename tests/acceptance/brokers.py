@@ -149,7 +149,7 @@ class RabbitMQ(Broker):
             await channel.queue_delete(name)
 
     def restart(self) -> None:
-        """Stop the machine's RabbitMQ and start it again as the machine does (``rabbitmq-server -detached``)."""
+        """Stop the machine's RabbitMQ and start it as the machine does (``rabbitmq-server -detached``)."""
         subprocess.run(["rabbitmqctl", "stop"], check=False, capture_output=True, timeout=60)
         wait_for_port("127.0.0.1", 5672, 30, up=False)
         subprocess.run(["rabbitmq-server", "-detached"], check=True, capture_output=True, timeout=60)
@@ -192,7 +192,6 @@ class Nats(Broker):
 
     async def left(self, name: str) -> int:
         import nats
-
         from nats.js.errors import NotFoundError
 
         client = await nats.connect(self.url)
