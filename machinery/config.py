@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from machinery.auth import AuthSettings
 from machinery.runtime.outbound import DEFAULT_DENIED_TARGETS, OutboundPolicy, parse_rules
+from machinery.runtime.retention import RetentionSettings
 from machinery.runtime.webhooks import DEFAULT_ATTEMPTS
 from machinery.runtime.worker import WorkerSettings
 
@@ -37,6 +39,18 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
     "CONSUME_SOURCES": (True, "consume the event sources (RabbitMQ, NATS, Redis) in this process's worker"),
     "SOURCE_REFRESH_SECONDS": (2.0, "how often a worker looks for new or changed event sources"),
+    "INSECURE": (
+        False,
+        "admit requests without a token from any address while no token exists (serve --insecure)",
+    ),
+    "SECRET_KEY": (
+        "",
+        "server key for SigV4 secrets and console sessions (unset: generated, kept in storage)",
+    ),
+    "SESSION_HOURS": (12.0, "how long a console session lasts"),
+    "RETENTION_DAYS": (90.0, "days after which finished executions are deleted (0 keeps them forever)"),
+    "RETENTION_BATCH": (200, "executions one retention pass of a worker deletes at most"),
+    "RETENTION_INTERVAL": (60.0, "seconds between a worker's retention passes (when no backlog)"),
 }
 
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}
@@ -57,6 +71,11 @@ def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
         outbound=outbound_policy(config),
         consume_sources=bool(config["CONSUME_SOURCES"]),
         source_refresh_seconds=float(config["SOURCE_REFRESH_SECONDS"]),
+        retention=RetentionSettings(
+            days=float(config["RETENTION_DAYS"]),
+            batch=max(1, int(config["RETENTION_BATCH"])),
+            interval=max(0.01, float(config["RETENTION_INTERVAL"])),
+        ),
     )
 
 
@@ -72,3 +91,11 @@ def outbound_policy(config: Mapping[str, Any]) -> OutboundPolicy:
         except ValueError as exc:
             raise ValueError(f"MACHINERY_{name}: {exc}") from None
     return OutboundPolicy(lists["ALLOWED_TARGETS"], lists["DENIED_TARGETS"])
+
+
+def auth_settings(config: Mapping[str, Any]) -> AuthSettings:
+    return AuthSettings(
+        insecure=bool(config["INSECURE"]),
+        secret_key=str(config["SECRET_KEY"] or ""),
+        session_seconds=max(60, int(float(config["SESSION_HOURS"]) * 3600)),
+    )

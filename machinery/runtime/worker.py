@@ -50,6 +50,7 @@ from machinery.runtime import webhooks
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
+from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
 from machinery.runtime.schedules import fire_schedule
 from machinery.runtime.sources.manager import SourceManager
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
@@ -97,6 +98,8 @@ class WorkerSettings:
     #: Consume the event sources (machinery.runtime.sources.manager) on this worker's loop.
     consume_sources: bool = True
     source_refresh_seconds: float = 2.0
+    #: Off unless given (the server passes ``MACHINERY_RETENTION_DAYS``).
+    retention: RetentionSettings = NO_RETENTION
 
 
 class Worker:
@@ -116,6 +119,7 @@ class Worker:
         # host:pid:random names the worker in leases, logs and the X-Machinery-Worker header of its calls.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.invoker = TaskInvoker.for_settings(storage, self.settings)
+        self.retention = Retention(storage, self.settings.retention, clock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -205,6 +209,7 @@ class Worker:
         self._ready.set()
         renew = asyncio.create_task(self._renew_leases())
         sources = self._consume_sources()
+        retain = asyncio.create_task(self.retention.run(self._blocking)) if self.retention.enabled else None
         self._listen_for_work()
         try:
             while not self._stopping:
@@ -220,6 +225,8 @@ class Worker:
             if sources is not None:
                 sources.cancel()
                 await asyncio.gather(sources, return_exceptions=True)
+            if retain is not None:
+                retain.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -324,6 +331,15 @@ class Worker:
                 following = await self._dispatch(current)
             except LeaseLost:
                 logger.info("lease lost for %s; another worker owns it", current.branch_id)
+            except StorageError as exc:
+                # Storage is down or full: the item is run again when its lease expires.
+                logger.warning(
+                    "work item %s of %s not recorded (%s); retried when its lease expires",
+                    current.kind,
+                    current.execution_id,
+                    exc.message,
+                    extra={"execution_id": current.execution_id},
+                )
             except Exception:
                 logger.exception(
                     "work item %s of %s failed",
