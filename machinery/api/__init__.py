@@ -46,9 +46,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         orchestrator.start()
         atexit.register(orchestrator.stop)
 
-    from machinery.api import events, health, services, tasks, tokens, workflows
+    from machinery.api import events, health, schedules, services, sources, tasks, tokens, workflows
 
-    for module in (health, services, workflows, events, tasks, tokens):
+    for module in (health, services, workflows, events, tasks, tokens, schedules, sources):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     return app

@@ -21,6 +21,7 @@ from machinery.control.triggers import (
     input_issues,
 )
 from machinery.errors import BadRequest, Conflict, FieldIssue, NotFound
+from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.schedules import (
     OVERLAP_POLICIES,
     PAUSED_DUE,
@@ -96,7 +97,9 @@ def list_schedules(storage: Storage, workflow: str | None = None) -> list[Schedu
     return [schedule for schedule in schedules if schedule.workflow in names]
 
 
-def create_schedule(storage: Storage, body: Any, now: float) -> Schedule:
+def create_schedule(
+    storage: Storage, body: Any, now: float, policy: OutboundPolicy | None = None
+) -> Schedule:
     """Validate and store a new schedule and arm its cursor.
 
     :raises BadRequest: the body breaks the schema, the expression or the time zone is invalid.
@@ -123,7 +126,7 @@ def create_schedule(storage: Storage, body: Any, now: float) -> Schedule:
         callback_url=fields["callback_url"],
         description=fields["description"],
     )
-    _check(storage, schedule, now)
+    _check(storage, schedule, now, policy)
     if not storage.insert_resource(SCHEDULE_KIND, schedule.name, schedule.to_json()):
         raise Conflict(f"a schedule named '{schedule.name}' exists", issues=[FieldIssue("name", "is taken")])
     state = CursorState(schedule.schedule_id, schedule.name, schedule.revision, after=now)
@@ -131,7 +134,9 @@ def create_schedule(storage: Storage, body: Any, now: float) -> Schedule:
     return schedule
 
 
-def update_schedule(storage: Storage, name: str, body: Any, now: float) -> Schedule:
+def update_schedule(
+    storage: Storage, name: str, body: Any, now: float, policy: OutboundPolicy | None = None
+) -> Schedule:
     """Change some fields of a schedule; a new expression or time zone counts ticks from now."""
     check_schema(SCHEDULE_UPDATE, body)
     current = find_schedule(storage, name)
@@ -146,7 +151,7 @@ def update_schedule(storage: Storage, name: str, body: Any, now: float) -> Sched
     if timing:
         changes["anchor"] = float(math.floor(now))
     schedule = replace(current, **changes, revision=current.revision + 1, updated_at=now)
-    _check(storage, schedule, now)
+    _check(storage, schedule, now, policy)
     return _store(storage, current, schedule, now, restart=timing)
 
 
@@ -232,11 +237,11 @@ def schedule_json(storage: Storage, schedule: Schedule, now: float) -> dict[str,
 # helpers -----------------------------------------------------------------------------------------------
 
 
-def _check(storage: Storage, schedule: Schedule, now: float) -> None:
+def _check(storage: Storage, schedule: Schedule, now: float, policy: OutboundPolicy | None) -> None:
     issue = recurrence_issue(schedule.expression, schedule.timezone)
     if issue is not None:
         raise BadRequest(f"invalid schedule {issue.field}", issues=[issue])
-    url_issue = callback_url_issue(schedule.callback_url)
+    url_issue = callback_url_issue(schedule.callback_url, policy)
     if url_issue is not None:
         raise BadRequest("invalid callback_url", issues=[url_issue])
     workflow = durable_workflow(storage, schedule.workflow, "schedules")

@@ -14,6 +14,7 @@ from typing import Any
 
 from machinery.control.triggers import callback_url_issue, check_schema, durable_workflow, masked_url
 from machinery.errors import BadRequest, Conflict, FieldIssue, NotFound
+from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.schedules import iso
 from machinery.runtime.sources import (
     BROKERS,
@@ -81,7 +82,7 @@ def list_sources(storage: Storage) -> list[Source]:
     return [Source.from_json(body) for _key, body in storage.list_resources(SOURCE_KIND)]
 
 
-def create_source(storage: Storage, body: Any, now: float) -> Source:
+def create_source(storage: Storage, body: Any, now: float, policy: OutboundPolicy | None = None) -> Source:
     """Validate and store a new source.
 
     :raises BadRequest: the body breaks the schema, or gives options of another type.
@@ -105,20 +106,22 @@ def create_source(storage: Storage, body: Any, now: float) -> Source:
         callback_url=body.get("callback_url"),
         description=body.get("description", ""),
     )
-    _check(storage, source)
+    _check(storage, source, policy)
     if not storage.insert_resource(SOURCE_KIND, source.name, source.to_json()):
         raise Conflict(f"a source named '{source.name}' exists", issues=[FieldIssue("name", "is taken")])
     return source
 
 
-def update_source(storage: Storage, name: str, body: Any, now: float) -> Source:
+def update_source(
+    storage: Storage, name: str, body: Any, now: float, policy: OutboundPolicy | None = None
+) -> Source:
     """Change some fields; consumers restart on the new revision."""
     check_schema(SOURCE_UPDATE, body)
     current = find_source(storage, name)
     options = {**current.options, **{key: body[key] for key in _OPTIONS if key in body}}
     fields = {key: body[key] for key in _COMMON if key in body}
     source = replace(current, **fields, options=options, revision=current.revision + 1, updated_at=now)
-    _check(storage, source)
+    _check(storage, source, policy)
     storage.put_resource(SOURCE_KIND, name, source.to_json())
     return source
 
@@ -197,7 +200,7 @@ def source_json(
 _COUNTERS = ("started", "duplicates", "rejected", "retried", "reconnects")
 
 
-def _check(storage: Storage, source: Source) -> None:
+def _check(storage: Storage, source: Source, policy: OutboundPolicy | None) -> None:
     issues = [
         FieldIssue(key, f"is not an option of {source.type} sources")
         for key in source.options
@@ -212,7 +215,7 @@ def _check(storage: Storage, source: Source) -> None:
     if scheme not in _URL_SCHEMES[source.type]:
         allowed = " or ".join(f"{s}://" for s in _URL_SCHEMES[source.type])
         issues.append(FieldIssue("url", f"must start with {allowed}"))
-    url_issue = callback_url_issue(source.callback_url)
+    url_issue = callback_url_issue(source.callback_url, policy)
     if url_issue is not None:
         issues.append(url_issue)
     if issues:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 from jsonschema import Draft202012Validator
 
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData
+from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.starts import check_event_data
 from machinery.storage.base import Storage, WorkflowRecord
 
@@ -65,8 +66,9 @@ def input_issues(workflow: WorkflowRecord, data: Any, field: str) -> None:
         ) from None
 
 
-def callback_url_issue(url: str | None) -> FieldIssue | None:
-    """What is wrong with a trigger's ``callback_url`` (None: nothing)."""
+def callback_url_issue(url: str | None, policy: OutboundPolicy | None = None) -> FieldIssue | None:
+    """What is wrong with a trigger's ``callback_url`` (None: nothing); a webhook's address must also pass
+    the outbound ``policy`` (``MACHINERY_ALLOWED_TARGETS`` / ``MACHINERY_DENIED_TARGETS``)."""
     if url is None:
         return None
     try:
@@ -79,6 +81,10 @@ def callback_url_issue(url: str | None) -> FieldIssue | None:
         )
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         return FieldIssue("callback_url", "must not contain white space or control characters")
+    if policy is not None and parts.scheme in ("http", "https"):
+        refusal = policy.refusal(url)
+        if refusal is not None:
+            return FieldIssue("callback_url", refusal)
     return None
 
 

@@ -75,6 +75,10 @@ class Recurrence:
     def check(self) -> None:
         """:raises ScheduleProblem: the expression or the time zone is not valid, or never ticks."""
         text = self.expression.strip()
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ScheduleProblem(f"unknown time zone {self.timezone!r}") from exc
         if text.startswith("rate("):
             rate = self.rate_seconds
             if rate is None:
@@ -90,10 +94,6 @@ class Recurrence:
                 f"a cron expression has 5 fields (minute hour day month weekday) or 6 (seconds first); "
                 f"this one has {len(fields)}"
             )
-        try:
-            zone = ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ScheduleProblem(f"unknown time zone {self.timezone!r}") from exc
         try:
             croniter(text, datetime.now(zone), second_at_beginning=len(fields) == 6).get_next(float)
         except (CroniterError, ValueError, KeyError) as exc:
