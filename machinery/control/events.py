@@ -18,6 +18,7 @@ from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import Notifier
+from machinery.runtime.publish import is_broker_url
 from machinery.runtime.starts import check_event_data, new_execution
 from machinery.runtime.webhooks import webhook_status
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
@@ -52,9 +53,14 @@ def parse_event_body(body: Any) -> EventRequest:
         name = body.get("name")
         issues = []
         if callback is not None and (
-            not isinstance(callback, str) or not callback.startswith(("http://", "https://"))
+            not isinstance(callback, str)
+            or not (callback.startswith(("http://", "https://")) or is_broker_url(callback))
         ):
-            issues.append(FieldIssue("callback_url", "must be an http:// or https:// URL"))
+            issues.append(
+                FieldIssue(
+                    "callback_url", "must be an http:// or https:// URL, or a broker's (amqp, nats, redis)"
+                )
+            )
         problem = None if name is None else name_problem(name)
         if problem is not None:
             issues.append(FieldIssue("name", problem))

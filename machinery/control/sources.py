@@ -15,6 +15,7 @@ from typing import Any
 from machinery.control.triggers import callback_url_issue, check_schema, durable_workflow, masked_url
 from machinery.errors import BadRequest, Conflict, FieldIssue, NotFound
 from machinery.runtime.outbound import OutboundPolicy
+from machinery.runtime.publish import broker_refusal
 from machinery.runtime.schedules import iso
 from machinery.runtime.sources import (
     BROKERS,
@@ -218,6 +219,11 @@ def _check(storage: Storage, source: Source, policy: OutboundPolicy | None) -> N
     url_issue = callback_url_issue(source.callback_url, policy)
     if url_issue is not None:
         issues.append(url_issue)
+    refusal = (
+        None if policy is None or "url" in {i.field for i in issues} else broker_refusal(source.url, policy)
+    )
+    if refusal is not None:
+        issues.append(FieldIssue("url", refusal))
     if issues:
         raise BadRequest("invalid source", issues=issues)
     durable_workflow(storage, source.workflow, "event sources")

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from jsonschema import Draft202012Validator
 
+from machinery.control.targets import callback_issue
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData
 from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.starts import check_event_data
@@ -81,11 +82,7 @@ def callback_url_issue(url: str | None, policy: OutboundPolicy | None = None) ->
         )
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         return FieldIssue("callback_url", "must not contain white space or control characters")
-    if policy is not None and parts.scheme in ("http", "https"):
-        refusal = policy.refusal(url)
-        if refusal is not None:
-            return FieldIssue("callback_url", refusal)
-    return None
+    return None if policy is None else callback_issue(url, policy)
 
 
 def masked_url(url: str) -> str:

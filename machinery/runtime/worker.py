@@ -50,6 +50,7 @@ from machinery.runtime import webhooks
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
+from machinery.runtime.publish import broker_refusal, is_broker_url, publish_record
 from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
 from machinery.runtime.schedules import fire_schedule
 from machinery.runtime.sources.manager import SourceManager
@@ -648,7 +649,14 @@ class Worker:
             await self._blocking(self.storage.complete_work, item)
             return
         secret = self.settings.webhook_secret
-        delivery = await deliver_webhook(self.invoker.client, execution, secret, self.clock())
+        if is_broker_url(execution.callback_url):
+            refusal = broker_refusal(execution.callback_url, self.settings.outbound)
+            if refusal is not None:
+                delivery = webhooks.Delivery(False, error=refusal, final=True)
+            else:
+                delivery = await publish_record(execution, secret, self.clock())
+        else:
+            delivery = await deliver_webhook(self.invoker.client, execution, secret, self.clock())
         attempt = int((item.payload or {}).get("attempt", 0)) + 1
         now = self.clock()
         details: dict[str, Any] = {

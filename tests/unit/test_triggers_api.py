@@ -70,18 +70,21 @@ def test_schedule_lifecycle(api: FlaskClient) -> None:
     assert api.delete("/schedules/nightly").status_code == 404
 
 
+_EVERY = {"name": "x", "workflow": "waits", "expression": "rate(1 minute)"}
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
         ({"workflow": "waits", "expression": "rate(1 minute)"}, 400, "name"),
-        ({"name": "x", "workflow": "waits", "expression": "0 0 * *"}, 400, "expression"),
-        ({"name": "x", "workflow": "waits", "expression": "rate(1 minute)", "timezone": "Nowhere/Else"}, 400, "timezone"),
-        ({"name": "x", "workflow": "waits", "expression": "rate(1 minute)", "catch_up": -1}, 400, "catch_up"),
-        ({"name": "x", "workflow": "missing", "expression": "rate(1 minute)"}, 409, "workflow"),
-        ({"name": "x", "workflow": "typed", "expression": "rate(1 minute)", "input": {"n": "one"}}, 422, "input/n"),
-        ({"name": "x", "workflow": "waits", "expression": "rate(1 minute)", "callback_url": "javascript:alert(1)"}, 400, "callback_url"),
+        ({**_EVERY, "expression": "0 0 * *"}, 400, "expression"),
+        ({**_EVERY, "timezone": "Nowhere/Else"}, 400, "timezone"),
+        ({**_EVERY, "catch_up": -1}, 400, "catch_up"),
+        ({**_EVERY, "workflow": "missing"}, 409, "workflow"),
+        ({**_EVERY, "workflow": "typed", "input": {"n": "one"}}, 422, "input/n"),
+        ({**_EVERY, "callback_url": "javascript:alert(1)"}, 400, "callback_url"),
     ],
-)  # fmt: skip
+)
 def test_invalid_schedules_get_a_4xx_naming_the_field(
     api: FlaskClient, body: dict[str, Any], status: int, field: str
 ) -> None:
