@@ -111,10 +111,23 @@ class Recurrence:
             steps = max(1, int((moment - self.anchor) // rate) + 1)
             tick = self.anchor + steps * rate
             return tick if tick > moment else tick + rate
+        iterator = self._cron(moment)
         try:
-            return float(self._cron(moment).get_next())
+            tick = float(iterator.get_next())
+            while self._repeated(tick):
+                tick = float(iterator.get_next())
         except CroniterError:
             return None
+        return tick
+
+    def _repeated(self, tick: float) -> bool:
+        """A tick at a fixed hour in the hour that repeats when daylight saving time ends: it ran in the
+        first pass of that hour already (as cron runs such jobs once); wildcard hours run in both."""
+        fields = self.expression.split()
+        if len(fields) < 5:
+            return False  # an @alias: @hourly runs in both passes, @daily at midnight never meets one
+        hour = fields[2] if len(fields) == 6 else fields[1]
+        return "*" not in hour and datetime.fromtimestamp(tick, ZoneInfo(self.timezone)).fold == 1
 
     def ticks(self, after: float, until: float, limit: int) -> list[float]:
         """Ticks in ``(after, until]``, the earliest first, at most ``limit``."""
@@ -143,7 +156,8 @@ class Recurrence:
                 break
             if tick <= after:
                 break
-            picked.append(tick)
+            if not self._repeated(tick):
+                picked.append(tick)
         return sorted(picked)
 
     def count_ticks(self, after: float, until: float, cap: int) -> int:

@@ -75,6 +75,22 @@ def test_cron_across_the_start_of_daylight_saving_time() -> None:
     assert nightly.next_after(tick) == epoch("2026-03-30T00:30:00+00:00")
 
 
+def test_cron_across_the_end_of_daylight_saving_time() -> None:
+    # Paris repeats 02:00 to 03:00 on 2026-10-25: a 02:30 tick runs once, an every-30-minutes one in both.
+    nightly = Recurrence("30 2 * * *", "Europe/Paris")
+    tick = nightly.next_after(epoch("2026-10-24T12:00:00+00:00"))
+    assert tick == epoch("2026-10-25T00:30:00+00:00")  # 02:30 summer time
+    assert nightly.next_after(tick) == epoch("2026-10-26T01:30:00+00:00")
+    assert nightly.last_ticks(epoch("2026-10-24T12:00:00+00:00"), epoch("2026-10-25T03:00:00+00:00"), 5) == [
+        tick
+    ]
+    halves = Recurrence("*/30 * * * *", "Europe/Paris")
+    start = epoch("2026-10-24T23:50:00+00:00")
+    assert halves.ticks(start, epoch("2026-10-25T01:30:00+00:00"), 10) == [
+        epoch(f"2026-10-25T{t}:00+00:00") for t in ("00:00", "00:30", "01:00", "01:30")
+    ]
+
+
 @pytest.mark.parametrize(
     ("expression", "timezone", "message"),
     [
