@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from machinery.engine.types import Branch, HistoryEvent
+from machinery.errors import MachineryError
 from machinery.status import ExecutionStatus
 
 # Work kinds
@@ -432,6 +433,20 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def commit(self, commit: Commit, now: float) -> CommitResult:
         """Write one transition atomically; raise :class:`machinery.errors.LeaseLost` if fenced out."""
+
+    def commit_many(self, commits: Sequence[tuple[Commit, float]]) -> list[CommitResult | Exception]:
+        """Write several transitions, each ``(commit, now)`` atomically on its own, at once (a worker's
+        group commit); each one's result, or the error it failed with (:class:`LeaseLost`, ...).
+
+        The default commits them one by one; the SQL backends write them all in one transaction.
+        """
+        results: list[CommitResult | Exception] = []
+        for commit, now in commits:
+            try:
+                results.append(self.commit(commit, now))
+            except MachineryError as exc:
+                results.append(exc)
+        return results
 
     @abc.abstractmethod
     def add_work(self, work: Sequence[WorkItem]) -> None:

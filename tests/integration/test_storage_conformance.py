@@ -638,6 +638,36 @@ class TestCommit:
         with pytest.raises(LeaseLost):  # the start item was consumed
             storage.commit(Commit(execution_id, item, branch), NOW)
 
+    def test_commit_many_writes_each_commit_on_its_own(self, storage: Storage) -> None:
+        """A group commit: the commit whose fence was lost fails alone; the others are written, each with
+        its own history and the work it hands back to its worker."""
+        workflow_id = make_workflow(storage)
+        ids = [start_execution(storage, workflow_id) for _ in range(3)]
+        items = {item.execution_id: item for item in storage.claim_work("w1", NOW, 10, LEASE)}
+        assert set(items) == set(ids)
+        stale = replace(items[ids[1]], fence=items[ids[1]].fence + 7)
+        commits = []
+        for execution_id in ids:
+            branch = replace(root_of(storage, execution_id), state="Call", phase="task")
+            work = [WorkItem(execution_id, execution_id, WORK_TASK, NOW, {"resource": execution_id})]
+            consumed = stale if execution_id == ids[1] else items[execution_id]
+            commit = Commit(execution_id, consumed, branch, history=history(2), work=work)
+            commit.claim_owner, commit.lease_until = "w1", NOW + LEASE
+            commits.append((commit, NOW + 1))
+        results = storage.commit_many(commits)
+        assert isinstance(results[1], LeaseLost)
+        for index in (0, 2):
+            result = results[index]
+            assert not isinstance(result, Exception)
+            assert [(c.kind, c.payload, c.owner) for c in result.claimed] in (
+                [(WORK_TASK, {"resource": ids[index]}, "w1")],
+                [],  # a backend that ignores claim_owner leaves the work claimable
+            )
+            assert root_of(storage, ids[index]).state == "Call"
+            assert [e.event_id for e in storage.get_history(ids[index])] == [1, 2]
+        assert root_of(storage, ids[1]).state is None
+        assert storage.get_history(ids[1]) == []
+
     def test_execution_update_finishes_once(self, storage: Storage) -> None:
         execution_id = start_execution(storage, make_workflow(storage))
         item = claim_one(storage)
@@ -1219,6 +1249,7 @@ def test_every_storage_method_is_covered() -> None:
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
         "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
+        "commit_many",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

@@ -318,6 +318,22 @@ DELETE FROM resources WHERE (kind, key) = (
     ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
 ) RETURNING key, body;
 
+-- name: generation_get
+SELECT value FROM definitions_generation WHERE id = 1;
+
+-- name: generation_bump
+UPDATE definitions_generation SET value = value + 1 WHERE id = 1;
+
+-- name: savepoint
+-- One commit of a group commit: rolled back alone when its fence was lost.
+SAVEPOINT group_commit;
+
+-- name: savepoint_rollback
+ROLLBACK TO SAVEPOINT group_commit;
+
+-- name: savepoint_release
+RELEASE SAVEPOINT group_commit;
+
 -- triggers (schedules and event sources) ---------------------------------------------------------------
 
 -- name: execution_insert_new
