@@ -77,13 +77,19 @@ def destination(url: str) -> tuple[str, str, dict[str, str]]:
     return kind, base, params
 
 
-async def publish_record(execution: ExecutionRecord, secret: str | None, now: float) -> Delivery:
-    """Publish the record once; delivered when the broker took it."""
+async def publish_record(
+    execution: ExecutionRecord, secret: str | None, now: float, policy: OutboundPolicy
+) -> Delivery:
+    """Publish the record once; delivered when the broker took it. A destination the outbound ``policy``
+    refuses, or that cannot be one, is given up at once."""
     assert execution.callback_url is not None
     try:
         kind, url, params = destination(execution.callback_url)
     except DestinationProblem as exc:
         return Delivery(False, error=str(exc), final=True)
+    refusal = broker_refusal(execution.callback_url, policy)
+    if refusal is not None:
+        return Delivery(False, error=refusal, final=True)
     body = json.dumps(event_record(execution), separators=(",", ":")).encode()
     headers = {"X-Machinery-Event-Id": execution.execution_id, "X-Machinery-Timestamp": str(int(now))}
     if secret:

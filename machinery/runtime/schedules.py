@@ -343,7 +343,6 @@ def fire_schedule(
     storage: Storage,
     item: WorkItem,
     now: float,
-    *,
     time_scale: float = 1.0,
     claim_owner: str | None = None,
     lease_seconds: float = 30.0,

@@ -50,7 +50,7 @@ from machinery.runtime import webhooks
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
-from machinery.runtime.publish import broker_refusal, is_broker_url, publish_record
+from machinery.runtime.publish import is_broker_url, publish_record
 from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
 from machinery.runtime.schedules import fire_schedule
 from machinery.runtime.sources.manager import SourceManager
@@ -252,13 +252,7 @@ class Worker:
         """Run the event sources' consumers on this loop (they hand their executions to this worker)."""
         if not self.settings.consume_sources:
             return None
-        self.sources = SourceManager(
-            self,
-            refresh_seconds=self.settings.source_refresh_seconds,
-            data_limit=self.settings.data_limit,
-            time_scale=self.settings.time_scale,
-            lease_seconds=self.settings.lease_seconds,
-        )
+        self.sources = SourceManager.of_worker(self, self.settings)
         return asyncio.create_task(self.sources.run(), name="machinery-sources")
 
     def refresh_sources(self) -> None:
@@ -697,15 +691,10 @@ class Worker:
 
     def _fire_schedule(self, item: WorkItem) -> list[WorkItem]:
         """Start a schedule's due ticks; the new executions' first work comes back to this worker."""
-        now = self.clock()
         owner = self.owner if self.has_room() else None
+        settings = self.settings
         result = fire_schedule(
-            self.storage,
-            item,
-            now,
-            time_scale=self.settings.time_scale,
-            claim_owner=owner,
-            lease_seconds=self.settings.lease_seconds,
+            self.storage, item, self.clock(), settings.time_scale, owner, settings.lease_seconds
         )
         self.wake()  # the next tick may be due before the loop next looks
         return result.claimed
@@ -729,11 +718,7 @@ class Worker:
             return
         secret = self.settings.webhook_secret
         if is_broker_url(execution.callback_url):
-            refusal = broker_refusal(execution.callback_url, self.settings.outbound)
-            if refusal is not None:
-                delivery = webhooks.Delivery(False, error=refusal, final=True)
-            else:
-                delivery = await publish_record(execution, secret, self.clock())
+            delivery = await publish_record(execution, secret, self.clock(), self.settings.outbound)
         else:
             delivery = await deliver_webhook(self.invoker.client, execution, secret, self.clock())
         attempt = int((item.payload or {}).get("attempt", 0)) + 1

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from machinery.errors import StorageError
 from machinery.runtime.sources import (
@@ -31,6 +31,9 @@ from machinery.runtime.sources import (
 )
 from machinery.runtime.sources.consumer import Consumer
 from machinery.runtime.sources.intake import Host, Intake
+
+if TYPE_CHECKING:
+    from machinery.runtime.worker import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,17 @@ class SourceManager:
         self._running: dict[str, _Running] = {}
         self._wake = asyncio.Event()
         _MANAGERS.add(self)
+
+    @classmethod
+    def of_worker(cls, worker: Host, settings: WorkerSettings) -> SourceManager:
+        """The manager of a worker, with its settings."""
+        return cls(
+            worker,
+            refresh_seconds=settings.source_refresh_seconds,
+            data_limit=settings.data_limit,
+            time_scale=settings.time_scale,
+            lease_seconds=settings.lease_seconds,
+        )
 
     async def run(self) -> None:
         """Reconcile and report until cancelled; then stop every consumer and withdraw its status."""
