@@ -84,6 +84,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/tokens"): Access.ADMIN,
     ("POST", "/tokens"): Access.ADMIN,
     ("DELETE", "/tokens/<ref>"): Access.ADMIN,
+    # Prometheus' scrapes (docs/observability.md): counts and latencies, no execution data
+    ("GET", "/metrics"): Access.READ,
 }
 
 #: ``(rule prefix, methods, access)`` for whole trees of routes: the console's pages and assets are

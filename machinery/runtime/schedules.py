@@ -31,6 +31,7 @@ from machinery.errors import FieldIssue, InvalidEventData, LeaseLost
 from machinery.runtime.starts import check_event_data, derived_id, new_execution
 from machinery.status import ExecutionStatus
 from machinery.storage.base import WORK_SCHEDULE, NewExecution, StartResult, Storage, WorkItem
+from machinery.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -393,6 +394,12 @@ def fire_schedule(
         claim_owner=claim_owner,
         lease_until=now + lease_seconds,
     )
+    if result.created:
+        metrics.execution_started(starts[0].record.workflow_name, len(result.created))
+    for _tick in result.created:
+        metrics.event_source_message(f"schedule/{schedule.name}", "started")
+    for _tick in plan.skipped_ticks:
+        metrics.event_source_message(f"schedule/{schedule.name}", "skipped")
     if starts:
         logger.info(
             "schedule %s started %d execution(s), %d new",

@@ -69,11 +69,12 @@ def new_execution(
     execution_id: str | None = None,
     name: str | None = None,
     callback_url: str | None = None,
+    trace_parent: str | None = None,
 ) -> NewExecution:
     """A new RUNNING execution of ``workflow`` with ``data`` as its input: record, root branch, work.
 
     The work is the root branch's start and, when the definition has ``TimeoutSeconds``, the execution's
-    own timeout (scaled by ``time_scale``).
+    own timeout (scaled by ``time_scale``). ``trace_parent``: the W3C trace the execution continues.
     """
     execution_id = execution_id or new_id()
     record = ExecutionRecord(
@@ -88,7 +89,13 @@ def new_execution(
         callback_url=callback_url,
         express=workflow.express,
     )
-    root = Branch(branch_id=execution_id, execution_id=execution_id, container=(), state_input=data)
+    root = Branch(
+        branch_id=execution_id,
+        execution_id=execution_id,
+        container=(),
+        state_input=data,
+        trace_parent=trace_parent,
+    )
     work = [WorkItem(execution_id, execution_id, WORK_START, now)]
     # Reading the definition's own field spares compiling it (or dumping it canonically) per event.
     timeout = workflow.definition.get("TimeoutSeconds")

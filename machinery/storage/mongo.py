@@ -55,6 +55,7 @@ from machinery.storage.base import (
     ExecutionRecord,
     Storage,
     StoredEvent,
+    WorkCounts,
     WorkItem,
 )
 from machinery.storage.mongo_admin import MongoAdmin
@@ -566,6 +567,27 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoTriggers, 
     def next_due(self) -> float | None:
         doc = self._work.find_one({"done": False, "owner": None}, {"due_at": 1}, sort=[("due_at", ASCENDING)])
         return None if doc is None else float(doc["due_at"])
+
+    @driver_errors
+    def count_work(self, now: float) -> WorkCounts:
+        free: Doc = {"$or": [{"owner": None}, {"lease_until": {"$lt": now}}]}
+        return WorkCounts(
+            due=self._work.count_documents({"done": False, "due_at": {"$lte": now}, **free}),
+            scheduled=self._work.count_documents({"done": False, "due_at": {"$gt": now}, **free}),
+            claimed=self._work.count_documents(
+                {"done": False, "owner": {"$ne": None}, "lease_until": {"$gte": now}}
+            ),
+        )
+
+    @driver_errors
+    def count_running(self) -> dict[str, int]:
+        grouped = self._executions.aggregate(
+            [
+                {"$match": {"status": ExecutionStatus.RUNNING.value}},
+                {"$group": {"_id": "$workflow_name", "n": {"$sum": 1}}},
+            ]
+        )
+        return {str(doc["_id"]): int(doc["n"]) for doc in grouped}
 
     @driver_errors
     def complete_work(

@@ -37,6 +37,7 @@ from machinery.storage.base import (
     ServiceRecord,
     Storage,
     StoredEvent,
+    WorkCounts,
     WorkflowRecord,
     WorkItem,
     decide_join,
@@ -838,6 +839,14 @@ class SqlStorage(SqlTriggers, Storage):
         rows = self._read("work_next_due")
         value = rows[0]["due_at"] if rows else None
         return None if value is None else float(value)
+
+    def count_work(self, now: float) -> WorkCounts:
+        row = self._read("work_counts", now=now)[0]
+        return WorkCounts(due=int(row["due"]), scheduled=int(row["scheduled"]), claimed=int(row["claimed"]))
+
+    def count_running(self) -> dict[str, int]:
+        rows = self._read("executions_running_by_workflow", status=ExecutionStatus.RUNNING.value)
+        return {row["workflow_name"]: int(row["running"]) for row in rows}
 
     def complete_work(
         self,

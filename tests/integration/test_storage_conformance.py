@@ -20,6 +20,7 @@ import pytest
 
 from machinery.engine.types import ACTIVE, CANCELLED, FAILED, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
@@ -35,6 +36,7 @@ from machinery.storage.base import (
     JoinSpec,
     NewExecution,
     Storage,
+    WorkCounts,
     WorkItem,
 )
 from machinery.storage.memory import MemoryStorage
@@ -525,6 +527,27 @@ class TestClaims:
         assert storage.next_due() == NOW + 10
         claim_one(storage, now=NOW + 10)
         assert storage.next_due() == NOW + 20
+
+    def test_count_work_by_state(self, storage: Storage) -> None:
+        assert storage.count_work(NOW) == WorkCounts(0, 0, 0)
+        workflow_id = make_workflow(storage)
+        for due in (NOW - 1, NOW, NOW + 10):
+            start_execution(storage, workflow_id, due_at=due)
+        assert storage.count_work(NOW) == WorkCounts(due=2, scheduled=1, claimed=0)
+        claim_one(storage, now=NOW - 1)
+        assert storage.count_work(NOW) == WorkCounts(due=1, scheduled=1, claimed=1)
+        # An expired lease is no longer a claim: the item is due again.
+        assert storage.count_work(NOW + LEASE) == WorkCounts(due=3, scheduled=0, claimed=0)
+
+    def test_count_running_by_workflow(self, storage: Storage) -> None:
+        assert storage.count_running() == {}
+        first, second = make_workflow(storage, "first"), make_workflow(storage, "second")
+        start_execution(storage, first)
+        start_execution(storage, first)
+        finished = start_execution(storage, second)
+        assert storage.count_running() == {"first": 2, "second": 1}
+        assert storage.finish_execution(finished, ExecutionStatus.ABORTED, NOW + 1)
+        assert storage.count_running() == {"first": 2}
 
     def test_complete_work_deletes_or_reschedules(self, storage: Storage) -> None:
         start_execution(storage, make_workflow(storage))
@@ -1250,6 +1273,7 @@ def test_every_storage_method_is_covered() -> None:
         "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
         "commit_many",
+        "count_work", "count_running",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

@@ -23,6 +23,7 @@ from machinery.errors import InvalidEventData, StorageError
 from machinery.runtime.sources import REJECTION_KIND, Source, SourceStatus
 from machinery.runtime.starts import check_event_data, derived_id, new_execution
 from machinery.storage.base import NewExecution, StartResult, Storage, WorkflowRecord, WorkItem
+from machinery.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,10 @@ class Intake:
         self.status.started += len(created)
         self.status.duplicates += len(starts) - len(created)
         self.status.rejected += len(rejections)
+        if created:
+            metrics.execution_started(workflow.name, len(created))
+        for outcome in settled:
+            metrics.event_source_message(self.source.name, outcome.settlement)
         return settled
 
     def _execution(
@@ -212,6 +217,8 @@ class Intake:
 
     def _retry(self, batch: Sequence[Incoming], reason: str) -> list[Outcome]:
         self.status.retried += len(batch)
+        for _message in batch:
+            metrics.event_source_message(self.source.name, "retry")
         self.status.last_error = reason
         logger.warning("source %s: %s; its messages will be delivered again", self.source.name, reason)
         return [Outcome("retry", reason) for _ in batch]

@@ -334,6 +334,18 @@ ROLLBACK TO SAVEPOINT group_commit;
 -- name: savepoint_release
 RELEASE SAVEPOINT group_commit;
 
+-- name: work_counts
+-- For /metrics: what the claim query would take now (due), what waits for its time (scheduled), what
+-- live leases hold (claimed). One pass over the work table, which holds only pending work.
+SELECT
+    COUNT(*) FILTER (WHERE owner IS NOT NULL AND lease_until >= %(now)s) AS claimed,
+    COUNT(*) FILTER (WHERE (owner IS NULL OR lease_until < %(now)s) AND due_at <= %(now)s) AS due,
+    COUNT(*) FILTER (WHERE (owner IS NULL OR lease_until < %(now)s) AND due_at > %(now)s) AS scheduled
+FROM work;
+
+-- name: executions_running_by_workflow
+SELECT workflow_name, COUNT(*) AS running FROM executions WHERE status = %(status)s GROUP BY workflow_name;
+
 -- triggers (schedules and event sources) ---------------------------------------------------------------
 
 -- name: execution_insert_new
