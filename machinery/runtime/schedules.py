@@ -396,10 +396,11 @@ def fire_schedule(
     )
     if result.created:
         metrics.execution_started(starts[0].record.workflow_name, len(result.created))
-    for _tick in result.created:
-        metrics.event_source_message(f"schedule/{schedule.name}", "started")
-    for _tick in plan.skipped_ticks:
-        metrics.event_source_message(f"schedule/{schedule.name}", "skipped")
+    label = f"schedule/{schedule.name}"
+    for _created in result.created:
+        metrics.event_source_message(label, "started")
+    for _dropped in plan.skipped_ticks:
+        metrics.event_source_message(label, "skipped")
     if starts:
         logger.info(
             "schedule %s started %d execution(s), %d new",
