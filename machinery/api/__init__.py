@@ -52,6 +52,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     for module in (health, services, workflows, events, tasks, tokens, metrics, schedules, sources):
         app.register_blueprint(module.blueprint)
+    from machinery import web
+
+    web.register(app)
     register_error_handlers(app)
     return app
 

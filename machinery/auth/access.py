@@ -80,6 +80,13 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/sources/<name>/resume"): Access.WRITE,
     ("DELETE", "/sources/<name>"): Access.WRITE,
     ("GET", "/sources/<name>/rejections"): Access.READ,
+    # the console's own views (machinery.web): data, so a scope like the API's; its sign-in is open
+    ("GET", "/ui/api/workflows"): Access.READ,
+    ("GET", "/ui/api/workflows/<ref>/graph"): Access.READ,
+    ("GET", "/ui/api/executions/<event_id>/dataflow"): Access.READ,
+    ("GET", "/ui/api/session"): Access.PUBLIC,
+    ("POST", "/ui/api/session"): Access.PUBLIC,
+    ("DELETE", "/ui/api/session"): Access.PUBLIC,
     # API tokens
     ("GET", "/tokens"): Access.ADMIN,
     ("POST", "/tokens"): Access.ADMIN,

@@ -18,7 +18,7 @@ from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
 from machinery.runtime import spans
 from machinery.runtime.express import ExpressRunner
-from machinery.runtime.notify import Notifier
+from machinery.runtime.notify import FinishWatcher, Notifier
 from machinery.runtime.publish import is_broker_url
 from machinery.runtime.starts import check_event_data, new_execution
 from machinery.runtime.webhooks import webhook_status
@@ -87,6 +87,13 @@ class Orchestrator:
         self.notifier = Notifier()
         self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
         self.express = ExpressRunner(storage, settings, self.notifier)
+        # Another process may finish an execution a request here waits for (a sibling of
+        # `serve --processes N`, a `machinery worker`): the watcher finds those for the waiters.
+        self.watcher = (
+            FinishWatcher(self.notifier, storage.finished_among, settings.finish_poll_interval)
+            if settings.finish_poll_interval > 0
+            else None
+        )
         # Workflow versions never change: compiled machines are kept by (id, version).
         self._machines: dict[tuple[str, int], CompiledMachine] = {}
 
@@ -94,8 +101,12 @@ class Orchestrator:
         if self.worker is not None:
             self.worker.start()
         self.express.start()
+        if self.watcher is not None:
+            self.watcher.start()
 
     def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.worker is not None:
             self.worker.stop()
         self.express.stop()
@@ -188,8 +199,8 @@ class Orchestrator:
                 remaining = deadline - time.monotonic()
                 if record.status in TERMINAL_STATUSES or remaining <= 0:
                     return record
-                # Short slices: another process (a separate worker) may finish it without telling us.
-                waiter.wait(min(remaining, 0.5 if self.worker is None else 5.0))
+                # Another process finishing it wakes us through the watcher; the slices are a fallback.
+                waiter.wait(min(remaining, 0.5 if self.watcher is None and self.worker is None else 5.0))
             finally:
                 self.notifier.unregister(event_id, waiter)
 

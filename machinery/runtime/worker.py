@@ -108,6 +108,9 @@ class WorkerSettings:
     source_refresh_seconds: float = 2.0
     #: Off unless given (the server passes ``MACHINERY_RETENTION_DAYS``).
     retention: RetentionSettings = NO_RETENTION
+    #: Seconds between looks for executions another process finished while a request here waits for
+    #: them (0: never look; waits then end on their own timeouts).
+    finish_poll_interval: float = 0.02
 
 
 class Worker:

@@ -111,6 +111,18 @@ class ApiTokenRecord:
     access_key_id: str
     created_at: float
 
+    @classmethod
+    def from_row(cls, row: Any) -> ApiTokenRecord:
+        """A stored row or document read by field name (every backend names the fields alike)."""
+        return cls(
+            token_id=row["token_id"],
+            name=row["name"],
+            scope=row["scope"],
+            token_hash=row["token_hash"],
+            access_key_id=row["access_key_id"],
+            created_at=float(row["created_at"]),
+        )
+
 
 #: The fields an API token can be found by.
 ApiTokenField = Literal["token_id", "name", "token_hash", "access_key_id"]
@@ -388,6 +400,10 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        """How many top-level executions each workflow has, by status: ``{workflow_id: {status: n}}``."""
+
+    @abc.abstractmethod
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:
@@ -397,6 +413,16 @@ class Storage(abc.ABC):
         reading order (ids above it, or below it when ``reverse``). ``limit`` caps the page (all when
         None). Backends read a page through the ``(execution_id, event_id)`` index, never the whole history.
         """
+
+    def finished_among(self, execution_ids: Sequence[str]) -> list[str]:
+        """Those of ``execution_ids`` that have ended (what a request waiting on another process's
+        execution looks for). The default reads them one by one; the SQL backends in one query."""
+        return [
+            execution_id
+            for execution_id in execution_ids
+            if (record := self.get_execution(execution_id)) is not None
+            and record.status != ExecutionStatus.RUNNING
+        ]
 
     @abc.abstractmethod
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:

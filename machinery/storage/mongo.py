@@ -427,6 +427,19 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoTriggers, 
         return [execution_record(doc) for doc in docs]
 
     @driver_errors
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        groups = self._executions.aggregate(
+            [
+                {"$match": {"parent_execution_id": None}},
+                {"$group": {"_id": {"w": "$workflow_id", "s": "$status"}, "n": {"$sum": 1}}},
+            ]
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for group in groups:
+            counts.setdefault(group["_id"]["w"], {})[group["_id"]["s"]] = int(group["n"])
+        return counts
+
+    @driver_errors
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:

@@ -782,6 +782,18 @@ class SqlStorage(SqlTriggers, Storage):
         rows = self._run(lambda tx: tx.db.execute(sql, params).fetchall(), write=False)
         return [self._execution(row) for row in rows]
 
+    def finished_among(self, execution_ids: Sequence[str]) -> list[str]:
+        if not execution_ids:
+            return []
+        rows = self._read("executions_finished_among", ids=self._id_list(list(execution_ids)))
+        return [row["execution_id"] for row in rows]
+
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._read("executions_count"):
+            counts.setdefault(row["workflow_id"], {})[row["status"]] = int(row["n"])
+        return counts
+
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:

@@ -380,6 +380,16 @@ class TestExecutions:
         assert events[1].details == {"i": 1}
         assert events[1].timestamp == NOW + 1
 
+    def test_count_executions_by_workflow_and_status(self, storage: Storage) -> None:
+        wf_a, wf_b = make_workflow(storage, "a"), make_workflow(storage, "b")
+        ids = [start_execution(storage, wf_a) for _ in range(3)] + [start_execution(storage, wf_b)]
+        assert storage.finish_execution(ids[0], "FAILED", NOW)
+        assert storage.finish_execution(ids[1], "ABORTED", NOW)
+        assert storage.count_executions() == {
+            wf_a: {"RUNNING": 1, "FAILED": 1, "ABORTED": 1},
+            wf_b: {"RUNNING": 1},
+        }
+
     def test_history_pages_forwards_and_backwards(self, storage: Storage) -> None:
         record = storage.get_execution(start_execution(storage, make_workflow(storage)))
         assert record is not None
@@ -1266,13 +1276,14 @@ def test_every_storage_method_is_covered() -> None:
         "migrate", "close", "upsert_service", "get_service", "list_services", "delete_service",
         "save_workflow", "get_workflow", "list_workflows", "list_versions", "delete_workflow",
         "workflows_using", "create_execution", "get_execution", "list_executions", "get_history",
+        "count_executions",
         "store_finished_execution", "finish_execution", "get_branch", "child_results", "claim_work",
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
         "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
         "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
-        "commit_many",
+        "commit_many", "finished_among",
         "count_work", "count_running",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}

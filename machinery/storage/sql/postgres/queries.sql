@@ -134,6 +134,10 @@ RETURNING last_event_id;
 INSERT INTO history (execution_id, event_id, type, timestamp, details)
 VALUES (%(execution_id)s, %(event_id)s, %(type)s, %(timestamp)s, %(details)s);
 
+-- name: executions_count
+SELECT workflow_id, status, COUNT(*) AS n FROM executions
+WHERE parent_execution_id IS NULL GROUP BY workflow_id, status;
+
 -- name: history_page
 SELECT event_id, type, timestamp, details FROM history
 WHERE execution_id = %(execution_id)s AND event_id > %(after)s ORDER BY event_id LIMIT %(limit)s;
@@ -333,6 +337,9 @@ ROLLBACK TO SAVEPOINT group_commit;
 
 -- name: savepoint_release
 RELEASE SAVEPOINT group_commit;
+
+-- name: executions_finished_among
+SELECT execution_id FROM executions WHERE execution_id = ANY(%(ids)s) AND status != 'RUNNING';
 
 -- name: work_counts
 -- For /metrics: what the claim query would take now (due), what waits for its time (scheduled), what

@@ -111,6 +111,10 @@ RETURNING last_event_id;
 INSERT INTO history (execution_id, event_id, type, timestamp, details)
 VALUES (:execution_id, :event_id, :type, :timestamp, :details);
 
+-- name: executions_count
+SELECT workflow_id, status, COUNT(*) AS n FROM executions
+WHERE parent_execution_id IS NULL GROUP BY workflow_id, status;
+
 -- name: history_page
 SELECT event_id, type, timestamp, details FROM history
 WHERE execution_id = :execution_id AND event_id > :after ORDER BY event_id LIMIT :limit;
@@ -292,6 +296,10 @@ ROLLBACK TO SAVEPOINT group_commit;
 
 -- name: savepoint_release
 RELEASE SAVEPOINT group_commit;
+
+-- name: executions_finished_among
+SELECT execution_id FROM executions
+WHERE execution_id IN (SELECT value FROM json_each(:ids)) AND status != 'RUNNING';
 
 -- name: work_counts
 -- For /metrics: what the claim query would take now (due), what waits for its time (scheduled), what
