@@ -237,13 +237,13 @@ class Posters:
                 continue
             try:
                 status, body = call(self.base, "POST", f"/e/{self.workflow}?wait=0", {"n": 1}, timeout=30)
-            except urllib.error.URLError as error:
-                if not isinstance(error.reason, ConnectionRefusedError):
-                    raise
-                self.post(1)  # the server is restarting: nothing was sent, send it later
-                time.sleep(0.05)
-                continue
-            except (OSError, http.client.HTTPException):  # killed under the request: not acknowledged
+            except (OSError, http.client.HTTPException) as error:
+                reason = error.reason if isinstance(error, urllib.error.URLError) else error
+                if isinstance(reason, ConnectionRefusedError):
+                    self.post(1)  # the server is restarting: nothing was sent, send it later
+                    time.sleep(0.05)
+                    continue
+                # Killed under the request: not acknowledged (the execution may exist or not).
                 with self._lock:
                     self.unanswered += 1
                 continue
