@@ -368,7 +368,8 @@ class JsonPathFlow(FlowBase):
             found = select(path, source, {}, self.variables, field)
             number = _parse_number(found, kind)
             if number is None or (minimum is not None and number < minimum):
-                wanted = kind if minimum is None else f"{kind} (at least {minimum:g})"
+                # AWS's words for a value that is no number; a number below the minimum says so too.
+                wanted = kind if number is None or minimum is None else f"{kind} (at least {minimum:g})"
                 message = f'The {field} field refers to value "{plain(found)}" which is not a valid {wanted}'
                 raise StatesError("States.Runtime", f"{message}: {path}")
             return number

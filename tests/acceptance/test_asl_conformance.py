@@ -22,6 +22,12 @@ pytestmark = needs_shared(*CASE_PATHS)
 JSONPATH_FLOOR = 99
 #: Pass rate (percent) the JSONata/variables cases must reach: what the engine reaches, rounded down.
 JSONATA_FLOOR = 100
+#: The cases that fail, each explained in docs/conformance.md: nothing else may fail, whatever the floors.
+KNOWN_FAILURES = frozenset(
+    {
+        "tests/aws/services/stepfunctions/v2/scenarios/test_base_scenarios.py::TestBaseScenarios::test_parallel_state_nested"
+    }
+)
 
 
 @pytest.fixture(scope="module", params=["native", "aws"])
@@ -53,3 +59,9 @@ def test_jsonata_cases_match_aws(results: list[CaseResult]) -> None:
     jsonata = tallies(results).get("JSONata/variables")
     assert jsonata is not None and jsonata.total > 0
     assert jsonata.rate >= JSONATA_FLOOR, f"JSONata/variables failures:\n{_failures(results, True)}"
+
+
+def test_only_the_known_cases_fail(results: list[CaseResult]) -> None:
+    failed = {r.case_id: r.reason for r in results if not r.passed}
+    unexpected = {case: reason for case, reason in failed.items() if case not in KNOWN_FAILURES}
+    assert not unexpected, unexpected
