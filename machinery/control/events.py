@@ -126,6 +126,7 @@ class Orchestrator:
     # events --------------------------------------------------------------------------------------
 
     def start_event(self, workflow_ref: str, body: Any) -> ExecutionRecord:
+        """Start an execution of a workflow's latest version with the event ``body`` (data or envelope)."""
         workflow = find_workflow(self.storage, workflow_ref)
         request = parse_event_body(body)
         if request.callback_url is not None:

@@ -162,6 +162,7 @@ class JsonPathFlow(FlowBase):
         return as_text(error), as_text(cause)
 
     def wait(self, now: float) -> tuple[float, Any]:
+        """When a Wait state ends (``Seconds``, ``Timestamp`` or their paths) and its effective input."""
         state = self.state
         effective = self.effective_input()
         if state.seconds is not None:

@@ -62,6 +62,8 @@ class TaskOutcome:
 
 @dataclass(frozen=True)
 class CallIdentity:
+    """Who makes a task call: the execution and branch, the callback URL for task tokens, the worker."""
+
     execution_id: str
     branch_id: str
     callback_url: str | None = None
@@ -121,6 +123,7 @@ class TaskInvoker:
         await self.client.close()
 
     async def invoke(self, effect: InvokeTask, identity: CallIdentity) -> TaskOutcome:
+        """Call the task's resource (a service, a URL, Lambda, the HTTP task) and return its outcome."""
         resource = effect.resource
         base = resource.removesuffix(".waitForTaskToken").removesuffix(".sync")
         headers = {

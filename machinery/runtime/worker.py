@@ -192,6 +192,7 @@ class Worker:
         return loop is not None and loop.is_running() and not self._stopping and self.has_room()
 
     async def run(self) -> None:
+        """Claim and run due work until :meth:`stop`, then cancel what runs and release the leases."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
@@ -257,7 +258,7 @@ class Worker:
             while not self._stopping:
                 try:
                     woken = self.storage.wait_for_work(self.settings.poll_interval)
-                except Exception:
+                except Exception:  # pylint: disable=broad-exception-caught  # fall back on polling
                     logger.exception("waiting for work notifications failed; polling")
                     time.sleep(self.settings.poll_interval)
                     continue
@@ -289,7 +290,7 @@ class Worker:
                 following = await self._dispatch(current)
             except LeaseLost:
                 logger.info("lease lost for %s; another worker owns it", current.branch_id)
-            except Exception:
+            except Exception:  # pylint: disable=broad-exception-caught  # one item's bug must not stop the worker
                 logger.exception(
                     "work item %s of %s failed",
                     current.kind,

@@ -174,7 +174,7 @@ class PostgresStorage(SqlStorage):
     def close(self) -> None:
         self._closed.set()
         # Wait (briefly) for a caller blocked in wait_for_work: its timeout is a poll interval.
-        acquired = self._listen_lock.acquire(timeout=5.0)
+        acquired = self._listen_lock.acquire(timeout=5.0)  # pylint: disable=consider-using-with  # timed
         try:
             self._drop_listener()
         finally:
@@ -192,6 +192,7 @@ class PostgresStorage(SqlStorage):
         (the caller's polling fallback) and the next call reconnects.
         """
         deadline = time.monotonic() + max(0.0, timeout)
+        # pylint: disable-next=consider-using-with  # a timed acquire, released in the finally below
         if self._closed.is_set() or not self._listen_lock.acquire(timeout=max(0.0, timeout)):
             return False
         try:
