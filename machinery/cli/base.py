@@ -14,6 +14,13 @@ EXIT_USAGE = 2
 EXIT_API_ERROR = 3
 
 
+#: The client commands' own settings, shown with the server's in ``--help``.
+CLIENT_SETTINGS: dict[str, tuple[str, str]] = {
+    "URL": ("http://127.0.0.1:5000", "client commands: the server's base URL (--url)"),
+    "TOKEN": ("", "client commands: API token sent as Authorization: Bearer (--token)"),
+}
+
+
 def format_settings(formatter: click.HelpFormatter) -> None:
     """Write the settings section: every ``MACHINERY_*`` variable with its default and meaning.
 
@@ -22,8 +29,9 @@ def format_settings(formatter: click.HelpFormatter) -> None:
     """
     from machinery.config import SETTINGS
 
+    settings = {**SETTINGS, **CLIENT_SETTINGS}
     rows = [
-        (f"MACHINERY_{name}", f"{text} (default: {default!r})") for name, (default, text) in SETTINGS.items()
+        (f"MACHINERY_{name}", f"{text} (default: {default!r})") for name, (default, text) in settings.items()
     ]
     with formatter.section("Settings (environment variables)"):
         formatter.write_dl(rows, col_max=34)

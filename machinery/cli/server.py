@@ -38,14 +38,20 @@ def _use_database_url(database_url: str | None) -> None:
     show_default=True, help="HTTP request threads",
 )  # fmt: skip
 @click.option("--no-worker", is_flag=True, help="serve the API only (workers run as `machinery worker`)")
-def serve(host: str, port: int, database_url: str | None, threads: int, no_worker: bool) -> None:
+@click.option(
+    "--dev", is_flag=True, help="Flask's development server, in debug mode: restarts when the code changes"
+)
+def serve(host: str, port: int, database_url: str | None, threads: int, no_worker: bool, dev: bool) -> None:
     """Run the API and a worker."""
     from waitress.server import create_server
 
     from machinery.api import create_app, orchestrator_of
 
     _use_database_url(database_url)
-    overrides = {"RUN_WORKER": False} if no_worker else {}
+    overrides: dict[str, object] = {"RUN_WORKER": False} if no_worker else {}
+    if dev:
+        _serve_development(host, port, overrides)
+        return
     app = create_app(overrides or None)
     server = create_server(
         app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
@@ -66,6 +72,32 @@ def serve(host: str, port: int, database_url: str | None, threads: int, no_worke
     finally:
         server.close()
         orchestrator_of(app).stop()
+
+
+def _serve_development(host: str, port: int, overrides: dict[str, object]) -> None:
+    """``serve --dev`` (what ``./run_app`` runs): Werkzeug's development server with its reloader.
+
+    The reloader's first process only watches the source files and starts the serving process again when
+    one changes; only that serving process creates the app (and its worker), so that one worker, not two,
+    owns the database. Werkzeug's interactive debugger stays off: the API answers every error as JSON
+    (the traceback goes to the log), so it would never show, and it would run code for whoever reaches it.
+    """
+    from flask.cli import show_server_banner
+    from werkzeug.serving import is_running_from_reloader, run_simple
+
+    from machinery.api import create_app
+
+    serving = is_running_from_reloader()
+    if serving:
+        logging.getLogger("machinery").info("serving on http://%s:%s (development server)", host, port)
+    else:
+        show_server_banner(True, "machinery.api:create_app")
+    app = create_app({**overrides, "DEBUG": True}) if serving else _watcher_only
+    run_simple(host, port, app, use_reloader=True, use_debugger=False, threaded=True)
+
+
+def _watcher_only(_environ: object, _start_response: object) -> list[bytes]:
+    raise RuntimeError("the reloader's watching process serves no request")
 
 
 class _Stopping(SystemExit):
