@@ -7,10 +7,8 @@ import sys
 
 import click
 
-#: Exit statuses of the client commands (click itself exits with 2 on a usage error).
-EXIT_OK = 0
+#: Exit statuses of the client commands, besides 0 (done) and click's 2 (a usage error).
 EXIT_EXECUTION_FAILED = 1
-EXIT_USAGE = 2
 EXIT_API_ERROR = 3
 
 
