@@ -3,6 +3,7 @@
 One module per family of commands, each a plain click command or group:
 
 - :mod:`machinery.cli.server`: ``serve``, ``worker``, ``migrate`` (they run the server's code);
+- :mod:`machinery.cli.admin`: ``tokens``, ``purge`` (they work on the database, as ``migrate`` does);
 - :mod:`machinery.cli.running`: ``run`` and ``watch`` (start and follow executions, with
   :mod:`machinery.cli.progress` showing their states);
 - :mod:`machinery.cli.resources`: ``services``, ``workflows``, ``events`` (the API's resources);
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import click
 
-from machinery.cli import completion, resources, running, server
+from machinery.cli import admin, completion, resources, running, server
 from machinery.cli.base import RootGroup, configure_logging
 
 #: Every command of ``machinery``, in the order ``--help`` shows them.
@@ -32,6 +33,8 @@ COMMANDS: list[click.Command] = [
     server.serve,
     server.worker,
     server.migrate,
+    admin.tokens,
+    admin.purge,
     running.run,
     running.watch,
     resources.services,

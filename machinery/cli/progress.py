@@ -28,7 +28,7 @@ POLL_SECONDS = 0.5
 #: History events read per request while catching up with a long history.
 HISTORY_PAGE = 1000
 
-#: How the types of history events end that tell of a step gone wrong (a task failed or timed out...).
+#: Endings of the history event types that tell of a step gone wrong (a task failed, timed out...).
 _ERROR_SUFFIXES = ("Failed", "TimedOut", "Aborted")
 _STATUS_STYLE = {
     ExecutionStatus.RUNNING: "yellow",

@@ -8,10 +8,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from typing import TYPE_CHECKING
 
 import click
 
 from machinery.cli.base import SettingsCommand
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 logger = logging.getLogger(__name__)
 
@@ -39,20 +43,34 @@ def _use_database_url(database_url: str | None) -> None:
 )  # fmt: skip
 @click.option("--no-worker", is_flag=True, help="serve the API only (workers run as `machinery worker`)")
 @click.option(
+    "--insecure", is_flag=True,
+    help="serve beyond loopback without any API token (anyone who reaches the port can do anything)",
+)  # fmt: skip
+@click.option(
     "--dev", is_flag=True, help="Flask's development server, in debug mode: restarts when the code changes"
 )
-def serve(host: str, port: int, database_url: str | None, threads: int, no_worker: bool, dev: bool) -> None:
-    """Run the API and a worker."""
+def serve(
+    host: str, port: int, database_url: str | None, threads: int, no_worker: bool, insecure: bool, dev: bool
+) -> None:
+    """Run the API and a worker.
+
+    Without any API token (machinery tokens create) the API admits loopback callers only, so serving on
+    another address (--host 0.0.0.0) is refused unless --insecure is given.
+    """
     from waitress.server import create_server
 
-    from machinery.api import create_app, orchestrator_of
+    from machinery.api import orchestrator_of
 
     _use_database_url(database_url)
-    overrides: dict[str, object] = {"RUN_WORKER": False} if no_worker else {}
+    overrides: dict[str, object] = {"START_WORKER": False}
+    if no_worker:
+        overrides["RUN_WORKER"] = False
+    if insecure:
+        overrides["INSECURE"] = True
     if dev:
         _serve_development(host, port, overrides)
         return
-    app = create_app(overrides or None)
+    app = _guarded_app(host, overrides)
     server = create_server(
         app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
     )
@@ -74,6 +92,28 @@ def serve(host: str, port: int, database_url: str | None, threads: int, no_worke
         orchestrator_of(app).stop()
 
 
+def _guarded_app(host: str, overrides: dict[str, object]) -> Flask:
+    """The app, its worker started, unless ``host`` reaches beyond loopback with no API token (then a
+    refusal, unless ``--insecure``)."""
+    from machinery.api import create_app, orchestrator_of
+    from machinery.auth import gate_of
+    from machinery.auth.check import binds_loopback_only
+
+    app = create_app(overrides)
+    gate = gate_of(app)
+    if not binds_loopback_only(host) and not gate.has_tokens():
+        if not gate.settings.insecure:
+            orchestrator_of(app).storage.close()
+            raise click.ClickException(
+                f"refusing to serve on {host} without an API token: anyone who can reach the port could "
+                "register services and run workflows. Create a token first (machinery tokens create --name "
+                "NAME --scope admin), or pass --insecure to serve unauthenticated on a network you trust."
+            )
+        logger.warning("serving on %s with no API token (--insecure): every caller can do anything", host)
+    orchestrator_of(app).start()
+    return app
+
+
 def _serve_development(host: str, port: int, overrides: dict[str, object]) -> None:
     """``serve --dev`` (what ``./run_app`` runs): Werkzeug's development server with its reloader.
 
@@ -82,17 +122,20 @@ def _serve_development(host: str, port: int, overrides: dict[str, object]) -> No
     owns the database. Werkzeug's interactive debugger stays off: the API answers every error as JSON
     (the traceback goes to the log), so it would never show, and it would run code for whoever reaches it.
     """
+    import atexit
+
     from flask.cli import show_server_banner
     from werkzeug.serving import is_running_from_reloader, run_simple
 
-    from machinery.api import create_app
+    from machinery.api import orchestrator_of
 
-    serving = is_running_from_reloader()
-    if serving:
-        logging.getLogger("machinery").info("serving on http://%s:%s (development server)", host, port)
-    else:
+    if not is_running_from_reloader():
         show_server_banner(True, "machinery.api:create_app")
-    app = create_app({**overrides, "DEBUG": True}) if serving else _watcher_only
+        run_simple(host, port, _watcher_only, use_reloader=True, use_debugger=False, threaded=True)
+        return
+    app = _guarded_app(host, {**overrides, "DEBUG": True})
+    atexit.register(orchestrator_of(app).stop)
+    logging.getLogger("machinery").info("serving on http://%s:%s (development server)", host, port)
     run_simple(host, port, app, use_reloader=True, use_debugger=False, threaded=True)
 
 

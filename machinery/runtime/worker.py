@@ -50,6 +50,7 @@ from machinery.runtime import webhooks
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
+from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
@@ -63,6 +64,7 @@ from machinery.storage.base import (
     WORK_TOKEN,
     WORK_WEBHOOK,
     Commit,
+    CommitResult,
     ExecutionRecord,
     JoinSpec,
     Storage,
@@ -74,6 +76,10 @@ logger = logging.getLogger(__name__)
 _CONTEXT_CACHE_SIZE = 10_000
 _STORAGE_THREADS = 8
 _T = TypeVar("_T")
+
+
+#: A step waiting for its loop tick's group commit: the commit, its time and who waits for the result.
+_PendingCommit = tuple[Commit, float, "asyncio.Future[CommitResult]"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class WorkerSettings:
     webhook_secret: str | None = None
     webhook_attempts: int = webhooks.DEFAULT_ATTEMPTS
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    #: Off unless given (the server passes ``MACHINERY_RETENTION_DAYS``).
+    retention: RetentionSettings = NO_RETENTION
 
 
 class Worker:
@@ -110,6 +118,7 @@ class Worker:
         # host:pid:random names the worker in leases, logs and the X-Machinery-Worker header of its calls.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.invoker = TaskInvoker.for_settings(storage, self.settings)
+        self.retention = Retention(storage, self.settings.retention, clock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -130,6 +139,10 @@ class Worker:
         self._submitted_lock = threading.Lock()
         # Workflow versions never change: their compiled machines are cached by (id, version).
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
+        # The branch a commit just wrote, by the work item of it that the commit handed back here.
+        self._owned_branches: dict[int, Branch] = {}
+        self._pending_commits: list[_PendingCommit] = []
+        self._flush_scheduled = False
         # What the $$ context needs of an execution never changes either, nor its workflow version.
         self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int]]] = OrderedDict()
 
@@ -198,6 +211,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._ready.set()
         renew = asyncio.create_task(self._renew_leases())
+        retain = asyncio.create_task(self.retention.run(self._blocking)) if self.retention.enabled else None
         self._listen_for_work()
         try:
             while not self._stopping:
@@ -210,6 +224,8 @@ class Worker:
                 await self._sleep_until_due()
         finally:
             renew.cancel()
+            if retain is not None:
+                retain.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -290,6 +306,15 @@ class Worker:
                 following = await self._dispatch(current)
             except LeaseLost:
                 logger.info("lease lost for %s; another worker owns it", current.branch_id)
+            except StorageError as exc:
+                # Storage is down or full: the item is run again when its lease expires.
+                logger.warning(
+                    "work item %s of %s not recorded (%s); retried when its lease expires",
+                    current.kind,
+                    current.execution_id,
+                    exc.message,
+                    extra={"execution_id": current.execution_id},
+                )
             except Exception:  # pylint: disable=broad-exception-caught  # one item's bug must not stop the worker
                 logger.exception(
                     "work item %s of %s failed",
@@ -300,6 +325,7 @@ class Worker:
             finally:
                 assert current.work_id is not None
                 self._in_flight.discard(current.work_id)
+                self._owned_branches.pop(current.work_id, None)
             current = None
             if following:
                 current = following[0]
@@ -360,7 +386,7 @@ class Worker:
             logger.error("unknown work kind %s", item.kind)
             await self._blocking(self.storage.complete_work, item)
             return []
-        return await self._blocking(self._commit, item, execution, step)
+        return await self._commit(item, execution, step)
 
     async def _blocking(self, call: Callable[..., _T], *args: Any) -> _T:
         """Run a storage-bound call: in a thread for backends that wait on the network (PostgreSQL,
@@ -376,7 +402,9 @@ class Worker:
         A stopped or finished execution has cancelled or finished branches, so checking the branch is
         enough; what the context needs of the execution and the compiled machine are cached.
         """
-        branch = self.storage.get_branch(item.branch_id)
+        branch = self._owned_branches.pop(item.work_id, None) if item.work_id is not None else None
+        if branch is None:
+            branch = self.storage.get_branch(item.branch_id)
         if branch is None or branch.status != ACTIVE:
             return None
         with self._cache_lock:
@@ -425,7 +453,80 @@ class Worker:
                 outputs.append({"Error": child.error, "Cause": child.cause})
         return ChildrenSucceeded(outputs)
 
-    def _commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> list[WorkItem]:
+    async def _commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> list[WorkItem]:
+        """Commit a step (in the loop tick's group commit); the work it handed back to this worker.
+
+        The branch just written is kept for the handed-back item of the same branch, so its next step
+        does not read it back: nobody else changes a branch while its work item is leased here, and
+        whoever cancels it (a stop, a failed sibling) deletes that item, which fences this worker out.
+        """
+        if self._storage_pool is not None:
+            result = await self._blocking(self._build_and_commit, item, execution, step)
+        else:
+            commit, now = self._build_commit(item, execution, step)
+            result = await self._group_commit(commit, now)
+        if result.execution_finished:
+            self.notifier.finished(execution.execution_id)
+        if result.new_work > len(result.claimed):
+            # Work this worker was not handed (timers, fan-out children): let the claim loop look.
+            self.wake()
+        branch = step.branch
+        if branch.status == ACTIVE:
+            for claimed in result.claimed:
+                if claimed.branch_id == branch.branch_id and claimed.work_id is not None:
+                    self._owned_branches[claimed.work_id] = branch
+        return result.claimed
+
+    def _group_commit(self, commit: Commit, now: float) -> asyncio.Future[CommitResult]:
+        """Queue a commit for the group commit of this loop tick: every step that reaches its commit in
+        the same tick is written in one transaction (:meth:`Storage.commit_many`)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CommitResult] = loop.create_future()
+        self._pending_commits.append((commit, now, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # Runs after every callback already due in this iteration: the steps woken by the same
+            # replies join this batch.
+            loop.call_soon(self._flush_commits)
+        return future
+
+    def _flush_commits(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending_commits = self._pending_commits, []
+        if not batch:
+            return
+        if self._storage_pool is None:
+            self._settle(batch, self._commit_batch(batch))
+            return
+        task = asyncio.ensure_future(self._flush_in_thread(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush_in_thread(self, batch: list[_PendingCommit]) -> None:
+        results = await self._blocking(self._commit_batch, batch)
+        self._settle(batch, results)
+
+    def _commit_batch(self, batch: list[_PendingCommit]) -> list[CommitResult | Exception]:
+        try:
+            return self.storage.commit_many([(commit, now) for commit, now, _future in batch])
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every step did
+            return [exc] * len(batch)
+
+    @staticmethod
+    def _settle(batch: list[_PendingCommit], results: list[CommitResult | Exception]) -> None:
+        for (_commit, _now, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _build_and_commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> CommitResult:
+        commit, now = self._build_commit(item, execution, step)
+        return self.storage.commit(commit, now)
+
+    def _build_commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> tuple[Commit, float]:
         now = self.clock()
         branch = step.branch
         commit = Commit(
@@ -462,13 +563,7 @@ class Worker:
             # claimed in batches instead, within max_in_flight).
             commit.claim_owner = self.owner
             commit.lease_until = now + self.settings.lease_seconds
-        result = self.storage.commit(commit, now)
-        if result.execution_finished:
-            self.notifier.finished(execution.execution_id)
-        if result.new_work > len(result.claimed):
-            # Work this worker was not handed (timers, fan-out children): let the claim loop look.
-            self.wake()
-        return result.claimed
+        return commit, now
 
     def _add_children(
         self, commit: Commit, parent: Branch, effect: StartChildren, execution: ExecutionContext, now: float

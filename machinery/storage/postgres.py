@@ -19,13 +19,14 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors
 from psycopg.rows import TupleRow, dict_row
-from psycopg.types.json import Json, Jsonb
+from psycopg.types.json import Json, Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from machinery.errors import StorageError
+from machinery.errors import StorageError, StorageFull
 from machinery.storage.base import Commit
 from machinery.storage.queries import load_migrations
-from machinery.storage.sqlcommon import SqlStorage, SqlTransaction, dumps
+from machinery.storage.sqlcommon import SqlTransaction, dumps, loads
+from machinery.storage.sqlextras import SqlExtras
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def load_schema() -> str:
     return resources.files("machinery.storage").joinpath("sql", "postgres", "schema.sql").read_text("utf-8")
 
 
-class PostgresStorage(SqlStorage):
+class PostgresStorage(SqlExtras):
     """A connection pool for transactions plus one dedicated connection for ``LISTEN``.
 
     :param url: a libpq connection URL (``postgresql://user:password@host:5432/db``).
@@ -53,6 +54,7 @@ class PostgresStorage(SqlStorage):
 
     blocking_io = True
     dialect = "postgres"
+    _commit_errors = (errors.IntegrityError, errors.DataError)
     # Children of one join finish on different workers: each accounts under the join row's lock.
     join_query = "join_lock"
 
@@ -72,6 +74,7 @@ class PostgresStorage(SqlStorage):
                 # explicit transaction in _run. A connection the server dropped is found out by using it:
                 # _run then retries on the next one, and the pool discards the broken one.
                 kwargs={"autocommit": True},
+                configure=_configure,
                 name="machinery",
             )
         except psycopg.Error as exc:
@@ -110,6 +113,8 @@ class PostgresStorage(SqlStorage):
                 if committing or conflicts > _CONFLICT_RETRIES:
                     raise StorageError(f"PostgreSQL: {exc}") from exc
                 logger.info("transaction conflict (%s); running it again", exc.sqlstate)
+            except errors.DiskFull as exc:  # an OperationalError: caught before them
+                raise StorageFull(f"PostgreSQL: {exc}: free some space; nothing was written") from exc
             except psycopg.OperationalError as exc:
                 lost_connections += 1
                 if committing or lost_connections > self._pool.max_size or not _connection_lost(exc):
@@ -131,7 +136,7 @@ class PostgresStorage(SqlStorage):
     def _placeholder(self, name: str) -> str:
         return f"%({name})s"
 
-    def _id_list(self, ids: Sequence[int]) -> object:
+    def _id_list(self, ids: Sequence[int | str]) -> object:
         return list(ids)
 
     def _work_added(self, tx: SqlTransaction, due: Sequence[float]) -> None:
@@ -233,6 +238,11 @@ class PostgresStorage(SqlStorage):
 
 
 # helpers ---------------------------------------------------------------------------------------------
+
+
+def _configure(connection: psycopg.Connection[TupleRow]) -> None:
+    """A new pool connection decodes JSON columns as the SQLite dialect does (orjson, json's fallback)."""
+    set_json_loads(loads, connection)
 
 
 def _connection_lost(exc: psycopg.OperationalError) -> bool:
