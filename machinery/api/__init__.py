@@ -14,6 +14,7 @@ from machinery.config import DEFAULTS, auth_settings, worker_settings
 from machinery.control.events import Orchestrator
 from machinery.storage import open_storage
 from machinery.storage.sqlite import SQLiteStorage
+from machinery.telemetry import metrics as telemetry_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    telemetry_metrics.configure(int(app.config["METRICS_MAX_LABEL_VALUES"]))
     storage = open_storage(
         str(app.config["DATABASE_URL"]),
         pool_min_size=int(app.config["PG_POOL_MIN"]),
@@ -46,10 +48,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         orchestrator.start()
         atexit.register(orchestrator.stop)
 
-    from machinery.api import events, health, services, tasks, tokens, workflows
+    from machinery.api import events, health, metrics, services, tasks, tokens, workflows
 
-    for module in (health, services, workflows, events, tasks, tokens):
+    for module in (health, services, workflows, events, tasks, tokens, metrics):
         app.register_blueprint(module.blueprint)
+    from machinery import web
+
+    web.register(app)
     register_error_handlers(app)
     return app
 

@@ -23,7 +23,7 @@ def create_event(workflow_ref: str) -> tuple[Response, int]:
     orchestrator = orchestrator_of(current_app)
     body = json_body(allow_null=True)
     wait = number_arg("wait", float(current_app.config["SYNC_WAIT"]), maximum=3600)
-    record = orchestrator.start_event(workflow_ref, body)
+    record = orchestrator.start_event(workflow_ref, body, traceparent=request.headers.get("traceparent"))
     if wait > 0:
         record = orchestrator.wait_event(record.execution_id, wait)
     response = jsonify(event_record(record, orchestrator.webhook_status(record)))

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
+from machinery.engine.context import epoch_of
 from machinery.engine.interpreter import Interpreter, Limits, iso_time
 from machinery.engine.types import (
     ACTIVE,
@@ -46,7 +47,7 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.errors import LeaseLost, StorageError
-from machinery.runtime import webhooks
+from machinery.runtime import spans, webhooks
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
@@ -70,6 +71,7 @@ from machinery.storage.base import (
     Storage,
     WorkItem,
 )
+from machinery.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +196,7 @@ class Worker:
             task = asyncio.create_task(self._process(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        metrics.set_in_flight(len(self._in_flight))
 
     def has_room(self) -> bool:
         # Submissions not yet spawned count too: other threads must not queue work without bound.
@@ -241,13 +244,20 @@ class Worker:
         room = self.settings.max_in_flight - len(self._in_flight)
         if room <= 0:
             return []
+        started = time.perf_counter()
         try:
-            return self.storage.claim_work(
+            claimed = self.storage.claim_work(
                 self.owner, self.clock(), min(room, self.settings.batch_size), self.settings.lease_seconds
             )
         except StorageError:
             logger.exception("claiming work failed; retrying")
             return []
+        metrics.storage_committed("claim", time.perf_counter() - started)
+        # A fence past 1 means an earlier claim did not finish the item (a webhook's is rescheduled).
+        taken_over = sum(1 for item in claimed if item.fence > 1 and item.kind != WORK_WEBHOOK)
+        if taken_over:
+            metrics.leases_taken_over(taken_over)
+        return claimed
 
     async def _sleep_until_due(self) -> None:
         assert self._wake is not None
@@ -305,7 +315,12 @@ class Worker:
             try:
                 following = await self._dispatch(current)
             except LeaseLost:
-                logger.info("lease lost for %s; another worker owns it", current.branch_id)
+                metrics.lease_lost()
+                logger.info(
+                    "lease lost for %s; another worker owns it",
+                    current.branch_id,
+                    extra={"execution_id": current.execution_id},
+                )
             except StorageError as exc:
                 # Storage is down or full: the item is run again when its lease expires.
                 logger.warning(
@@ -326,6 +341,7 @@ class Worker:
                 assert current.work_id is not None
                 self._in_flight.discard(current.work_id)
                 self._owned_branches.pop(current.work_id, None)
+                metrics.set_in_flight(len(self._in_flight))
             current = None
             if following:
                 current = following[0]
@@ -355,7 +371,11 @@ class Worker:
         elif item.kind == WORK_TASK:
             effect = InvokeTask(**item.payload)
             identity = CallIdentity(
-                execution.execution_id, branch.branch_id, self._callback_url(), self.owner
+                execution.execution_id,
+                branch.branch_id,
+                self._callback_url(),
+                self.owner,
+                spans.call_parent(execution.execution_id, branch),
             )
             outcome = await self.invoker.invoke(effect, identity)
             if effect.wait_for_token and not outcome.failed:
@@ -386,7 +406,7 @@ class Worker:
             logger.error("unknown work kind %s", item.kind)
             await self._blocking(self.storage.complete_work, item)
             return []
-        return await self._commit(item, execution, step)
+        return await self._commit(item, execution, step, branch)
 
     async def _blocking(self, call: Callable[..., _T], *args: Any) -> _T:
         """Run a storage-bound call: in a thread for backends that wait on the network (PostgreSQL,
@@ -453,18 +473,25 @@ class Worker:
                 outputs.append({"Error": child.error, "Cause": child.cause})
         return ChildrenSucceeded(outputs)
 
-    async def _commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> list[WorkItem]:
+    async def _commit(
+        self, item: WorkItem, execution: ExecutionContext, step: Step, before: Branch
+    ) -> list[WorkItem]:
         """Commit a step (in the loop tick's group commit); the work it handed back to this worker.
+
+        ``before`` is the branch as the step found it (the spans of the states it left are read from both).
 
         The branch just written is kept for the handed-back item of the same branch, so its next step
         does not read it back: nobody else changes a branch while its work item is leased here, and
         whoever cancels it (a stop, a failed sibling) deletes that item, which fences this worker out.
         """
+        started = time.perf_counter()
         if self._storage_pool is not None:
             result = await self._blocking(self._build_and_commit, item, execution, step)
         else:
             commit, now = self._build_commit(item, execution, step)
             result = await self._group_commit(commit, now)
+        metrics.storage_committed("transition", time.perf_counter() - started)
+        self._observe_step(execution, before, step, result.execution_finished)
         if result.execution_finished:
             self.notifier.finished(execution.execution_id)
         if result.new_work > len(result.claimed):
@@ -476,6 +503,39 @@ class Worker:
                 if claimed.branch_id == branch.branch_id and claimed.work_id is not None:
                     self._owned_branches[claimed.work_id] = branch
         return result.claimed
+
+    def _observe_step(
+        self, execution: ExecutionContext, before: Branch, step: Step, execution_finished: bool
+    ) -> None:
+        """Metrics, spans and the log line of a committed step."""
+        workflow = execution.state_machine_name
+        spans.record_step(execution.execution_id, before, step)
+        for effect in step.effects:
+            if isinstance(effect, StartTimer) and effect.purpose == "retry":
+                metrics.retry_scheduled(workflow)
+            elif isinstance(effect, StartChildren) and effect.distributed:
+                metrics.execution_started(workflow, len(effect.children))
+        branch = step.branch
+        if not (execution_finished and branch.owns_execution and branch.status in (SUCCEEDED, FAILED)):
+            return
+        now = self.clock()
+        started_at = epoch_of(execution.start_time)
+        metrics.execution_finished(workflow, branch.status, now - started_at)
+        spans.record_execution(
+            execution.execution_id,
+            workflow,
+            branch.trace_parent,
+            started_at,
+            now,
+            branch.status,
+            branch.error,
+        )
+        logger.debug(
+            "execution %s ended: %s",
+            execution.execution_id,
+            branch.status,
+            extra={"execution_id": execution.execution_id},
+        )
 
     def _group_commit(self, commit: Commit, now: float) -> asyncio.Future[CommitResult]:
         """Queue a commit for the group commit of this loop tick: every step that reaches its commit in
@@ -581,6 +641,7 @@ class Worker:
                 if record is not None:
                     pinned = (record.workflow_id, record.workflow_version)
         as_executions = pinned is not None
+        trace_parent = spans.children_parent(execution.execution_id, parent)
         commit.join = JoinSpec(
             join_id=join_id,
             parent_id=parent.branch_id,
@@ -621,6 +682,7 @@ class Worker:
                     # A child execution does not see its parent's variables (as in Step Functions).
                     variables={} if as_executions else dict(parent.variables),
                     execution_root=as_executions,
+                    trace_parent=trace_parent,
                 )
             )
 
@@ -659,14 +721,15 @@ class Worker:
         self.wake()  # its timers may be due before the loop next looks
 
     def _timeout_execution(self, item: WorkItem) -> None:
+        now = self.clock()
         if self.storage.finish_execution(
-            item.execution_id,
-            ExecutionStatus.TIMED_OUT,
-            self.clock(),
-            "States.Timeout",
-            "Execution timed out",
+            item.execution_id, ExecutionStatus.TIMED_OUT, now, "States.Timeout", "Execution timed out"
         ):
             self.notifier.finished(item.execution_id)
+            record = self.storage.get_execution(item.execution_id)
+            if record is not None:
+                metrics.execution_finished(record.workflow_name, record.status, now - record.started_at)
+                spans.record_ended(self.storage, record, now)
         self.storage.complete_work(item)
 
     async def _send_webhook(self, item: WorkItem) -> None:
@@ -685,14 +748,17 @@ class Worker:
             "status": delivery.status,
         }
         if delivery.delivered:
+            metrics.webhook_attempted("delivered")
             outcome = HistoryEvent(webhooks.DELIVERED, details, now)
             await self._blocking(self.storage.complete_work, item, None, None, [outcome])
             return
         details["error"] = delivery.error
         if delivery.final or attempt >= self.settings.webhook_attempts:
+            metrics.webhook_attempted("failed")
             outcome = HistoryEvent(webhooks.GAVE_UP, details, now)
             await self._blocking(self.storage.complete_work, item, None, None, [outcome])
             return
+        metrics.webhook_attempted("retried")
         due = now + webhooks.retry_delay(attempt) * self.settings.time_scale
         failed = HistoryEvent(webhooks.ATTEMPT_FAILED, {**details, "next_attempt_at": iso_time(due)}, now)
         await self._blocking(self.storage.complete_work, item, due, {"attempt": attempt}, [failed])

@@ -245,6 +245,16 @@ class CommitResult:
     claimed: list[WorkItem] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class WorkCounts:
+    """Work items by state at one moment: ``due`` (ready, no live lease), ``scheduled`` (due later, no
+    live lease) and ``claimed`` (leased to a worker whose lease has not expired)."""
+
+    due: int = 0
+    scheduled: int = 0
+    claimed: int = 0
+
+
 class Storage(abc.ABC):
     """Backend-neutral persistence. Methods raise :class:`machinery.errors.StorageError` on failure."""
 
@@ -361,6 +371,10 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        """How many top-level executions each workflow has, by status: ``{workflow_id: {status: n}}``."""
+
+    @abc.abstractmethod
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:
@@ -412,6 +426,14 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def next_due(self) -> float | None:
         """When the earliest unclaimed work item is due."""
+
+    @abc.abstractmethod
+    def count_work(self, now: float) -> WorkCounts:
+        """How many work items are due, scheduled for later and claimed (for ``/metrics``)."""
+
+    @abc.abstractmethod
+    def count_running(self) -> dict[str, int]:
+        """Running executions by workflow name (for ``/metrics``)."""
 
     @abc.abstractmethod
     def commit(self, commit: Commit, now: float) -> CommitResult:

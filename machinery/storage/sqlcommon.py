@@ -41,6 +41,7 @@ from machinery.storage.base import (
     ServiceRecord,
     Storage,
     StoredEvent,
+    WorkCounts,
     WorkflowRecord,
     WorkItem,
     decide_join,
@@ -781,6 +782,12 @@ class SqlStorage(Storage):
         rows = self._run(lambda tx: tx.db.execute(sql, params).fetchall(), write=False)
         return [self._execution(row) for row in rows]
 
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._read("executions_count"):
+            counts.setdefault(row["workflow_id"], {})[row["status"]] = int(row["n"])
+        return counts
+
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:
@@ -838,6 +845,14 @@ class SqlStorage(Storage):
         rows = self._read("work_next_due")
         value = rows[0]["due_at"] if rows else None
         return None if value is None else float(value)
+
+    def count_work(self, now: float) -> WorkCounts:
+        row = self._read("work_counts", now=now)[0]
+        return WorkCounts(due=int(row["due"]), scheduled=int(row["scheduled"]), claimed=int(row["claimed"]))
+
+    def count_running(self) -> dict[str, int]:
+        rows = self._read("executions_running_by_workflow", status=ExecutionStatus.RUNNING.value)
+        return {row["workflow_name"]: int(row["running"]) for row in rows}
 
     def complete_work(
         self,
