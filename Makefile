@@ -23,7 +23,7 @@ $(FRONTEND_MODULES): frontend/package-lock.json
 	npm ci --silent --no-audit --no-fund --ignore-scripts --prefix frontend
 	touch $@
 
-$(WEB_DIST)/.built: $(FRONTEND_MODULES) frontend/build.mjs $(wildcard frontend/src/*)
+$(WEB_DIST)/.built: $(FRONTEND_MODULES) frontend/build.mjs $(shell find frontend/src -type f)
 	npm run --silent --prefix frontend build
 	touch $@
 

@@ -111,6 +111,18 @@ export class ExecutionFold {
       if (visit) Object.assign(visit, { error: details.error, cause: details.cause });
       return;
     }
+    if (type === "ExecutionRedriven") {
+      // The execution runs again from what did not finish: its failed and aborted visits are history now
+      // (a state entered again shows its new visit's status).
+      for (const visits of this.visits.values()) {
+        for (const visit of visits) if (visit.status === "failed" || visit.status === "aborted") visit.superseded = true;
+      }
+      this.end = null;
+      this.output = undefined;
+      this.failedState = null;
+      this.redriven = (this.redriven || 0) + 1;
+      return;
+    }
     if (type.startsWith("Execution") && type !== "ExecutionStarted") this.finish(type, details, at);
   }
 
@@ -175,7 +187,8 @@ export class ExecutionFold {
     const found = new Map();
     for (const [name, visits] of this.visits) {
       let best = "succeeded";
-      for (const visit of visits) {
+      const current = visits.filter((v) => !v.superseded);
+      for (const visit of current.length ? current : visits) {
         if (rank.indexOf(visit.status) < rank.indexOf(best)) best = visit.status;
       }
       found.set(name, best);

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from machinery.api import orchestrator_of
@@ -64,18 +66,28 @@ def get_history(event_id: str) -> Response:
     limit = int_arg("limit", None, minimum=1, maximum=1000)
     reverse = bool_arg("reverse", False)
     events, cursor = orchestrator_of(current_app).history(event_id, after, limit, reverse)
+    # Whole histories run to tens of thousands of events, most sharing a few types and, within a step,
+    # one timestamp: each is formatted once (the console reads a 10,000-item Map's 40,000 events).
+    stamps: dict[float, str] = {}
     rendered: list[dict[str, Any]] = []
     for event in events:
+        stamp = stamps.get(event.timestamp)
+        if stamp is None:
+            stamp = stamps[event.timestamp] = iso_time(event.timestamp)
         rendered.append(
             {
                 "id": event.event_id,
                 "previousEventId": event.event_id - 1,
-                "timestamp": iso_time(event.timestamp),
+                "timestamp": stamp,
                 "type": event.type,
                 details_key(event.type): event.details,
             }
         )
-    return jsonify({"event_id": event_id, "events": rendered, "next_cursor": cursor})
+    body = {"event_id": event_id, "events": rendered, "next_cursor": cursor}
+    try:
+        return Response(orjson.dumps(body), mimetype="application/json")
+    except TypeError:  # orjson refuses what json writes (integers past 64 bits): the slow path then
+        return jsonify(body)
 
 
 @blueprint.post("/<event_id>/stop")
@@ -99,6 +111,7 @@ def stop_event(event_id: str) -> Response:
     return jsonify(event_record(record, orchestrator.webhook_status(record)))
 
 
+@cache
 def details_key(event_type: str) -> str:
     """Step Functions names each event's details after its type.
 

@@ -112,6 +112,18 @@ class ApiTokenRecord:
     access_key_id: str
     created_at: float
 
+    @classmethod
+    def from_row(cls, row: Any) -> ApiTokenRecord:
+        """A stored row or document read by field name (every backend names the fields alike)."""
+        return cls(
+            token_id=row["token_id"],
+            name=row["name"],
+            scope=row["scope"],
+            token_hash=row["token_hash"],
+            access_key_id=row["access_key_id"],
+            created_at=float(row["created_at"]),
+        )
+
 
 #: The fields an API token can be found by.
 ApiTokenField = Literal["token_id", "name", "token_hash", "access_key_id"]

@@ -69,11 +69,13 @@ def chromium(user_data: Path) -> Iterator[Any]:
 
 class Gates:
     """A loopback HTTP service for tasks: ``POST /gate/<key>`` answers once :meth:`open` is called for
-    ``key``; ``POST /fail/<error>`` answers 500 with that error; ``POST /echo`` returns its body."""
+    ``key``; ``POST /fail/<error>`` answers 500 with that error; ``POST /once/<key>`` fails its first call
+    (error ``Once``) and succeeds after; ``POST /echo`` returns its body."""
 
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._gates: dict[str, asyncio.Event] = {}
+        self._failed_once: set[str] = set()
         self.waiting: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         listener = socket.socket()
@@ -83,6 +85,7 @@ class Gates:
         app.router.add_post("/gate/{key}", self._gate)
         app.router.add_post("/fail/{error}", self._fail)
         app.router.add_post("/echo", self._echo)
+        app.router.add_post("/once/{key}", self._once)
         self._runner = web.AppRunner(app, access_log=None)
         self._thread = threading.Thread(target=self._loop.run_forever, name="gates", daemon=True)
         self._thread.start()
@@ -110,6 +113,13 @@ class Gates:
     async def _fail(self, request: web.Request) -> web.Response:
         error = request.match_info["error"]
         return web.json_response({"error": error, "cause": f"{error} on purpose"}, status=500)
+
+    async def _once(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if key not in self._failed_once:
+            self._failed_once.add(key)
+            return web.json_response({"error": "Once", "cause": "fails the first call"}, status=500)
+        return web.json_response({"once": key})
 
     async def _echo(self, request: web.Request) -> web.Response:
         return web.json_response(await request.json())

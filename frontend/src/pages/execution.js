@@ -67,7 +67,8 @@ export async function executionPage(id, params) {
       h("span", { class: "spacer" }),
       h("button", { type: "button", dataset: { action: "download" }, onclick: download }, "Download history"),
       h("button", { type: "button", dataset: { action: "copy-link" }, onclick: () => navigator.clipboard?.writeText(window.location.href) }, "Copy link"),
-      stopForm);
+      stopForm,
+      redrivable(record) ? redriveControl() : null);
     banner.replaceChildren();
     if (record.status !== "RUNNING" && record.status !== "SUCCEEDED") {
       banner.append(h("div", { class: "notice error", role: "alert", dataset: { banner: "error" } },
@@ -96,6 +97,25 @@ export async function executionPage(id, params) {
       }
     });
     return h("details", { class: "stop" }, h("summary", { dataset: { action: "open-stop" } }, "Stop…"), form);
+  }
+
+  function redriveControl() {
+    const message = h("span", { class: "form-error", role: "alert", dataset: { formError: "redrive" } });
+    const button = h("button", { type: "button", dataset: { action: "redrive" }, title: "Run again from what did not finish" }, "Redrive");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        record = await api(`/e/${enc(id)}/redrive`, { method: "POST" });
+        fold.end = null; // it runs again: follow it until the end its ExecutionRedriven leads to
+        drawHead();
+        poll.restart();
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        message.textContent = e.status === 404 || e.status === 405 ? "This server cannot redrive executions." : (e.body.reason || e.message);
+        button.disabled = false;
+      }
+    });
+    return h("span", { class: "redrive" }, button, message);
   }
 
   async function download() {
@@ -352,6 +372,12 @@ function follower(id, fold, events, onChange, running) {
     if (ended) stopped = true;
     else timer = setTimeout(tick, delay);
   }
+  function restart() {
+    stopped = false;
+    clearTimeout(timer);
+    delay = POLL_FAST;
+    tick();
+  }
   if (!stopped) timer = setTimeout(tick, POLL_FAST);
   return {
     stop() {
@@ -359,12 +385,16 @@ function follower(id, fold, events, onChange, running) {
       clearTimeout(timer);
     },
     now() {
-      if (stopped) return;
-      clearTimeout(timer);
-      delay = POLL_FAST;
-      tick();
+      if (!stopped) restart();
     },
+    /** Follow again (a redriven execution runs again). */
+    restart,
   };
+}
+
+/** Whether the console offers a redrive: an ended, unsuccessful, durable top-level execution. */
+function redrivable(record) {
+  return ["FAILED", "TIMED_OUT", "ABORTED"].includes(record.status) && !record.express && !record.parent_event_id;
 }
 
 function collectStates(graph) {
