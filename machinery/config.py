@@ -36,7 +36,13 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "DENIED_TARGETS": (DEFAULT_DENIED_TARGETS, "outbound calls never to these host names / CIDR ranges"),
     "PUBLIC_URL": ("", "this server's URL, given to .waitForTaskToken services for callbacks"),
+    "FINISH_POLL_INTERVAL": (
+        0.02,
+        "seconds between looks for executions another process finished while a request waits (0: never)",
+    ),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
+    "CONSUME_SOURCES": (True, "consume the event sources (RabbitMQ, NATS, Redis) in this process's worker"),
+    "SOURCE_REFRESH_SECONDS": (2.0, "how often a worker looks for new or changed event sources"),
     "INSECURE": (
         False,
         "admit requests without a token from any address while no token exists (serve --insecure)",
@@ -74,11 +80,14 @@ def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
         webhook_secret=str(config["WEBHOOK_SECRET"]) or None,
         webhook_attempts=max(1, int(config["WEBHOOK_ATTEMPTS"])),
         outbound=outbound_policy(config),
+        consume_sources=bool(config["CONSUME_SOURCES"]),
+        source_refresh_seconds=float(config["SOURCE_REFRESH_SECONDS"]),
         retention=RetentionSettings(
             days=float(config["RETENTION_DAYS"]),
             batch=max(1, int(config["RETENTION_BATCH"])),
             interval=max(0.01, float(config["RETENTION_INTERVAL"])),
         ),
+        finish_poll_interval=max(0.0, float(config["FINISH_POLL_INTERVAL"])),
     )
 
 

@@ -48,9 +48,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         orchestrator.start()
         atexit.register(orchestrator.stop)
 
-    from machinery.api import events, health, metrics, services, tasks, tokens, workflows
+    from machinery.api import events, health, metrics, schedules, services, sources, tasks, tokens, workflows
 
-    for module in (health, services, workflows, events, tasks, tokens, metrics):
+    for module in (health, services, workflows, events, tasks, tokens, metrics, schedules, sources):
         app.register_blueprint(module.blueprint)
     from machinery import web
 

@@ -63,6 +63,23 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/tasks/success"): Access.TASK_TOKEN,
     ("POST", "/tasks/failure"): Access.TASK_TOKEN,
     ("POST", "/tasks/heartbeat"): Access.TASK_TOKEN,
+    # schedules (issue 12)
+    ("POST", "/schedules"): Access.WRITE,
+    ("GET", "/schedules"): Access.READ,
+    ("GET", "/schedules/<name>"): Access.READ,
+    ("PATCH", "/schedules/<name>"): Access.WRITE,
+    ("POST", "/schedules/<name>/pause"): Access.WRITE,
+    ("POST", "/schedules/<name>/resume"): Access.WRITE,
+    ("DELETE", "/schedules/<name>"): Access.WRITE,
+    # event sources (issue 12): their URLs carry broker credentials, shown masked
+    ("POST", "/sources"): Access.WRITE,
+    ("GET", "/sources"): Access.READ,
+    ("GET", "/sources/<name>"): Access.READ,
+    ("PATCH", "/sources/<name>"): Access.WRITE,
+    ("POST", "/sources/<name>/pause"): Access.WRITE,
+    ("POST", "/sources/<name>/resume"): Access.WRITE,
+    ("DELETE", "/sources/<name>"): Access.WRITE,
+    ("GET", "/sources/<name>/rejections"): Access.READ,
     # the console's own views (machinery.web): data, so a scope like the API's; its sign-in is open
     ("GET", "/ui/api/workflows"): Access.READ,
     ("GET", "/ui/api/workflows/<ref>/graph"): Access.READ,

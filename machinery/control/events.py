@@ -10,7 +10,6 @@ from typing import Any
 
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
-from machinery.asl.simple import canonical_type, value_matches
 from machinery.control.definitions import find_workflow
 from machinery.control.names import name_problem
 from machinery.control.targets import callback_issue
@@ -19,20 +18,19 @@ from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
 from machinery.runtime import spans
 from machinery.runtime.express import ExpressRunner
-from machinery.runtime.notify import Notifier
+from machinery.runtime.notify import FinishWatcher, Notifier
+from machinery.runtime.publish import is_broker_url
+from machinery.runtime.starts import check_event_data, new_execution
 from machinery.runtime.webhooks import webhook_status
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import (
-    WORK_START,
-    WORK_TIMEOUT,
     WORK_TOKEN,
     ExecutionRecord,
     Storage,
     StoredEvent,
     WorkflowRecord,
     WorkItem,
-    new_id,
 )
 from machinery.telemetry import metrics
 from machinery.telemetry.traceparent import parse as parse_traceparent
@@ -58,9 +56,14 @@ def parse_event_body(body: Any) -> EventRequest:
         name = body.get("name")
         issues = []
         if callback is not None and (
-            not isinstance(callback, str) or not callback.startswith(("http://", "https://"))
+            not isinstance(callback, str)
+            or not (callback.startswith(("http://", "https://")) or is_broker_url(callback))
         ):
-            issues.append(FieldIssue("callback_url", "must be an http:// or https:// URL"))
+            issues.append(
+                FieldIssue(
+                    "callback_url", "must be an http:// or https:// URL, or a broker's (amqp, nats, redis)"
+                )
+            )
         problem = None if name is None else name_problem(name)
         if problem is not None:
             issues.append(FieldIssue("name", problem))
@@ -68,29 +71,6 @@ def parse_event_body(body: Any) -> EventRequest:
             raise InvalidEventData("invalid event options", issues=issues)
         return EventRequest(body["data"], callback, name)
     return EventRequest(body)
-
-
-def check_event_data(workflow: WorkflowRecord, data: Any) -> None:
-    """The data must match the workflow's declared inputs, when it declares any."""
-    declared = workflow.spec.get("inputs") or []
-    if not declared:
-        return
-    if not isinstance(data, dict):
-        raise InvalidEventData(
-            "event data must be a JSON object with the workflow's inputs",
-            issues=[FieldIssue("(data)", f"expected an object, got {type(data).__name__}")],
-        )
-    issues = []
-    for item in declared:
-        expected = canonical_type(item["type"]) or "any"
-        if item["name"] not in data:
-            if item.get("required", True):
-                issues.append(FieldIssue(item["name"], f"is required ({expected})"))
-        elif not value_matches(data[item["name"]], expected):
-            got = type(data[item["name"]]).__name__
-            issues.append(FieldIssue(item["name"], f"must be of type {expected}, got {got}"))
-    if issues:
-        raise InvalidEventData("event data does not match the workflow's inputs", issues=issues)
 
 
 class Orchestrator:
@@ -107,6 +87,13 @@ class Orchestrator:
         self.notifier = Notifier()
         self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
         self.express = ExpressRunner(storage, settings, self.notifier)
+        # Another process may finish an execution a request here waits for (a sibling of
+        # `serve --processes N`, a `machinery worker`): the watcher finds those for the waiters.
+        self.watcher = (
+            FinishWatcher(self.notifier, storage.finished_among, settings.finish_poll_interval)
+            if settings.finish_poll_interval > 0
+            else None
+        )
         # Workflow versions never change: compiled machines are kept by (id, version).
         self._machines: dict[tuple[str, int], CompiledMachine] = {}
 
@@ -114,8 +101,12 @@ class Orchestrator:
         if self.worker is not None:
             self.worker.start()
         self.express.start()
+        if self.watcher is not None:
+            self.watcher.start()
 
     def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.worker is not None:
             self.worker.stop()
         self.express.stop()
@@ -142,40 +133,23 @@ class Orchestrator:
             if refused is not None:
                 raise InvalidEventData("invalid event options", issues=[refused])
         check_event_data(workflow, request.data)
-        now = time.time()
-        execution_id = new_id()
-        record = ExecutionRecord(
-            execution_id=execution_id,
-            workflow_id=workflow.workflow_id,
-            workflow_name=workflow.name,
-            workflow_version=workflow.version,
-            name=request.name or execution_id,
-            status=ExecutionStatus.RUNNING,
-            input=request.data,
-            started_at=now,
-            callback_url=request.callback_url,
-            express=workflow.express,
-        )
         continued = parse_traceparent(traceparent)
         trace_parent = None if continued is None else continued.header()
-        root = Branch(
-            branch_id=execution_id,
-            execution_id=execution_id,
-            container=(),
-            state_input=request.data,
+        new = new_execution(
+            workflow,
+            request.data,
+            time.time(),
+            time_scale=self.settings.time_scale,
+            name=request.name,
+            callback_url=request.callback_url,
             trace_parent=trace_parent,
         )
-        work = [WorkItem(execution_id, execution_id, WORK_START, now)]
-        # The compiled root's timeout is the definition's own field; reading it directly spares a canonical
-        # JSON dump of the whole definition on every event.
-        timeout = workflow.definition.get("TimeoutSeconds")
-        if timeout:
-            due = now + float(timeout) * self.settings.time_scale
-            work.append(WorkItem(execution_id, execution_id, WORK_TIMEOUT, due))
+        record = new.record
+        execution_id = record.execution_id
         if workflow.express:
             self.express.submit(record, self.machine(workflow), trace_parent)
         else:
-            self._create(self.storage, self.worker, record, root, work)
+            self._create(self.storage, self.worker, record, new.root, list(new.work))
         metrics.execution_started(workflow.name)
         logger.debug(
             "execution %s of %s started", execution_id, workflow.name, extra={"execution_id": execution_id}
@@ -225,8 +199,8 @@ class Orchestrator:
                 remaining = deadline - time.monotonic()
                 if record.status in TERMINAL_STATUSES or remaining <= 0:
                     return record
-                # Short slices: another process (a separate worker) may finish it without telling us.
-                waiter.wait(min(remaining, 0.5 if self.worker is None else 5.0))
+                # Another process finishing it wakes us through the watcher; the slices are a fallback.
+                waiter.wait(min(remaining, 0.5 if self.watcher is None and self.worker is None else 5.0))
             finally:
                 self.notifier.unregister(event_id, waiter)
 

@@ -28,6 +28,7 @@ WORK_TOKEN = "token"  # a callback arrived for a .waitForTaskToken task (payload
 WORK_WEBHOOK = "webhook"  # POST the final record to the execution's callback_url
 WORK_TIMEOUT = "timeout"  # the execution's own TimeoutSeconds elapsed
 WORK_READ = "read"  # read a Map state's items (payload: the ReadItems effect)
+WORK_SCHEDULE = "schedule"  # a schedule's cursor: its next tick is due (payload: the schedule's state)
 
 #: The error of the ``WORK_TOKEN`` item that fails a ``.waitForTaskToken`` task missing its heartbeats.
 HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
@@ -215,6 +216,24 @@ def decide_join(join: JoinState, child_succeeded: bool, error: str | None, cause
     return JoinDecision()
 
 
+@dataclass(frozen=True)
+class NewExecution:
+    """An execution for :meth:`Storage.start_executions` to create: record, root branch, first work."""
+
+    record: ExecutionRecord
+    root: Branch
+    work: Sequence[WorkItem] = ()
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """What :meth:`Storage.start_executions` did: the ids it created (the others existed already) and
+    the work it inserted claimed by the caller."""
+
+    created: list[str] = field(default_factory=list)
+    claimed: list[WorkItem] = field(default_factory=list)
+
+
 @dataclass
 class Commit:
     """One transition of one branch, written atomically.
@@ -397,6 +416,16 @@ class Storage(abc.ABC):
         None). Backends read a page through the ``(execution_id, event_id)`` index, never the whole history.
         """
 
+    def finished_among(self, execution_ids: Sequence[str]) -> list[str]:
+        """Those of ``execution_ids`` that have ended (what a request waiting on another process's
+        execution looks for). The default reads them one by one; the SQL backends in one query."""
+        return [
+            execution_id
+            for execution_id in execution_ids
+            if (record := self.get_execution(execution_id)) is not None
+            and record.status != ExecutionStatus.RUNNING
+        ]
+
     @abc.abstractmethod
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
         """Store an execution that ran elsewhere (express) in its final state."""
@@ -558,4 +587,40 @@ class Storage(abc.ABC):
         """Delete and return the first resource (in key order) whose key starts with ``prefix``.
 
         Atomic: two callers never take the same resource (a queue of activity tasks).
+        """
+
+    # triggers --------------------------------------------------------------------------------
+    # Schedules and event sources start executions whose ids derive from the tick or the message, so
+    # that a start repeated after a crash or a redelivery creates nothing. A schedule's cursor is one
+    # work item under a pseudo execution id (``schedule:<id>``), read and replaced whole.
+
+    @abc.abstractmethod
+    def start_executions(
+        self,
+        starts: Sequence[NewExecution],
+        now: float,
+        consumed: WorkItem | None = None,
+        follow: Sequence[WorkItem] = (),
+        claim_owner: str | None = None,
+        lease_until: float = 0.0,
+    ) -> StartResult:
+        """In one transaction: create each execution whose id is not stored yet (with its root branch and
+        work), consume the claimed item ``consumed`` under its fence and add the ``follow`` work.
+
+        An execution whose id exists is left as it is, with nothing of its start written again. With
+        ``claim_owner``, the created executions' work due by ``now`` is inserted claimed by it (as
+        :meth:`create_execution_claimed`); backends may ignore that.
+
+        :raises machinery.errors.LeaseLost: ``consumed`` is no longer this owner's (nothing is written).
+        """
+
+    @abc.abstractmethod
+    def get_work(self, execution_id: str) -> list[WorkItem]:
+        """The pending work items of ``execution_id`` (claimed or not), by due time."""
+
+    @abc.abstractmethod
+    def replace_work(self, execution_id: str, work: Sequence[WorkItem]) -> None:
+        """Delete every pending work item of ``execution_id`` (claimed or not) and add ``work``, atomically.
+
+        A worker holding one of the deleted items then loses its lease (its commit is fenced out).
         """

@@ -49,6 +49,7 @@ from machinery.storage.base import (
     new_id,
 )
 from machinery.storage.queries import load_queries
+from machinery.storage.sqltriggers import SqlTriggers
 
 _T = TypeVar("_T")
 
@@ -202,27 +203,31 @@ class SqlTransaction:
             ],
         )
 
-    def insert_execution(self, record: ExecutionRecord) -> None:
+    def insert_execution(self, record: ExecutionRecord, query: str = "execution_insert") -> bool:
+        """Insert an execution row; ``query="execution_insert_new"`` skips an id that exists (then False)."""
         flag = self.storage._flag
-        self.execute(
-            "execution_insert",
-            {
-                "execution_id": record.execution_id,
-                "workflow_id": record.workflow_id,
-                "workflow_name": record.workflow_name,
-                "workflow_version": record.workflow_version,
-                "name": record.name,
-                "status": record.status,
-                "input": self.storage._doc(record.input),
-                "output": self.json(record.output),
-                "error": record.error,
-                "cause": record.cause,
-                "started_at": record.started_at,
-                "finished_at": record.finished_at,
-                "callback_url": record.callback_url,
-                "express": flag(record.express),
-                "parent_execution_id": record.parent_execution_id,
-            },
+        return (
+            self.execute(
+                query,
+                {
+                    "execution_id": record.execution_id,
+                    "workflow_id": record.workflow_id,
+                    "workflow_name": record.workflow_name,
+                    "workflow_version": record.workflow_version,
+                    "name": record.name,
+                    "status": record.status,
+                    "input": self.storage._doc(record.input),
+                    "output": self.json(record.output),
+                    "error": record.error,
+                    "cause": record.cause,
+                    "started_at": record.started_at,
+                    "finished_at": record.finished_at,
+                    "callback_url": record.callback_url,
+                    "express": flag(record.express),
+                    "parent_execution_id": record.parent_execution_id,
+                },
+            ).rowcount
+            != 0
         )
 
     def insert_work(self, work: Sequence[WorkItem], claim: Claim | None = None) -> list[WorkItem]:
@@ -399,7 +404,7 @@ def abort_children(tx: SqlTransaction, execution_id: str, now: float) -> None:
 # the storage -----------------------------------------------------------------------------------------
 
 
-class SqlStorage(Storage):
+class SqlStorage(SqlTriggers, Storage):
     """Every storage operation over named statements; subclasses supply the dialect's hooks."""
 
     #: The folder under ``storage/sql/`` holding the dialect's ``queries.sql`` and ``migrations/``.
@@ -781,6 +786,12 @@ class SqlStorage(Storage):
         sql = f"SELECT * FROM executions WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT {p('limit')}"
         rows = self._run(lambda tx: tx.db.execute(sql, params).fetchall(), write=False)
         return [self._execution(row) for row in rows]
+
+    def finished_among(self, execution_ids: Sequence[str]) -> list[str]:
+        if not execution_ids:
+            return []
+        rows = self._read("executions_finished_among", ids=self._id_list(list(execution_ids)))
+        return [row["execution_id"] for row in rows]
 
     def count_executions(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}

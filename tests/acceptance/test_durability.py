@@ -80,7 +80,7 @@ def _gate_server(gate: Gate) -> ThreadingHTTPServer:
     return server
 
 
-def _start(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start(db: Path, port: int, log: Path, processes: int) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -90,6 +90,8 @@ def _start(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         str(port),
         "--database-url",
         f"sqlite:///{db}",
+        "--processes",
+        str(processes),
     ]
     with log.open("ab") as output:
         process = subprocess.Popen(
@@ -113,13 +115,16 @@ def gate() -> Iterator[tuple[Gate, str]]:
     server.server_close()
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_sigkill_mid_execution_then_restart_finishes_each_execution_once(
-    tmp_path: Path, gate: tuple[Gate, str]
+    tmp_path: Path, gate: tuple[Gate, str], processes: int
 ) -> None:
+    """With ``--processes 2`` the SIGKILL reaches the supervisor: its children die with it (none is left
+    holding work), and the restarted server voids their leases before its children start."""
     the_gate, gate_url = gate
     db, log, port = tmp_path / "db.sqlite", tmp_path / "server.log", free_port()
     base = f"http://127.0.0.1:{port}"
-    process = _start(db, port, log)
+    process = _start(db, port, log, processes)
     try:
         definition = {
             "StartAt": "First",
@@ -148,7 +153,7 @@ def test_sigkill_mid_execution_then_restart_finishes_each_execution_once(
         process.wait(10)
         keys_before_crash = list(the_gate.keys)
 
-        process = _start(db, port, log)
+        process = _start(db, port, log, processes)
         the_gate.open.set()
         for n, event_id in enumerate(ids):
             status, record = request("GET", f"{base}/e/{event_id}?wait=30")

@@ -24,6 +24,7 @@ from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
+    WORK_SCHEDULE,
     WORK_START,
     WORK_TASK,
     WORK_TIMER,
@@ -33,6 +34,7 @@ from machinery.storage.base import (
     Commit,
     ExecutionRecord,
     JoinSpec,
+    NewExecution,
     Storage,
     WorkCounts,
     WorkItem,
@@ -1183,6 +1185,91 @@ class TestLookupsAndResources:
         assert storage.get_resource("task", "other/0") == {"n": 0}
 
 
+class TestTriggers:
+    """Exactly-once starts of schedules and event sources, and a schedule's cursor."""
+
+    def _new(self, storage: Storage, workflow_id: str, execution_id: str) -> NewExecution:
+        workflow = storage.get_workflow(workflow_id)
+        assert workflow is not None
+        record = ExecutionRecord(
+            execution_id, workflow_id, workflow.name, workflow.version, execution_id, "RUNNING", {"k": 1}, NOW
+        )
+        root = Branch(branch_id=execution_id, execution_id=execution_id, container=(), state_input={"k": 1})
+        return NewExecution(record, root, [WorkItem(execution_id, execution_id, WORK_START, NOW)])
+
+    def test_a_repeated_start_creates_nothing(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        first = storage.start_executions([self._new(storage, workflow_id, "t-1")], NOW)
+        assert first.created == ["t-1"]
+        again = storage.start_executions(
+            [self._new(storage, workflow_id, "t-1"), self._new(storage, workflow_id, "t-2")], NOW
+        )
+        assert again.created == ["t-2"]
+        # One start work item per execution: the repeated start added none.
+        claimed = storage.claim_work("w1", NOW, 10, LEASE)
+        assert sorted(item.execution_id for item in claimed) == ["t-1", "t-2"]
+        record = storage.get_execution("t-1")
+        assert record is not None and record.input == {"k": 1} and record.status == "RUNNING"
+
+    def test_concurrent_starts_of_one_id_create_it_once(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        with ThreadPoolExecutor(4) as pool:
+            results = list(
+                pool.map(
+                    lambda _: storage.start_executions([self._new(storage, workflow_id, "same")], NOW),
+                    range(4),
+                )
+            )
+        assert sum(len(result.created) for result in results) == 1
+        assert len(storage.claim_work("w1", NOW, 10, LEASE)) == 1
+
+    def test_start_consumes_under_the_fence_and_adds_follow_work(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        cursor = WorkItem("schedule:s1", "s1", WORK_SCHEDULE, NOW, {"tick": 1})
+        storage.add_work([cursor])
+        claimed = claim_one(storage)
+        follow = WorkItem("schedule:s1", "s1", WORK_SCHEDULE, NOW + 60, {"tick": 2})
+        result = storage.start_executions(
+            [self._new(storage, workflow_id, "tick-1")], NOW, consumed=claimed, follow=[follow]
+        )
+        assert result.created == ["tick-1"]
+        pending = storage.get_work("schedule:s1")
+        assert [(item.due_at, item.payload) for item in pending] == [(NOW + 60, {"tick": 2})]
+        # The consumed item is gone: a second start under it is fenced out and writes nothing.
+        with pytest.raises(LeaseLost):
+            storage.start_executions(
+                [self._new(storage, workflow_id, "tick-x")], NOW, consumed=claimed, follow=[follow]
+            )
+        assert storage.get_execution("tick-x") is None
+        assert len(storage.get_work("schedule:s1")) == 1
+
+    def test_start_hands_the_new_work_to_the_claimer(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        result = storage.start_executions(
+            [self._new(storage, workflow_id, "c-1")], NOW, claim_owner="w1", lease_until=NOW + LEASE
+        )
+        # Backends may ignore the request (MongoDB does): the work is then claimable instead.
+        claimable = storage.claim_work("w2", NOW, 10, LEASE)
+        assert len(result.claimed) + len(claimable) == 1
+        assert all(item.owner == "w1" for item in result.claimed)
+
+    def test_replace_work_swaps_a_cursor_and_fences_out_its_holder(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        storage.add_work([WorkItem("schedule:s2", "s2", WORK_SCHEDULE, NOW, {"revision": 1})])
+        held = claim_one(storage)
+        assert storage.get_work("schedule:s2")[0].owner == "w1"
+        storage.replace_work(
+            "schedule:s2", [WorkItem("schedule:s2", "s2", WORK_SCHEDULE, NOW + 5, {"revision": 2})]
+        )
+        assert [item.payload for item in storage.get_work("schedule:s2")] == [{"revision": 2}]
+        with pytest.raises(LeaseLost):
+            storage.start_executions([self._new(storage, workflow_id, "late")], NOW, consumed=held)
+        assert storage.get_execution("late") is None
+        storage.replace_work("schedule:s2", [])
+        assert storage.get_work("schedule:s2") == []
+        assert storage.get_work("schedule:none") == []
+
+
 def test_every_storage_method_is_covered() -> None:
     """A new abstract method must get a test here before a backend implements it."""
     covered = {
@@ -1194,8 +1281,9 @@ def test_every_storage_method_is_covered() -> None:
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
         "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
+        "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
-        "commit_many",
+        "commit_many", "finished_among",
         "count_work", "count_running",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}

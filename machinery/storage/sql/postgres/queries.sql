@@ -338,6 +338,9 @@ ROLLBACK TO SAVEPOINT group_commit;
 -- name: savepoint_release
 RELEASE SAVEPOINT group_commit;
 
+-- name: executions_finished_among
+SELECT execution_id FROM executions WHERE execution_id = ANY(%(ids)s) AND status != 'RUNNING';
+
 -- name: work_counts
 -- For /metrics: what the claim query would take now (due), what waits for its time (scheduled), what
 -- live leases hold (claimed). One pass over the work table, which holds only pending work.
@@ -349,3 +352,22 @@ FROM work;
 
 -- name: executions_running_by_workflow
 SELECT workflow_name, COUNT(*) AS running FROM executions WHERE status = %(status)s GROUP BY workflow_name;
+
+-- triggers (schedules and event sources) ---------------------------------------------------------------
+
+-- name: execution_insert_new
+-- A trigger's execution id derives from its tick or message: a repeated start inserts nothing.
+INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                        output, error, cause, started_at, finished_at, callback_url, express,
+                        parent_execution_id)
+VALUES (%(execution_id)s, %(workflow_id)s, %(workflow_name)s, %(workflow_version)s, %(name)s, %(status)s,
+        %(input)s, %(output)s, %(error)s, %(cause)s, %(started_at)s, %(finished_at)s, %(callback_url)s,
+        %(express)s, %(parent_execution_id)s)
+ON CONFLICT (execution_id) DO NOTHING;
+
+-- name: work_of_execution
+SELECT work_id, execution_id, branch_id, kind, due_at, payload, owner, fence FROM work
+WHERE execution_id = %(execution_id)s ORDER BY due_at, work_id;
+
+-- name: work_delete_all_of_execution
+DELETE FROM work WHERE execution_id = %(execution_id)s;
