@@ -41,6 +41,13 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "seconds between looks for executions another process finished while a request waits (0: never)",
     ),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
+    "REDRIVE_DAYS": (
+        14.0,
+        "days after its end that a failed, timed-out or aborted execution may be redriven",
+    ),
+    "ACTIVITY_POLL_SECONDS": (60.0, "AWS API: how long GetActivityTask waits for a task (60 on AWS)"),
+    "AWS_REGION": ("us-east-1", "AWS API: the region of ARNs when a request has no SigV4 credential scope"),
+    "AWS_ACCOUNT": ("000000000000", "AWS API: the account of ARNs unless the access key is a 12-digit id"),
     "CONSUME_SOURCES": (True, "consume the event sources (RabbitMQ, NATS, Redis) in this process's worker"),
     "SOURCE_REFRESH_SECONDS": (2.0, "how often a worker looks for new or changed event sources"),
     "INSECURE": (

@@ -111,6 +111,32 @@ def stop_event(event_id: str) -> Response:
     return jsonify(event_record(record, orchestrator.webhook_status(record)))
 
 
+@blueprint.post("/<event_id>/redrive")
+def redrive_event(event_id: str) -> Response:
+    """Rerun a FAILED, TIMED_OUT or ABORTED event from what did not finish; ``{"input": ...}`` (optional)
+    replaces the input of the one state that runs again."""
+    body: Any = json_body(allow_null=True) if request.get_data() else {}
+    if body is None:
+        body = {}
+    if not isinstance(body, dict) or set(body) - {"input"}:
+        extra = sorted(set(body) - {"input"}) if isinstance(body, dict) else []
+        raise BadRequest(
+            "the body must be an object with at most 'input'",
+            issues=[
+                FieldIssue(
+                    extra[0] if extra else "(body)", "is not a known field" if extra else "expected an object"
+                )
+            ],
+        )
+    orchestrator = orchestrator_of(current_app)
+    record = (
+        orchestrator.redrive_event(event_id, body["input"])
+        if "input" in body
+        else orchestrator.redrive_event(event_id)
+    )
+    return jsonify(event_record(record))
+
+
 @cache
 def details_key(event_type: str) -> str:
     """Step Functions names each event's details after its type.

@@ -59,6 +59,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/e/<event_id>"): Access.READ,
     ("GET", "/e/<event_id>/history"): Access.READ,
     ("POST", "/e/<event_id>/stop"): Access.WRITE,
+    ("POST", "/e/<event_id>/redrive"): Access.WRITE,
     # .waitForTaskToken callbacks: the task token is the credential
     ("POST", "/tasks/success"): Access.TASK_TOKEN,
     ("POST", "/tasks/failure"): Access.TASK_TOKEN,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -12,6 +13,13 @@ from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
 from machinery.control.definitions import find_workflow
 from machinery.control.names import name_problem
+from machinery.control.redrive import (
+    DEFAULT_REDRIVE_DAYS,
+    KEEP_INPUT,
+    NotRedrivable,
+    not_redrivable_reason,
+    plan_redrive,
+)
 from machinery.control.targets import callback_issue
 from machinery.engine.interpreter import Interpreter, decode_task_token
 from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
@@ -73,6 +81,12 @@ def parse_event_body(body: Any) -> EventRequest:
     return EventRequest(body)
 
 
+class ExecutionNameTaken(Conflict):
+    """A named start whose name an execution of the workflow already has (AWS: ExecutionAlreadyExists)."""
+
+    code = "execution_exists"
+
+
 class Orchestrator:
     """The running system as the API sees it: durable storage and its worker, plus the express runner."""
 
@@ -81,9 +95,14 @@ class Orchestrator:
         storage: Storage,
         settings: WorkerSettings,
         run_worker: bool = True,
+        redrive_days: float = DEFAULT_REDRIVE_DAYS,
     ) -> None:
         self.storage = storage
         self.settings = settings
+        #: How long after its end an execution may be redriven (MACHINERY_REDRIVE_DAYS).
+        self.redrive_days = redrive_days
+        # Named starts check and create under one lock (one process; see start_named).
+        self._start_lock = threading.Lock()
         self.notifier = Notifier()
         self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
         self.express = ExpressRunner(storage, settings, self.notifier)
@@ -132,6 +151,16 @@ class Orchestrator:
             refused = callback_issue(request.callback_url, self.settings.outbound)
             if refused is not None:
                 raise InvalidEventData("invalid event options", issues=[refused])
+        return self.start_execution(workflow, request, traceparent=traceparent)
+
+    def start_execution(
+        self,
+        workflow: WorkflowRecord,
+        request: EventRequest,
+        execution_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> ExecutionRecord:
+        """Start an execution of ``workflow`` at its version (any stored one, not only the latest)."""
         check_event_data(workflow, request.data)
         continued = parse_traceparent(traceparent)
         trace_parent = None if continued is None else continued.header()
@@ -140,6 +169,7 @@ class Orchestrator:
             request.data,
             time.time(),
             time_scale=self.settings.time_scale,
+            execution_id=execution_id,
             name=request.name,
             callback_url=request.callback_url,
             trace_parent=trace_parent,
@@ -155,6 +185,26 @@ class Orchestrator:
             "execution %s of %s started", execution_id, workflow.name, extra={"execution_id": execution_id}
         )
         return record
+
+    def start_named(
+        self, workflow: WorkflowRecord, request: EventRequest, execution_id: str | None = None
+    ) -> tuple[ExecutionRecord, bool]:
+        """Start an execution whose name is unique among the workflow's running ones, as Step Functions
+        starts a STANDARD one: the same name and input as a running execution give that execution back
+        (``False``: not started again); the name of a finished execution or other input is refused.
+
+        :raises ExecutionNameTaken: an execution of this name exists and is not the same request.
+        """
+        assert request.name is not None
+        with self._start_lock:
+            existing = self.storage.find_execution(workflow.name, request.name)
+            if existing is not None and existing.workflow_id == workflow.workflow_id:
+                if existing.status == ExecutionStatus.RUNNING and existing.input == request.data:
+                    return existing, False
+                raise ExecutionNameTaken(
+                    f"an execution named '{request.name}' already exists", execution_id=existing.execution_id
+                )
+            return self.start_execution(workflow, request, execution_id), True
 
     def _create(
         self,
@@ -261,6 +311,35 @@ class Orchestrator:
         if limit is not None and len(page) > limit:
             return page[:limit], page[limit - 1].event_id
         return page, None
+
+    def redrive_event(self, event_id: str, new_input: Any = KEEP_INPUT) -> ExecutionRecord:
+        """Redrive a FAILED, TIMED_OUT or ABORTED execution (see :mod:`machinery.control.redrive`).
+
+        :param new_input: the input of the state that runs again, instead of the one it had.
+        :raises NotRedrivable: it cannot be redriven (running, succeeded, express, too old ...).
+        """
+        record = self.get_event(event_id)
+        workflow = self.storage.get_workflow(record.workflow_id, record.workflow_version)
+        if workflow is None:
+            reason = "State machine is in DELETING status"
+            raise NotRedrivable(reason, reason=reason)
+        now = time.time()
+        plan = plan_redrive(
+            self.storage,
+            self.machine(workflow),
+            record,
+            now,
+            self.redrive_days,
+            new_input,
+            self.settings.time_scale,
+        )
+        if not self.storage.redrive_execution(plan, now):
+            current = self.get_event(event_id)
+            reason = not_redrivable_reason(current, self.redrive_days, now) or "it was redriven meanwhile"
+            raise NotRedrivable(reason, reason=reason)
+        if self.worker is not None:
+            self.worker.wake()
+        return self.get_event(event_id)
 
     def stop_event(self, event_id: str, error: str | None, cause: str | None) -> ExecutionRecord:
         """Abort a running event (durable or express) with ``error`` and ``cause``; a Conflict if it ended."""

@@ -52,6 +52,8 @@ def event_record(execution: ExecutionRecord, webhook: dict[str, Any] | None = No
         "parent_event_id": execution.parent_execution_id,
         "acknowledged_at": _iso(execution.started_at),
         "finished_at": None if execution.finished_at is None else _iso(execution.finished_at),
+        "redrive_count": execution.redrive_count,
+        "redriven_at": None if execution.redrive_date is None else _iso(execution.redrive_date),
     }
     if execution.status == ExecutionStatus.SUCCEEDED:
         record["output"] = execution.output

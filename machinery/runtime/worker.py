@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
 from machinery.engine.context import epoch_of
-from machinery.engine.interpreter import Interpreter, Limits, iso_time
+from machinery.engine.interpreter import Interpreter, Limits, iso_time, map_run_id
 from machinery.engine.types import (
     ACTIVE,
     FAILED,
@@ -48,6 +48,7 @@ from machinery.engine.types import (
 )
 from machinery.errors import LeaseLost, StorageError
 from machinery.runtime import spans, webhooks
+from machinery.runtime.activities import activity_name, enqueue_activity_task, wake_key
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
@@ -59,6 +60,7 @@ from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
+    MAP_RUN,
     WORK_CHILDREN,
     WORK_READ,
     WORK_SCHEDULE,
@@ -397,14 +399,21 @@ class Worker:
             return await self._blocking(self._fire_schedule, item)
         loaded = await self._blocking(self._load, item)
         if loaded is None:
-            await self._blocking(self.storage.complete_work, item)
+            await self._blocking(self._retire, item)
             return []
         execution, branch, interpreter = loaded
         now = self.clock()
         if item.kind == WORK_START:
-            step = interpreter.start(branch, now)
+            # A branch that has a state already was redriven: it enters that state again.
+            redriven = branch.state is not None
+            step = interpreter.redrive(branch, now) if redriven else interpreter.start(branch, now)
         elif item.kind == WORK_TASK:
             effect = InvokeTask(**item.payload)
+            activity = activity_name(effect.resource)
+            if activity is not None:
+                # Taken by a worker of the activity (GetActivityTask), which reports with the token.
+                await self._blocking(self._queue_activity_task, item, branch, effect, activity)
+                return []
             identity = CallIdentity(
                 execution.execution_id,
                 branch.branch_id,
@@ -495,6 +504,17 @@ class Worker:
             entry = (compile_machine(workflow.definition), workflow.name)
             self._machines[key] = entry
         return entry
+
+    def _retire(self, item: WorkItem) -> None:
+        """Drop an item whose branch is over, except the start of a child that succeeded before its join
+        was reopened by a redrive: admitted again, it is counted again without running."""
+        if item.kind == WORK_START:
+            branch = self.storage.get_branch(item.branch_id)
+            if branch is not None and branch.status == SUCCEEDED and branch.parent_id is not None:
+                self.storage.commit(Commit(branch.execution_id, item, branch), self.clock())
+                self.wake()
+                return
+        self.storage.complete_work(item)
 
     def _children_event(self, item: WorkItem) -> ResumeEvent:
         payload = item.payload or {}
@@ -676,6 +696,20 @@ class Worker:
                 if record is not None:
                     pinned = (record.workflow_id, record.workflow_version)
         as_executions = pinned is not None
+        if as_executions:
+            # What the AWS API's DescribeMapRun and ListExecutions(mapRunArn) read; the same on a replay.
+            self.storage.put_resource(
+                MAP_RUN,
+                map_run_id(join_id),
+                {
+                    "execution_id": execution.execution_id,
+                    "join_id": join_id,
+                    "label": effect.label,
+                    "state": effect.state_name,
+                    "total": len(effect.children),
+                    "started_at": now,
+                },
+            )
         trace_parent = spans.children_parent(execution.execution_id, parent)
         commit.join = JoinSpec(
             join_id=join_id,
@@ -754,6 +788,12 @@ class Worker:
             )
         self.storage.commit(commit, now)
         self.wake()  # its timers may be due before the loop next looks
+
+    def _queue_activity_task(self, item: WorkItem, branch: Branch, effect: InvokeTask, activity: str) -> None:
+        assert effect.task_token is not None
+        enqueue_activity_task(self.storage, activity, effect.task_token, effect.payload, self.clock())
+        self._park_for_token(item, branch, effect)
+        self.notifier.finished(wake_key(activity))
 
     def _fire_schedule(self, item: WorkItem) -> list[WorkItem]:
         """Start a schedule's due ticks; the new executions' first work comes back to this worker."""

@@ -76,6 +76,7 @@ from machinery.storage.mongo_documents import (
     webhook_doc,
     work_doc,
 )
+from machinery.storage.mongo_redrive import MongoRedrive
 from machinery.storage.mongo_resources import MongoResources
 from machinery.storage.mongo_triggers import MongoTriggers
 
@@ -136,7 +137,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoTriggers, Storage):
+class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, MongoTriggers, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.

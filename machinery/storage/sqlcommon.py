@@ -38,6 +38,7 @@ from machinery.storage.base import (
     ExecutionRecord,
     JoinSpec,
     JoinState,
+    RedrivePlan,
     ServiceRecord,
     Storage,
     StoredEvent,
@@ -561,6 +562,8 @@ class SqlStorage(SqlTriggers, Storage):
             callback_url=row["callback_url"],
             express=bool(row["express"]),
             parent_execution_id=row["parent_execution_id"],
+            redrive_count=row["redrive_count"],
+            redrive_date=row["redrive_date"],
         )
 
     def _branch(self, row: Mapping[str, Any]) -> Branch:
@@ -967,3 +970,27 @@ class SqlStorage(SqlTriggers, Storage):
         params = {"kind": kind, "prefix": prefix}
         row = self._run(lambda tx: tx.execute("resource_take", params).fetchone())
         return (row["key"], dict(self._from_doc(row["body"]))) if row else None
+
+    # redrive -------------------------------------------------------------------------------------
+
+    def get_join(self, join_id: str) -> JoinState | None:
+        rows = self._read("join_get", join_id=join_id)
+        return join_state(join_id, rows[0]) if rows else None
+
+    def redrive_execution(self, plan: RedrivePlan, now: float) -> bool:
+        from machinery.storage.sqlredrive import RedriveConflict, apply_redrive
+
+        try:
+            self._run(lambda tx: apply_redrive(tx, plan, now))
+        except RedriveConflict:
+            return False
+        return True
+
+    def update_join_limits(
+        self, join_id: str, max_concurrency: int, tolerated_count: int, tolerated_pct: float, now: float
+    ) -> bool:
+        from machinery.storage.sqlredrive import apply_join_limits
+
+        return self._run(
+            lambda tx: apply_join_limits(tx, join_id, max_concurrency, tolerated_count, tolerated_pct, now)
+        )

@@ -35,6 +35,7 @@ from machinery.storage.base import (
     ExecutionRecord,
     JoinSpec,
     NewExecution,
+    RedrivePlan,
     Storage,
     WorkCounts,
     WorkItem,
@@ -1185,6 +1186,95 @@ class TestLookupsAndResources:
         assert storage.get_resource("task", "other/0") == {"n": 0}
 
 
+class TestRedrive:
+    """Reopening a finished execution: status, counters, branches, joins, history and work at once."""
+
+    def _failed_join(self, storage: Storage) -> tuple[str, str, list[Branch]]:
+        """A Parallel of three children whose child 1 failed (child 0 succeeded, child 2 cancelled)."""
+        execution_id, join_id, children = open_join(storage, total=3)
+        items = {item.branch_id: item for item in claim_all(storage)}
+        finish_child(storage, items[children[0].branch_id], SUCCEEDED)
+        finish_child(storage, items[children[1].branch_id], FAILED, error="Boom")
+        parent_item = claim_one(storage)
+        parent = root_of(storage, execution_id)
+        update = {"status": FAILED, "error": "Boom", "cause": "cause of Boom"}
+        failed = replace(parent, status=FAILED, error="Boom")
+        storage.commit(Commit(execution_id, parent_item, failed, execution_update=update), NOW + 1)
+        return execution_id, join_id, children
+
+    def test_get_join(self, storage: Storage) -> None:
+        _execution_id, join_id, children = self._failed_join(storage)
+        join = storage.get_join(join_id)
+        assert join is not None
+        assert (join.spec.total, join.succeeded, join.failed, join.closed) == (3, 1, 1, True)
+        assert join.spec.parent_id == children[0].parent_id
+        assert storage.get_join("nope") is None
+
+    def test_redrive_reopens_what_the_plan_says(self, storage: Storage) -> None:
+        execution_id, join_id, children = self._failed_join(storage)
+        record = storage.get_execution(execution_id)
+        assert record is not None and record.status == FAILED and record.redrive_count == 0
+        join = storage.get_join(join_id)
+        assert join is not None
+        parent = root_of(storage, execution_id)
+        rerun = [replace(storage.get_branch(c.branch_id), status="ACTIVE", error=None) for c in children[1:]]  # type: ignore[type-var]
+        plan = RedrivePlan(
+            executions=[(execution_id, FAILED)],
+            branches=[(replace(parent, status="ACTIVE", error=None), None), *((b, join_id) for b in rerun)],
+            joins=[replace(join, started=3, succeeded=1, failed=0, closed=False)],
+            work=[WorkItem(execution_id, b.branch_id, WORK_START, NOW + 2) for b in rerun],
+            history={execution_id: [HistoryEvent("ExecutionRedriven", {"redriveCount": 1}, NOW + 2)]},
+        )
+        assert storage.redrive_execution(plan, NOW + 2) is True
+        record = storage.get_execution(execution_id)
+        assert record is not None
+        assert (record.status, record.redrive_count, record.redrive_date) == ("RUNNING", 1, NOW + 2)
+        assert (record.error, record.cause, record.finished_at) == (None, None, None)
+        assert [b.status for b in storage.child_results(join_id)] == [SUCCEEDED, "ACTIVE", "ACTIVE"]
+        reopened = storage.get_join(join_id)
+        assert reopened is not None and (reopened.started, reopened.succeeded, reopened.failed) == (3, 1, 0)
+        assert not reopened.closed
+        assert storage.get_history(execution_id)[-1].type == "ExecutionRedriven"
+        assert sorted(item.branch_id for item in claim_all(storage, now=NOW + 3)) == [
+            children[1].branch_id,
+            children[2].branch_id,
+        ]
+        # The reopened join counts the rerun children as any join does.
+        for item in storage.claim_work("w1", NOW + 100, 10, LEASE):
+            finish_child(storage, item, SUCCEEDED)
+        (parent_item,) = storage.claim_work("w1", NOW + 200, 10, LEASE)
+        assert parent_item.kind == WORK_CHILDREN and parent_item.payload.get("error") is None
+
+    def test_update_join_limits_admits_more_children(self, storage: Storage) -> None:
+        _execution_id, join_id, children = open_join(storage, total=5, max_concurrency=1, kind="Map")
+        assert [item.branch_id for item in claim_all(storage)] == [children[0].branch_id]
+        assert storage.update_join_limits(join_id, 3, 1, 20.0, NOW + 1) is True
+        join = storage.get_join(join_id)
+        assert join is not None
+        assert (join.spec.max_concurrency, join.spec.tolerated_failure_count, join.started) == (3, 1, 3)
+        assert join.spec.tolerated_failure_percentage == 20.0
+        started = sorted(item.branch_id for item in claim_all(storage, now=NOW + 2))
+        assert started == [children[1].branch_id, children[2].branch_id]
+        # No limit: every queued child starts.
+        assert storage.update_join_limits(join_id, 0, 1, 20.0, NOW + 3) is True
+        assert sorted(item.branch_id for item in claim_all(storage, now=NOW + 4)) == [
+            children[3].branch_id,
+            children[4].branch_id,
+        ]
+        assert storage.update_join_limits("nope", 1, 0, 0.0, NOW) is False
+
+    def test_redrive_only_from_the_expected_status(self, storage: Storage) -> None:
+        execution_id, _join_id, _children = self._failed_join(storage)
+        plan = RedrivePlan(
+            executions=[(execution_id, "ABORTED")],
+            history={execution_id: [HistoryEvent("ExecutionRedriven", {"redriveCount": 1}, NOW + 2)]},
+        )
+        assert storage.redrive_execution(plan, NOW + 2) is False
+        record = storage.get_execution(execution_id)
+        assert record is not None and record.status == FAILED and record.redrive_count == 0
+        assert "ExecutionRedriven" not in [event.type for event in storage.get_history(execution_id)]
+
+
 class TestTriggers:
     """Exactly-once starts of schedules and event sources, and a schedule's cursor."""
 
@@ -1280,11 +1370,10 @@ def test_every_storage_method_is_covered() -> None:
         "store_finished_execution", "finish_execution", "get_branch", "child_results", "claim_work",
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
         "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
-        "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
-        "start_executions", "get_work", "replace_work",
+        "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource", "get_join",
+        "redrive_execution", "update_join_limits", "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
-        "commit_many", "finished_among",
-        "count_work", "count_running",
+        "commit_many", "finished_among", "count_work", "count_running",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

@@ -322,6 +322,19 @@ DELETE FROM resources WHERE (kind, key) = (
     ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
 ) RETURNING key, body;
 
+-- name: execution_reopen
+UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, finished_at = NULL,
+    redrive_count = redrive_count + 1, redrive_date = %(now)s
+WHERE execution_id = %(execution_id)s AND status = %(status)s;
+
+-- name: join_get
+SELECT * FROM joins WHERE join_id = %(join_id)s;
+
+-- name: join_update_limits
+UPDATE joins SET max_concurrency = %(max_concurrency)s, tolerated_count = %(tolerated_count)s,
+    tolerated_pct = %(tolerated_pct)s, started = %(started)s
+WHERE join_id = %(join_id)s;
+
 -- name: generation_get
 SELECT value FROM definitions_generation WHERE id = 1;
 

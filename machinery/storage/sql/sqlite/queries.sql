@@ -281,6 +281,16 @@ DELETE FROM resources WHERE kind = :kind AND key = (
     SELECT key FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key LIMIT 1
 ) RETURNING key, body;
 
+-- name: execution_reopen
+UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, finished_at = NULL,
+    redrive_count = redrive_count + 1, redrive_date = :now
+WHERE execution_id = :execution_id AND status = :status;
+
+-- name: join_update_limits
+UPDATE joins SET max_concurrency = :max_concurrency, tolerated_count = :tolerated_count,
+    tolerated_pct = :tolerated_pct, started = :started
+WHERE join_id = :join_id;
+
 -- name: generation_get
 SELECT value FROM definitions_generation WHERE id = 1;
 
