@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 from machinery.asl.choice import evaluate_rule
 from machinery.asl.errors import StatesError
 from machinery.asl.jsonpath import PathNotFound, compile_path, set_path
@@ -411,7 +413,7 @@ def check_assignment(assigned: Mapping[str, Any]) -> None:
     """Enforce AWS's size limits on variables: 256 KiB for each, and for everything one ``Assign`` sets."""
     total = 0
     for name, value in assigned.items():
-        size = len(to_json_text(value).encode())
+        size = json_size(value)
         if size > VARIABLE_LIMIT:
             raise StatesError(
                 "States.DataLimitExceeded",
@@ -457,6 +459,14 @@ def parse_timestamp(value: Any, message: str, error: str = "States.Runtime") -> 
 def to_json_text(value: Any) -> str:
     """Compact JSON as Step Functions prints it in history and error causes."""
     return dumps_compact(value)
+
+
+def json_size(value: Any) -> int:
+    """The bytes of ``value`` as compact UTF-8 JSON (the data limits), by orjson: a tenth of the time."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # what orjson does not encode (integers beyond 64 bits, keys that are not strings)
+        return len(to_json_text(value).encode())
 
 
 def select(
@@ -544,7 +554,7 @@ def check_size(value: Any, limit: int, state_name: str) -> None:
     """Raise ``States.DataLimitExceeded`` when ``value`` serialises to more than ``limit`` bytes."""
     if limit <= 0:
         return
-    size = len(to_json_text(value).encode())
+    size = json_size(value)
     if size > limit:
         raise StatesError(
             "States.DataLimitExceeded",

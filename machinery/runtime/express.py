@@ -124,6 +124,14 @@ class ExpressRunner:
                 return
         self._begin(run, machine)
 
+    async def execute(self, record: ExecutionRecord, machine: CompiledMachine) -> None:
+        """Run an execution on the current event loop until its record is stored (what :meth:`submit`
+        does on the runner's own loop; for callers that drive a loop themselves, such as unit tests)."""
+        run = _Run(record)
+        self._runs[record.execution_id] = run
+        run.task = asyncio.current_task()
+        await self._execute(run, machine)
+
     def _begin(self, run: _Run, machine: CompiledMachine) -> None:
         loop = self._loop
         assert loop is not None
@@ -209,7 +217,10 @@ class ExpressRunner:
             final.get("error"),
         )
         try:
-            await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
+            if self.storage.blocking_io:
+                await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
+            else:  # SQLite: one short transaction, no thread hop
+                self.storage.store_finished_execution(finished, run.history)
         finally:
             self._runs.pop(record.execution_id, None)
             self.notifier.finished(record.execution_id)

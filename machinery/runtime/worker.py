@@ -220,6 +220,23 @@ class Worker:
         loop = self._loop
         return loop is not None and loop.is_running() and not self._stopping and self.has_room()
 
+    async def run_until_idle(self, rounds: int = 1000) -> int:
+        """Claim due work and run it, and what it sets in motion, until nothing is due or running; the
+        number of items claimed. For callers that drive the loop themselves (unit tests, tools): no
+        thread, no lease renewal, no sleeping."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        claimed_total = 0
+        for _ in range(rounds):
+            claimed = self._claim()
+            claimed_total += len(claimed)
+            self._spawn(claimed)
+            if not self._tasks:
+                return claimed_total
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        return claimed_total
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
