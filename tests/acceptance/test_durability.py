@@ -80,7 +80,8 @@ def _gate_server(gate: Gate) -> ThreadingHTTPServer:
     return server
 
 
-def _start(db: Path, port: int, log: Path, processes: int) -> subprocess.Popen[bytes]:
+def _start(db: Path, port: int, log: Path, processes: int | None = None) -> subprocess.Popen[bytes]:
+    """``machinery serve`` on ``db``, with ``--processes`` when given (else the default: one per core)."""
     command = [
         sys.executable,
         "-m",
@@ -90,8 +91,7 @@ def _start(db: Path, port: int, log: Path, processes: int) -> subprocess.Popen[b
         str(port),
         "--database-url",
         f"sqlite:///{db}",
-        "--processes",
-        str(processes),
+        *([] if processes is None else ["--processes", str(processes)]),
     ]
     with log.open("ab") as output:
         process = subprocess.Popen(
