@@ -114,6 +114,7 @@ class FakeInvoker:
     before_answer: Callable[[InvokeTask, CallIdentity], Any] | None = None
 
     async def invoke(self, effect: InvokeTask, identity: CallIdentity) -> TaskOutcome:
+        """Record the call, then answer what the test scripted for its resource."""
         self.calls.append((effect.resource, effect.payload, identity.idempotency_key(effect)))
         if self.before_answer is not None:
             outcome = self.before_answer(effect, identity)

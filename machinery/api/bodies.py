@@ -28,6 +28,7 @@ def json_body(allow_null: bool = False) -> Any:
 
 
 def number_arg(name: str, default: float, minimum: float = 0, maximum: float = 3600) -> float:
+    """The query argument ``name`` as a number from ``minimum`` to ``maximum`` (400 otherwise)."""
     raw = request.args.get(name)
     if raw is None:
         return default

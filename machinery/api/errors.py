@@ -13,6 +13,8 @@ logger = logging.getLogger(__name__)
 
 
 def register_error_handlers(app: Flask) -> None:
+    """Answer every error as JSON: machinery's own, HTTP errors, and anything unexpected (a 500)."""
+
     @app.errorhandler(MachineryError)
     def machinery_error(error: MachineryError) -> tuple[Response, int]:
         return jsonify(error.to_json()), error.status

@@ -21,6 +21,7 @@ blueprint = Blueprint("events", __name__, url_prefix="/e")
 
 @blueprint.post("/<workflow_ref>")
 def create_event(workflow_ref: str) -> tuple[Response, int]:
+    """``POST /e/<workflow>``: start an event; 201 when it ends within the wait, else 202."""
     orchestrator = orchestrator_of(current_app)
     body = json_body(allow_null=True)
     wait = number_arg("wait", float(current_app.config["SYNC_WAIT"]), maximum=3600)
@@ -36,6 +37,7 @@ def create_event(workflow_ref: str) -> tuple[Response, int]:
 
 @blueprint.get("")
 def list_events() -> Response:
+    """``GET /e``: a page of events, newest first, filtered by workflow, status or parent."""
     orchestrator = orchestrator_of(current_app)
     limit = int_arg("limit", 50, minimum=1, maximum=1000) or 50
     records, cursor = orchestrator.list_events(
@@ -59,6 +61,7 @@ def get_event(event_id: str) -> Response:
 
 @blueprint.get("/<event_id>/history")
 def get_history(event_id: str) -> Response:
+    """``GET /e/<id>/history``: a page of the history, with the cursor of the next."""
     after = int_arg("after", None, minimum=0, maximum=HISTORY_END)
     limit = int_arg("limit", None, minimum=1, maximum=1000)
     reverse = bool_arg("reverse", False)
@@ -89,6 +92,7 @@ def get_history(event_id: str) -> Response:
 
 @blueprint.post("/<event_id>/stop")
 def stop_event(event_id: str) -> Response:
+    """``POST /e/<id>/stop``: abort a running event (409 if it has ended)."""
     body: Any = json_body(allow_null=True) if request.get_data() else {}
     if body is None:
         body = {}

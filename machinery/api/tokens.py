@@ -22,6 +22,7 @@ def list_tokens() -> Response:
 
 @blueprint.post("")
 def create() -> tuple[Response, int]:
+    """``POST /tokens``: create an API token (``name``, ``scope``); the secret is answered once."""
     body = json_body()
     if not isinstance(body, dict):
         raise Conflict("the body must be an object", issues=[FieldIssue("(body)", "expected an object")])

@@ -183,7 +183,7 @@ def merge_input_result(states: Mapping[str, Any]) -> dict[str, Any] | None:
 def _as_jsonata_numbers(value: Any) -> Any:
     """``value`` with its numbers as the engine returns them (see :func:`_parse_number`)."""
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError("not a JSON number")
         if value.is_integer() and abs(value) < _LARGEST_PLAIN_INTEGER:
             return int(value)

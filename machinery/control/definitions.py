@@ -33,6 +33,7 @@ def service_json(service: ServiceRecord) -> dict[str, Any]:
 
 
 def workflow_json(workflow: WorkflowRecord, with_definition: bool = True) -> dict[str, Any]:
+    """The public JSON of a workflow version (``with_definition``: its ASL too)."""
     from machinery.runtime.webhooks import _iso
 
     body: dict[str, Any] = {

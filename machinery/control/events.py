@@ -342,6 +342,7 @@ class Orchestrator:
         return self.get_event(event_id)
 
     def stop_event(self, event_id: str, error: str | None, cause: str | None) -> ExecutionRecord:
+        """Abort a running event (durable or express) with ``error`` and ``cause``; a Conflict if it ended."""
         record = self.get_event(event_id)
         if record.express:
             stopped = self.express.stop_execution(event_id, error, cause)

@@ -209,6 +209,7 @@ class JsonPathFlow(FlowBase):
         return as_text(error), as_text(cause)
 
     def wait(self, now: float) -> tuple[float, Any]:
+        """When a Wait state ends (``Seconds``, ``Timestamp`` or their paths) and its effective input."""
         state = self.state
         effective = self.effective_input()
         if state.seconds is not None:
@@ -334,6 +335,7 @@ class JsonPathFlow(FlowBase):
         )
 
     def item_batcher(self) -> BatcherSpec | None:
+        """The Map state's ``ItemBatcher`` settings, evaluated, or None without one."""
         batcher = self.state.item_batcher
         if not isinstance(batcher, dict):
             return None

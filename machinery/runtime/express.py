@@ -90,6 +90,7 @@ class ExpressRunner:
             self._begin(run, machine)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Cancel the running express executions and stop the loop thread."""
         loop = self._loop
         if self._thread is None or loop is None:
             return
@@ -200,7 +201,7 @@ class ExpressRunner:
             final = {"status": ExecutionStatus.ABORTED, "error": error, "cause": cause}
             details = {"error": error, "cause": cause} if error else {}
             run.history.append(HistoryEvent("ExecutionAborted", details, self.clock()))
-        except Exception as exc:  # a bug must not leave the execution RUNNING forever
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # a bug must not leave it RUNNING
             logger.exception("express execution %s failed", record.execution_id)
             final = {"status": ExecutionStatus.FAILED, "error": "States.Runtime", "cause": str(exc)}
             run.history.append(HistoryEvent("ExecutionFailed", {"error": final["error"]}, self.clock()))
