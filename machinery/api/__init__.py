@@ -8,9 +8,11 @@ from typing import Any
 
 from flask import Flask
 
+from machinery.api import requests
 from machinery.api.errors import register_error_handlers
 from machinery.config import DEFAULTS, worker_settings
 from machinery.control.events import Orchestrator
+from machinery.limits import InputLimits
 from machinery.storage import open_storage
 from machinery.storage.sqlite import SQLiteStorage
 
@@ -24,7 +26,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("MACHINERY")
     if test_config:
         app.config.update(test_config)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     storage = open_storage(
         str(app.config["DATABASE_URL"]),
         pool_min_size=int(app.config["PG_POOL_MIN"]),
@@ -44,9 +45,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         orchestrator.start()
         atexit.register(orchestrator.stop)
 
-    from machinery.api import events, health, services, tasks, workflows
+    requests.install(app, InputLimits.from_config(app.config))
 
-    for module in (health, services, workflows, events, tasks):
+    from machinery.api import docs, events, health, services, tasks, workflows
+
+    for module in (health, services, workflows, events, tasks, docs):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     return app

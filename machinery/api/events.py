@@ -4,28 +4,59 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
+from machinery import shapes
 from machinery.api import orchestrator_of
-from machinery.api.bodies import bool_arg, int_arg, json_body, number_arg
-from machinery.engine.interpreter import iso_time
-from machinery.errors import BadRequest, FieldIssue
-from machinery.runtime.webhooks import event_record
+from machinery.api.spec import Body, Link, Reply, operation
+from machinery.control import schemas
 from machinery.status import ExecutionStatus
-from machinery.storage.base import HISTORY_END
 
 blueprint = Blueprint("events", __name__, url_prefix="/e")
 
+_EVENT_ID = {"event_id": "the event's id"}
+_LINKS = {
+    "GetEvent": Link("getEvent", {"event_id": "$response.body#/event_id"}, "read it (long-poll with wait)"),
+    "GetHistory": Link("getHistory", {"event_id": "$response.body#/event_id"}, "its history"),
+    "StopEvent": Link("stopEvent", {"event_id": "$response.body#/event_id"}, "stop it"),
+}
+
 
 @blueprint.post("/<workflow_ref>")
-def create_event(workflow_ref: str) -> tuple[Response, int]:
+@operation(
+    "Send an event (start an execution)",
+    tag="events",
+    description="Starts an execution of the workflow's latest version with the event data and waits up to "
+    "`wait` seconds (default `MACHINERY_SYNC_WAIT`) for it to end. Data beyond `MACHINERY_DATA_LIMIT` "
+    "bytes is refused (413) before anything is stored.",
+    path={"workflow_ref": "the workflow's id or name"},
+    query=schemas.START_EVENT_QUERY,
+    body=Body(
+        schemas.EVENT_BODY,
+        "the event data, or the seed's envelope around it",
+        invalid=None,  # any JSON is event data; the use case checks the envelope and the declared inputs
+        allow_null=True,
+        examples={"data": {"message": "The Sun will rise"}},
+    ),
+    replies=(
+        Reply(201, "the event ended within `wait`: its final record", shapes.EVENT_RECORD, links=_LINKS),
+        Reply(
+            202,
+            "the event is still running (or `wait=0`): its record so far",
+            shapes.EVENT_RECORD,
+            headers={"Location": "the event's URL (`/e/<event_id>`)"},
+            links=_LINKS,
+        ),
+    ),
+    problems=(422,),
+)
+def create_event(workflow_ref: str, body: Any, query: dict[str, Any]) -> tuple[Response, int]:
     orchestrator = orchestrator_of(current_app)
-    body = json_body(allow_null=True)
-    wait = number_arg("wait", float(current_app.config["SYNC_WAIT"]), maximum=3600)
+    wait = query["wait"] if query["wait"] is not None else float(current_app.config["SYNC_WAIT"])
     record = orchestrator.start_event(workflow_ref, body)
     if wait > 0:
         record = orchestrator.wait_event(record.execution_id, wait)
-    response = jsonify(event_record(record))
+    response = jsonify(shapes.event_record(record))
     if record.status == ExecutionStatus.RUNNING:
         response.headers["Location"] = f"/e/{record.execution_id}"
         return response, 202
@@ -33,73 +64,72 @@ def create_event(workflow_ref: str) -> tuple[Response, int]:
 
 
 @blueprint.get("")
-def list_events() -> Response:
+@operation(
+    "List events",
+    tag="events",
+    description="Top-level events, newest first (with `parent`, that event's child executions instead).",
+    query=schemas.LIST_EVENTS_QUERY,
+    replies=(Reply(200, "one page of events", shapes.EVENT_LIST),),
+    problems=(404,),
+)
+def list_events(query: dict[str, Any]) -> Response:
     orchestrator = orchestrator_of(current_app)
-    limit = int_arg("limit", 50, minimum=1, maximum=1000) or 50
+    status = None if query["status"] is None else ExecutionStatus(query["status"])
     records, cursor = orchestrator.list_events(
-        request.args.get("workflow"),
-        request.args.get("status"),
-        limit,
-        request.args.get("cursor"),
-        request.args.get("parent"),
+        query["workflow"], status, query["limit"], query["cursor"], query["parent"]
     )
-    return jsonify({"events": [event_record(r) for r in records], "next_cursor": cursor})
+    return jsonify({"events": [shapes.event_record(r) for r in records], "next_cursor": cursor})
 
 
 @blueprint.get("/<event_id>")
-def get_event(event_id: str) -> Response:
+@operation(
+    "Read an event",
+    tag="events",
+    path=_EVENT_ID,
+    query=schemas.GET_EVENT_QUERY,
+    replies=(Reply(200, "the event's record (once it ended, or when `wait` ran out)", shapes.EVENT_RECORD),),
+)
+def get_event(event_id: str, query: dict[str, Any]) -> Response:
     orchestrator = orchestrator_of(current_app)
-    wait = number_arg("wait", 0.0, maximum=3600)
+    wait = query["wait"]
     record = orchestrator.wait_event(event_id, wait) if wait > 0 else orchestrator.get_event(event_id)
-    return jsonify(event_record(record))
+    return jsonify(shapes.event_record(record))
 
 
 @blueprint.get("/<event_id>/history")
-def get_history(event_id: str) -> Response:
-    after = int_arg("after", None, minimum=0, maximum=HISTORY_END)
-    limit = int_arg("limit", None, minimum=1, maximum=1000)
-    reverse = bool_arg("reverse", False)
-    events, cursor = orchestrator_of(current_app).history(event_id, after, limit, reverse)
-    rendered: list[dict[str, Any]] = []
-    for event in events:
-        rendered.append(
-            {
-                "id": event.event_id,
-                "previousEventId": event.event_id - 1,
-                "timestamp": iso_time(event.timestamp),
-                "type": event.type,
-                details_key(event.type): event.details,
-            }
-        )
-    return jsonify({"event_id": event_id, "events": rendered, "next_cursor": cursor})
+@operation(
+    "Read an event's history",
+    tag="events",
+    description="Step Functions' event types, oldest first (or newest first with `reverse`), page by page "
+    "with `limit` and `after`.",
+    path=_EVENT_ID,
+    query=schemas.HISTORY_QUERY,
+    replies=(Reply(200, "one page of the history", shapes.HISTORY_PAGE),),
+)
+def get_history(event_id: str, query: dict[str, Any]) -> Response:
+    events, cursor = orchestrator_of(current_app).history(
+        event_id, query["after"], query["limit"], query["reverse"]
+    )
+    return jsonify(
+        {
+            "event_id": event_id,
+            "events": [shapes.history_event_json(e) for e in events],
+            "next_cursor": cursor,
+        }
+    )
 
 
 @blueprint.post("/<event_id>/stop")
-def stop_event(event_id: str) -> Response:
-    body: Any = json_body(allow_null=True) if request.get_data() else {}
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be an object", issues=[FieldIssue("(body)", "expected an object")])
-    error, cause = body.get("error"), body.get("cause")
-    issues = [
-        FieldIssue(k, "must be a string")
-        for k, v in (("error", error), ("cause", cause))
-        if v is not None and not isinstance(v, str)
-    ]
-    if issues:
-        raise BadRequest("invalid stop request", issues=issues)
-    record = orchestrator_of(current_app).stop_event(event_id, error, cause)
-    return jsonify(event_record(record))
-
-
-def details_key(event_type: str) -> str:
-    """Step Functions names each event's details after its type.
-
-    ``TaskSucceeded`` → ``taskSucceededEventDetails``.
-    """
-    if event_type.endswith("StateEntered"):
-        return "stateEnteredEventDetails"
-    if event_type.endswith("StateExited"):
-        return "stateExitedEventDetails"
-    return event_type[0].lower() + event_type[1:] + "EventDetails"
+@operation(
+    "Stop an event",
+    tag="events",
+    description="Aborts a running event (and its child executions) with an optional error and cause.",
+    path=_EVENT_ID,
+    body=Body(schemas.STOP, "why (optional)", required=False, allow_null=True),
+    replies=(Reply(200, "the event's record, now ABORTED", shapes.EVENT_RECORD),),
+    problems=(409,),
+)
+def stop_event(event_id: str, body: Any) -> Response:
+    reason = body or {}
+    record = orchestrator_of(current_app).stop_event(event_id, reason.get("error"), reason.get("cause"))
+    return jsonify(shapes.event_record(record))

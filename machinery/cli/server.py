@@ -40,14 +40,13 @@ def _use_database_url(database_url: str | None) -> None:
 @click.option("--no-worker", is_flag=True, help="serve the API only (workers run as `machinery worker`)")
 def serve(host: str, port: int, database_url: str | None, threads: int, no_worker: bool) -> None:
     """Run the API and a worker."""
-    from waitress.server import create_server
-
     from machinery.api import create_app, orchestrator_of
+    from machinery.api.http_server import create_http_server
 
     _use_database_url(database_url)
     overrides = {"RUN_WORKER": False} if no_worker else {}
     app = create_app(overrides or None)
-    server = create_server(
+    server = create_http_server(
         app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
     )
     logging.getLogger("machinery").info("serving on http://%s:%s", host, port)

@@ -10,32 +10,10 @@ import time
 
 import aiohttp
 
-from machinery.status import TERMINAL_STATUSES, ExecutionStatus
+from machinery.shapes import event_record
 from machinery.storage.base import ExecutionRecord
 
 logger = logging.getLogger(__name__)
-
-
-def event_record(execution: ExecutionRecord) -> dict[str, object]:
-    """The public JSON record of an event (execution), as the API returns it."""
-    record: dict[str, object] = {
-        "event_id": execution.execution_id,
-        "workflow_id": execution.workflow_id,
-        "workflow_name": execution.workflow_name,
-        "workflow_version": execution.workflow_version,
-        "name": execution.name,
-        "status": execution.status,
-        "express": execution.express,
-        "parent_event_id": execution.parent_execution_id,
-        "acknowledged_at": _iso(execution.started_at),
-        "finished_at": None if execution.finished_at is None else _iso(execution.finished_at),
-    }
-    if execution.status == ExecutionStatus.SUCCEEDED:
-        record["output"] = execution.output
-    elif execution.status in TERMINAL_STATUSES:
-        record["error"] = execution.error
-        record["cause"] = execution.cause
-    return record
 
 
 def sign(body: bytes, secret: str, timestamp: str) -> str:
@@ -72,9 +50,3 @@ async def deliver_webhook(
             extra={"execution_id": execution.execution_id},
         )
         return False
-
-
-def _iso(epoch: float) -> str:
-    from machinery.engine.interpreter import iso_time
-
-    return iso_time(epoch)
