@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from machinery.runtime.outbound import DEFAULT_DENIED_TARGETS, OutboundPolicy, parse_rules
+from machinery.runtime.webhooks import DEFAULT_ATTEMPTS
 from machinery.runtime.worker import WorkerSettings
 
 #: Every setting, its default and what it does (printed by ``machinery --help``).
@@ -22,6 +24,15 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "DATA_LIMIT": (262144, "maximum bytes of a state's input or output (States.DataLimitExceeded)"),
     "LAMBDA_ENDPOINT": ("", "base URL of a server speaking the Lambda Invoke API"),
     "WEBHOOK_SECRET": ("", "HMAC-SHA256 key that signs webhook deliveries"),
+    "WEBHOOK_ATTEMPTS": (
+        DEFAULT_ATTEMPTS,
+        "webhook delivery attempts before giving up (back-off 2 s doubling to 10 min)",
+    ),
+    "ALLOWED_TARGETS": (
+        "",
+        "outbound calls only to these host names / CIDR ranges (comma-separated; empty: any)",
+    ),
+    "DENIED_TARGETS": (DEFAULT_DENIED_TARGETS, "outbound calls never to these host names / CIDR ranges"),
     "PUBLIC_URL": ("", "this server's URL, given to .waitForTaskToken services for callbacks"),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
     # Limits at the door (docs/security.md): each refusal names its limit and this setting.
@@ -35,6 +46,7 @@ DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS
 
 
 def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
+    """:raises ValueError: an entry of ``ALLOWED_TARGETS`` or ``DENIED_TARGETS`` that is not one."""
     return WorkerSettings(
         lease_seconds=float(config["LEASE_SECONDS"]),
         poll_interval=float(config["POLL_INTERVAL"]),
@@ -44,4 +56,20 @@ def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
         lambda_endpoint=str(config["LAMBDA_ENDPOINT"]) or None,
         public_url=str(config["PUBLIC_URL"]) or None,
         webhook_secret=str(config["WEBHOOK_SECRET"]) or None,
+        webhook_attempts=max(1, int(config["WEBHOOK_ATTEMPTS"])),
+        outbound=outbound_policy(config),
     )
+
+
+def outbound_policy(config: Mapping[str, Any]) -> OutboundPolicy:
+    """The allow/deny lists of ``MACHINERY_ALLOWED_TARGETS`` and ``MACHINERY_DENIED_TARGETS``."""
+    lists = {}
+    for name in ("ALLOWED_TARGETS", "DENIED_TARGETS"):
+        value = config[name]
+        # from_prefixed_env reads JSON where it can: a list, or one bare address, may arrive parsed.
+        entries = [str(v) for v in value] if isinstance(value, list) else str(value or "").split(",")
+        try:
+            lists[name] = parse_rules(entries)
+        except ValueError as exc:
+            raise ValueError(f"MACHINERY_{name}: {exc}") from None
+    return OutboundPolicy(lists["ALLOWED_TARGETS"], lists["DENIED_TARGETS"])

@@ -93,6 +93,19 @@ WORKFLOW_SUMMARY: Schema = {
     "properties": _WORKFLOW_PROPERTIES,
 }
 
+#: Where the delivery of an event's final record to its ``callback_url`` stands.
+WEBHOOK_STATUS: Schema = {
+    "type": "object",
+    "description": "The delivery of the final record to the event's `callback_url`.",
+    "required": ["status", "attempts", "last_error"],
+    "properties": {
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": ["integer", "null"], "minimum": 0},
+        "last_error": {"type": ["string", "null"]},
+        "next_attempt_at": {**_TIMESTAMP, "description": "when the next attempt is due, after a failed one"},
+    },
+}
+
 _EVENT_REQUIRED = [
     "event_id", "workflow_id", "workflow_name", "workflow_version", "name", "status", "express",
     "parent_event_id", "acknowledged_at", "finished_at",
@@ -120,6 +133,7 @@ EVENT_RECORD: Schema = {
         "output": {"description": "the execution's output (any JSON)"},
         "error": {"type": ["string", "null"]},
         "cause": {"type": ["string", "null"]},
+        "webhook": WEBHOOK_STATUS,
     },
 }
 
@@ -251,8 +265,11 @@ def workflow_json(workflow: WorkflowRecord, with_definition: bool = True) -> dic
     return body
 
 
-def event_record(execution: ExecutionRecord) -> dict[str, Any]:
-    """An event (execution) as :data:`EVENT_RECORD` describes it: the API's and the webhooks' record."""
+def event_record(execution: ExecutionRecord, webhook: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An event (execution) as :data:`EVENT_RECORD` describes it: the API's and the webhooks' record.
+
+    :param webhook: the delivery status of its ``callback_url`` (:data:`WEBHOOK_STATUS`), if it has one.
+    """
     record: dict[str, Any] = {
         "event_id": execution.execution_id,
         "workflow_id": execution.workflow_id,
@@ -270,6 +287,8 @@ def event_record(execution: ExecutionRecord) -> dict[str, Any]:
     elif execution.status != ExecutionStatus.RUNNING:
         record["error"] = execution.error
         record["cause"] = execution.cause
+    if webhook is not None:
+        record["webhook"] = webhook
     return record
 
 

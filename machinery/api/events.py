@@ -56,7 +56,7 @@ def create_event(workflow_ref: str, body: Any, query: dict[str, Any]) -> tuple[R
     record = orchestrator.start_event(workflow_ref, body)
     if wait > 0:
         record = orchestrator.wait_event(record.execution_id, wait)
-    response = jsonify(shapes.event_record(record))
+    response = jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))
     if record.status == ExecutionStatus.RUNNING:
         response.headers["Location"] = f"/e/{record.execution_id}"
         return response, 202
@@ -78,7 +78,8 @@ def list_events(query: dict[str, Any]) -> Response:
     records, cursor = orchestrator.list_events(
         query["workflow"], status, query["limit"], query["cursor"], query["parent"]
     )
-    return jsonify({"events": [shapes.event_record(r) for r in records], "next_cursor": cursor})
+    events = [shapes.event_record(r, orchestrator.webhook_status(r)) for r in records]
+    return jsonify({"events": events, "next_cursor": cursor})
 
 
 @blueprint.get("/<event_id>")
@@ -93,7 +94,7 @@ def get_event(event_id: str, query: dict[str, Any]) -> Response:
     orchestrator = orchestrator_of(current_app)
     wait = query["wait"]
     record = orchestrator.wait_event(event_id, wait) if wait > 0 else orchestrator.get_event(event_id)
-    return jsonify(shapes.event_record(record))
+    return jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))
 
 
 @blueprint.get("/<event_id>/history")
@@ -131,5 +132,6 @@ def get_history(event_id: str, query: dict[str, Any]) -> Response:
 )
 def stop_event(event_id: str, body: Any) -> Response:
     reason = body or {}
-    record = orchestrator_of(current_app).stop_event(event_id, reason.get("error"), reason.get("cause"))
-    return jsonify(shapes.event_record(record))
+    orchestrator = orchestrator_of(current_app)
+    record = orchestrator.stop_event(event_id, reason.get("error"), reason.get("cause"))
+    return jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))

@@ -33,6 +33,7 @@ COMPONENTS: dict[str, Schema] = {
     "WorkflowList": shapes.WORKFLOW_LIST,
     "VersionList": shapes.VERSION_LIST,
     "EventRecord": shapes.EVENT_RECORD,
+    "WebhookStatus": shapes.WEBHOOK_STATUS,
     "EventList": shapes.EVENT_LIST,
     "HistoryEvent": shapes.HISTORY_EVENT,
     "HistoryPage": shapes.HISTORY_PAGE,

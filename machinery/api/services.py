@@ -45,8 +45,10 @@ _LINKS = {
     problems=(409,),
 )
 def create_service(body: Any) -> tuple[Response, int]:
-    storage = orchestrator_of(current_app).storage
-    service, _created = definitions.register_service(storage, body)
+    orchestrator = orchestrator_of(current_app)
+    service, _created = definitions.register_service(
+        orchestrator.storage, body, policy=orchestrator.settings.outbound
+    )
     return jsonify(shapes.service_json(service)), 201
 
 
@@ -79,9 +81,11 @@ def get_service(ref: str) -> Response:
     problems=(409,),
 )
 def replace_service(ref: str, body: Any) -> Response:
-    storage = orchestrator_of(current_app).storage
-    definitions.find_service(storage, ref)
-    service, _created = definitions.register_service(storage, body, ref=ref)
+    orchestrator = orchestrator_of(current_app)
+    definitions.find_service(orchestrator.storage, ref)
+    service, _created = definitions.register_service(
+        orchestrator.storage, body, ref=ref, policy=orchestrator.settings.outbound
+    )
     return jsonify(shapes.service_json(service))
 
 

@@ -52,8 +52,10 @@ _LINKS = {
     problems=(409,),
 )
 def create_workflow(body: Any) -> tuple[Response, int]:
-    storage = orchestrator_of(current_app).storage
-    workflow, _created = definitions.register_workflow(storage, body, limits=input_limits(current_app))
+    orchestrator = orchestrator_of(current_app)
+    workflow, _created = definitions.register_workflow(
+        orchestrator.storage, body, policy=orchestrator.settings.outbound, limits=input_limits(current_app)
+    )
     return jsonify(shapes.workflow_json(workflow)), 201
 
 
@@ -88,10 +90,14 @@ def get_workflow(ref: str, query: dict[str, Any]) -> Response:
     problems=(409,),
 )
 def replace_workflow(ref: str, body: Any) -> Response:
-    storage = orchestrator_of(current_app).storage
-    definitions.find_workflow(storage, ref)
+    orchestrator = orchestrator_of(current_app)
+    definitions.find_workflow(orchestrator.storage, ref)
     workflow, _created = definitions.register_workflow(
-        storage, body, ref=ref, limits=input_limits(current_app)
+        orchestrator.storage,
+        body,
+        ref=ref,
+        policy=orchestrator.settings.outbound,
+        limits=input_limits(current_app),
     )
     return jsonify(shapes.workflow_json(workflow))
 

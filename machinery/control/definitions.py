@@ -10,18 +10,27 @@ from machinery.asl.simple import ServiceSignature, canonical_type, check_simple_
 from machinery.asl.validation import validate_definition
 from machinery.control import schemas
 from machinery.control.schemas import check_body
+from machinery.control.targets import definition_issues, service_issues
 from machinery.engine.dataflow import to_json_text
 from machinery.errors import Conflict, FieldIssue, InvalidDefinition, NotFound
 from machinery.limits import InputLimits, limit_data
+from machinery.runtime.outbound import OutboundPolicy
 from machinery.status import ExecutionStatus
 from machinery.storage.base import ServiceRecord, Storage, WorkflowRecord
 
 _SERVICE_SETTINGS = ("method", "headers", "timeout_seconds", "description")
 
 
-def register_service(storage: Storage, body: Any, ref: str | None = None) -> tuple[ServiceRecord, bool]:
-    """Create or update a service; ``ref`` (id or name) for updates through ``PUT``."""
+def register_service(
+    storage: Storage, body: Any, ref: str | None = None, policy: OutboundPolicy | None = None
+) -> tuple[ServiceRecord, bool]:
+    """Create or update a service; ``ref`` (id or name) for updates through ``PUT``.
+
+    :param policy: the outbound policy its address must pass (default: the default lists).
+    """
     issues = check_body(schemas.SERVICE, body)
+    if not issues:
+        issues = service_issues(body, policy or OutboundPolicy())
     if issues:
         raise Conflict("invalid service definition", issues=issues)
     if ref is not None:
@@ -91,10 +100,15 @@ def find_workflow(storage: Storage, ref: str, version: int | None = None) -> Wor
 
 
 def register_workflow(
-    storage: Storage, body: Any, ref: str | None = None, limits: InputLimits | None = None
+    storage: Storage,
+    body: Any,
+    ref: str | None = None,
+    policy: OutboundPolicy | None = None,
+    limits: InputLimits | None = None,
 ) -> tuple[WorkflowRecord, bool]:
     """Validate a workflow in either form and store it as a new version.
 
+    :param policy: the outbound policy the targets it writes out must pass (default: the default lists).
     :param limits: the definition's size and state-count limits (AWS's, by default).
     """
     issues = check_body(schemas.WORKFLOW, body)
@@ -117,6 +131,11 @@ def register_workflow(
         # Before validation, which costs time in proportion to the definition.
         check_definition_limits(body["definition"], limits)
         definition, services = _asl_definition(storage, body["definition"], bool(body.get("express")))
+        refused = definition_issues(definition, policy or OutboundPolicy())
+        if refused:
+            raise InvalidDefinition(
+                "the definition calls targets or sends headers it may not", issues=refused
+            )
     return storage.save_workflow(
         body["name"], body, definition, services, bool(body.get("express", False)), time.time(), ref=ref
     )

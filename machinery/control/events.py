@@ -13,6 +13,7 @@ from machinery.asl.simple import canonical_type, value_matches
 from machinery.control import schemas
 from machinery.control.definitions import find_workflow
 from machinery.control.schemas import check_body
+from machinery.control.targets import callback_issue
 from machinery.engine.dataflow import to_json_text
 from machinery.engine.interpreter import Interpreter, decode_task_token
 from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
@@ -28,6 +29,7 @@ from machinery.errors import (
 from machinery.limits import limit_data
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import Notifier
+from machinery.runtime.webhooks import webhook_status
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import (
@@ -147,6 +149,10 @@ class Orchestrator:
     def start_event(self, workflow_ref: str, body: Any) -> ExecutionRecord:
         workflow = find_workflow(self.storage, workflow_ref)
         request = parse_event_body(body)
+        if request.callback_url is not None:
+            refused = callback_issue(request.callback_url, self.settings.outbound)
+            if refused is not None:
+                raise InvalidEventData("invalid event options", issues=[refused])
         check_data_size(request.data, self.settings.data_limit, "data")
         check_event_data(workflow, request.data)
         now = time.time()
@@ -241,6 +247,16 @@ class Orchestrator:
         records = self.storage.list_executions(workflow_id, status, limit + 1, cursor, parent)
         next_cursor = records[limit - 1].execution_id if len(records) > limit else None
         return records[:limit], next_cursor
+
+    def webhook_status(self, record: ExecutionRecord) -> dict[str, Any] | None:
+        """The ``webhook`` member of an event record with a ``callback_url`` (from its last history event)."""
+        if not record.callback_url:
+            return None
+        last = None
+        if record.status in TERMINAL_STATUSES and not self.express.running(record.execution_id):
+            events = self.storage.get_history(record.execution_id, limit=1, reverse=True)
+            last = events[0] if events else None
+        return webhook_status(record, last)
 
     def history(
         self, event_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False

@@ -69,7 +69,7 @@ class ExpressRunner:
         self.settings = settings
         self.notifier = notifier
         self.clock = clock
-        self.invoker = TaskInvoker(storage, settings.lambda_endpoint, settings.time_scale)
+        self.invoker = TaskInvoker.for_settings(storage, settings)
         self._runs: dict[str, _Run] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -8,21 +8,22 @@ parses the reply as ``ReaderConfig.InputType`` says (``JSON``: an array; ``JSONL
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-
 from machinery.engine.types import ItemsRead, ItemsReadFailed, ReadItems
+from machinery.runtime.outbound import OutboundError
 from machinery.runtime.tasks import DEFAULT_TIMEOUT_SECONDS, TaskInvoker
 
-__all__ = ["HTTP_INVOKE", "parse_items", "read_items"]
+__all__ = ["HTTP_INVOKE", "ITEM_READER_LIMIT", "parse_items", "read_items"]
 
 HTTP_INVOKE = "arn:aws:states:::http:invoke"
+#: Bytes of an ItemReader's reply read at most: the items become child branches, each within the data
+#: limit, so the list as a whole may be larger than one state's data.
+ITEM_READER_LIMIT = 16 * 1024 * 1024
 _DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
 
 
@@ -49,16 +50,18 @@ async def read_items(invoker: TaskInvoker, effect: ReadItems) -> ItemsRead | Ite
         body = json.dumps(params["RequestBody"], separators=(",", ":")).encode()
     timeout = invoker.scaled_timeout(DEFAULT_TIMEOUT_SECONDS) or DEFAULT_TIMEOUT_SECONDS
     try:
-        status, reply = await invoker.fetch(method, url, headers, body, timeout)
-    except TimeoutError:
-        return ItemsReadFailed(f"{method} {url} did not answer within {timeout}s")
-    except (OSError, asyncio.IncompleteReadError, ValueError, aiohttp.ClientError) as exc:
-        return ItemsReadFailed(f"{method} {url}: {exc or type(exc).__name__}")
-    if not 200 <= status < 300:
-        text = reply.decode("utf-8", "replace")[:1024]
-        return ItemsReadFailed(f"{method} {url} answered with status {status}: {text}")
+        reply = await invoker.client.request(method, url, body, headers, timeout, ITEM_READER_LIMIT)
+    except OutboundError as exc:
+        return ItemsReadFailed(exc.message)
+    if not 200 <= reply.status < 300:
+        text = reply.body.decode("utf-8", "replace")[:1024]
+        return ItemsReadFailed(f"{method} {url} answered with status {reply.status}: {text}")
+    if reply.truncated:
+        return ItemsReadFailed(
+            f"the reply of {method} {url} exceeds {ITEM_READER_LIMIT} bytes; the rest of it was not read"
+        )
     try:
-        return ItemsRead(parse_items(reply, effect.reader_config))
+        return ItemsRead(parse_items(reply.body, effect.reader_config))
     except ValueError as exc:
         return ItemsReadFailed(f"{method} {url}: {exc}")
 

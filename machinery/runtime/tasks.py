@@ -3,7 +3,9 @@
 Every call carries an ``Idempotency-Key`` that is the same when the same attempt is repeated after a
 crash, ``X-Machinery-Execution-Id`` and a W3C ``traceparent``. Failures become the ASL errors of
 DESIGN.md: ``States.Http.StatusCode.<code>`` (or the ``error`` the JSON reply names),
-``States.Http.Socket``, ``States.Timeout``.
+``States.Http.Socket``, ``States.Timeout``; and machinery's own: ``States.Permissions`` for a target the
+allow/deny lists refuse, ``States.Runtime`` for a request that cannot be sent as asked (a header with a
+CR, LF or NUL, a bad URL), ``States.DataLimitExceeded`` for a reply past the data limit.
 """
 
 from __future__ import annotations
@@ -15,19 +17,29 @@ import logging
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-import aiohttp
 
 from machinery.engine.types import InvokeTask
 from machinery.jsontext import dumps_compact
-from machinery.runtime.httpclient import FastHttpClient
+from machinery.runtime.httpclient import HttpClient, Reply
+from machinery.runtime.outbound import (
+    CallTimedOut,
+    ConnectionFailed,
+    OutboundError,
+    OutboundPolicy,
+    ProtocolError,
+)
 from machinery.storage.base import Storage
+
+if TYPE_CHECKING:
+    from machinery.runtime.worker import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+#: MACHINERY_DATA_LIMIT's default: what Step Functions allows a state's input or output.
+DEFAULT_DATA_LIMIT = 256 * 1024
 #: With a time scale below 1 a state's ``TimeoutSeconds`` shrinks, but never below this: a call needs
 #: some real time to answer, even when Wait states and back-off are instantaneous.
 MIN_SCALED_TIMEOUT_SECONDS = 1.0
@@ -65,14 +77,39 @@ class CallIdentity:
 
 
 class TaskInvoker:
-    """Resolves a Task's ``Resource`` and performs the call with a pooled keep-alive client."""
+    """Resolves a Task's ``Resource`` and performs the call with the pooled outbound client.
 
-    def __init__(self, storage: Storage, lambda_endpoint: str | None = None, time_scale: float = 1.0) -> None:
+    :param data_limit: bytes of a reply body read at most (``MACHINERY_DATA_LIMIT``); a 2xx reply past it
+        fails the state with ``States.DataLimitExceeded`` without the rest being read.
+    :param policy: the allow/deny lists every call is checked against.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        lambda_endpoint: str | None = None,
+        time_scale: float = 1.0,
+        *,
+        data_limit: int = DEFAULT_DATA_LIMIT,
+        policy: OutboundPolicy | None = None,
+        client: HttpClient | None = None,
+    ) -> None:
         self.storage = storage
         self.lambda_endpoint = lambda_endpoint
         self.time_scale = time_scale
-        self._session: aiohttp.ClientSession | None = None
-        self._fast = FastHttpClient()
+        self.data_limit = data_limit
+        self.client = client or HttpClient(policy)
+
+    @classmethod
+    def for_settings(cls, storage: Storage, settings: WorkerSettings) -> TaskInvoker:
+        """The invoker a worker (or the express runner) with these settings uses."""
+        return cls(
+            storage,
+            settings.lambda_endpoint,
+            settings.time_scale,
+            data_limit=settings.data_limit,
+            policy=settings.outbound,
+        )
 
     def scaled_timeout(self, timeout: float | None) -> float | None:
         """A state's ``TimeoutSeconds`` under ``MACHINERY_TIME_SCALE`` (floored, see above)."""
@@ -80,16 +117,8 @@ class TaskInvoker:
             return timeout
         return min(timeout, max(timeout * self.time_scale, MIN_SCALED_TIMEOUT_SECONDS))
 
-    async def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector, json_serialize=_dumps)
-        return self._session
-
     async def close(self) -> None:
-        await self._fast.close()
-        if self._session is not None:
-            await self._session.close()
+        await self.client.close()
 
     async def invoke(self, effect: InvokeTask, identity: CallIdentity) -> TaskOutcome:
         resource = effect.resource
@@ -121,67 +150,32 @@ class TaskInvoker:
         service_timeout = settings.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS
         return await self._http(method, service.address, effect.payload, headers, timeout or service_timeout)
 
-    async def fetch(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float
-    ) -> tuple[int, bytes]:
-        """One request with the pooled clients; the reply's status and raw body.
-
-        Raises ``TimeoutError``, ``OSError``, ``ValueError`` or :class:`aiohttp.ClientError`.
-        """
-        if url.startswith("http://"):
-            return await self._fast.request(method, url, body, headers, timeout)
-        session = await self.session()
-        async with session.request(
-            method, url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
-        ) as response:
-            return response.status, await response.read()
-
     async def _http(
         self, method: str, url: str, payload: Any, headers: dict[str, str], timeout: float
     ) -> TaskOutcome:
         reply = await self._request(method, url, payload, headers, timeout)
-        return reply if isinstance(reply, TaskOutcome) else _outcome_from_reply(*reply)
+        if isinstance(reply, TaskOutcome):
+            return reply
+        return _outcome_from_reply(reply.status, reply.body)
 
     async def _request(
         self, method: str, url: str, payload: Any, headers: dict[str, str], timeout: float
-    ) -> tuple[int, bytes] | TaskOutcome:
-        """The reply's status and body, or the failure (timeout, socket) as an outcome."""
-        if url.startswith("http://"):
-            request_body = None if method in ("GET", "DELETE") else _dumps(payload).encode()
-            try:
-                return await self._fast.request(method, url, request_body, headers, timeout)
-            except TimeoutError:
-                return TaskOutcome(
-                    error="States.Timeout", cause=f"{method} {url} did not answer within {timeout}s"
-                )
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                return TaskOutcome(
-                    error="States.Http.Socket", cause=f"{method} {url}: {exc or type(exc).__name__}"
-                )
-        session = await self.session()
-        # A pooled keep-alive connection the service closed while idle fails before the request is
-        # sent; one fresh attempt is the usual remedy (the Idempotency-Key covers the rare duplicate).
-        for attempt in range(2):
-            try:
-                async with session.request(
-                    method,
-                    url,
-                    json=payload if method not in ("GET", "DELETE") else None,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout),
-                ) as response:
-                    return response.status, await response.read()
-            except TimeoutError:
-                return TaskOutcome(
-                    error="States.Timeout", cause=f"{method} {url} did not answer within {timeout}s"
-                )
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                if attempt == 0 and not isinstance(exc, aiohttp.ClientConnectorError):
-                    continue
-                return TaskOutcome(error="States.Http.Socket", cause=f"{method} {url}: {exc}")
-            except aiohttp.ClientError as exc:
-                return TaskOutcome(error="States.Http.Socket", cause=f"{method} {url}: {exc}")
-        raise AssertionError("unreachable: the loop returns on its last attempt")
+    ) -> Reply | TaskOutcome:
+        """The reply, or the failure (refused, timeout, socket, too large) as an outcome."""
+        body = None if method in ("GET", "DELETE", "HEAD") else _dumps(payload).encode()
+        try:
+            reply = await self.client.request(method, url, body, headers, timeout, self.data_limit)
+        except OutboundError as exc:
+            return TaskOutcome(error=exc.asl_error, cause=exc.message)
+        if reply.truncated and 200 <= reply.status < 300:
+            return TaskOutcome(error="States.DataLimitExceeded", cause=self._too_large(method, url))
+        return reply
+
+    def _too_large(self, method: str, url: str) -> str:
+        return (
+            f"The reply of {method} {url} exceeds the data limit of {self.data_limit} bytes "
+            "(MACHINERY_DATA_LIMIT); the rest of it was not read"
+        )
 
     async def _http_task(self, params: Any, headers: dict[str, str], timeout: float) -> TaskOutcome:
         """Step Functions' HTTP task: the result carries the reply's status, as AWS reports it."""
@@ -196,7 +190,7 @@ class TaskInvoker:
         reply = await self._request(method, url, params.get("RequestBody"), headers, timeout)
         if isinstance(reply, TaskOutcome):
             return reply
-        status, body = reply
+        status, body = reply.status, reply.body
         if not 200 <= status < 300:
             return TaskOutcome(
                 error=f"States.Http.StatusCode.{status}", cause=body.decode("utf-8", "replace")[:32768]
@@ -233,24 +227,21 @@ class TaskInvoker:
             function, body = resource, _dumps(payload).encode()
         name = function.split(":function:", 1)[1].split(":", 1)[0] if ":function:" in function else function
         url = f"{self.lambda_endpoint.rstrip('/')}/2015-03-31/functions/{name}/invocations"
-        session = await self.session()
         try:
-            async with session.post(
-                url,
-                data=body,
-                headers={**headers, "Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as response:
-                raw = await response.read()
-                function_error = response.headers.get("X-Amz-Function-Error")
-                error_code = response.headers.get("x-amzn-ErrorType", "")
-                request_id = response.headers.get("x-amzn-RequestId") or str(uuid.uuid4())
-                status = response.status
-        except TimeoutError:
+            reply = await self.client.request("POST", url, body, headers, timeout, self.data_limit)
+        except CallTimedOut:
             # Step Functions reports a task timeout with an empty cause.
             return TaskOutcome(error="States.Timeout", cause="")
-        except aiohttp.ClientError as exc:
-            return TaskOutcome(error="Lambda.ServiceException", cause=f"Lambda {name}: {exc}")
+        except (ConnectionFailed, ProtocolError) as exc:
+            return TaskOutcome(error="Lambda.ServiceException", cause=f"Lambda {name}: {exc.message}")
+        except OutboundError as exc:
+            return TaskOutcome(error=exc.asl_error, cause=exc.message)
+        if reply.truncated and reply.status < 400:
+            return TaskOutcome(error="States.DataLimitExceeded", cause=self._too_large("POST", url))
+        raw, status = reply.body, reply.status
+        function_error = reply.headers.get("x-amz-function-error")
+        error_code = reply.headers.get("x-amzn-errortype", "")
+        request_id = reply.headers.get("x-amzn-requestid") or str(uuid.uuid4())
         text = raw.decode("utf-8", "replace")
         try:
             result = json.loads(raw) if raw else None

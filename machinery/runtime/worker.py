@@ -19,10 +19,8 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
-
-import aiohttp
 
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
@@ -36,6 +34,7 @@ from machinery.engine.types import (
     ChildrenFailed,
     ChildrenSucceeded,
     ExecutionContext,
+    HistoryEvent,
     InvokeTask,
     ReadItems,
     ResumeEvent,
@@ -47,8 +46,10 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.errors import LeaseLost, StorageError
+from machinery.runtime import webhooks
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
+from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
@@ -88,6 +89,8 @@ class WorkerSettings:
     lambda_endpoint: str | None = None
     public_url: str | None = None
     webhook_secret: str | None = None
+    webhook_attempts: int = webhooks.DEFAULT_ATTEMPTS
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
 
 
 class Worker:
@@ -106,7 +109,7 @@ class Worker:
         self.clock = clock
         # host:pid:random names the worker in leases, logs and the X-Machinery-Worker header of its calls.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.invoker = TaskInvoker(storage, self.settings.lambda_endpoint, self.settings.time_scale)
+        self.invoker = TaskInvoker.for_settings(storage, self.settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -571,19 +574,33 @@ class Worker:
         self.storage.complete_work(item)
 
     async def _send_webhook(self, item: WorkItem) -> None:
-        execution = self.storage.get_execution(item.execution_id)
+        """One delivery attempt; the attempt count travels in the rescheduled item's payload."""
+        execution = await self._blocking(self.storage.get_execution, item.execution_id)
         if execution is None or not execution.callback_url:
-            self.storage.complete_work(item)
+            await self._blocking(self.storage.complete_work, item)
             return
-        session = await self.invoker.session()
-        delivered = await deliver_webhook(session, execution, self.settings.webhook_secret)
-        attempt = int((item.payload or {}).get("attempt", 0))
-        if delivered or attempt >= 8:
-            self.storage.complete_work(item)
-        else:
-            delay = min(300.0, 0.5 * 2**attempt)
-            self.storage.complete_work(item, reschedule_at=self.clock() + delay * self.settings.time_scale)
-            self.wake()
+        secret = self.settings.webhook_secret
+        delivery = await deliver_webhook(self.invoker.client, execution, secret, self.clock())
+        attempt = int((item.payload or {}).get("attempt", 0)) + 1
+        now = self.clock()
+        details: dict[str, Any] = {
+            "url": execution.callback_url,
+            "attempts": attempt,
+            "status": delivery.status,
+        }
+        if delivery.delivered:
+            outcome = HistoryEvent(webhooks.DELIVERED, details, now)
+            await self._blocking(self.storage.complete_work, item, None, None, [outcome])
+            return
+        details["error"] = delivery.error
+        if delivery.final or attempt >= self.settings.webhook_attempts:
+            outcome = HistoryEvent(webhooks.GAVE_UP, details, now)
+            await self._blocking(self.storage.complete_work, item, None, None, [outcome])
+            return
+        due = now + webhooks.retry_delay(attempt) * self.settings.time_scale
+        failed = HistoryEvent(webhooks.ATTEMPT_FAILED, {**details, "next_attempt_at": iso_time(due)}, now)
+        await self._blocking(self.storage.complete_work, item, due, {"attempt": attempt}, [failed])
+        self.wake()
 
     def _scaled(self, due: float, now: float) -> float:
         scale = self.settings.time_scale
@@ -637,4 +654,4 @@ def _outcome_event(outcome: TaskOutcome) -> ResumeEvent:
     return TaskSucceeded(outcome.output)
 
 
-__all__ = ["Worker", "WorkerSettings", "aiohttp"]
+__all__ = ["Worker", "WorkerSettings"]

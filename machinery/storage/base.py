@@ -399,8 +399,18 @@ class Storage(abc.ABC):
         """Add work outside a transition (callbacks, webhooks)."""
 
     @abc.abstractmethod
-    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
-        """Delete (or push back) a claimed work item that needed no transition (webhooks)."""
+    def complete_work(
+        self,
+        item: WorkItem,
+        reschedule_at: float | None = None,
+        payload: Any = None,
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
+        """Delete (or push back) a claimed work item that needed no transition (webhooks).
+
+        ``payload``, when rescheduling, replaces the item's payload (a webhook's attempt count);
+        ``history`` is appended to the item's execution. Both only while the claim holds (fenced).
+        """
 
     @abc.abstractmethod
     def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:
@@ -409,4 +419,44 @@ class Storage(abc.ABC):
         The heartbeat timeout is the ``WORK_TOKEN`` item whose payload has the error
         ``States.HeartbeatTimeout`` and this token. False when there is none: the task has no
         ``HeartbeatSeconds``, is not parked yet, or its heartbeat timeout is already firing.
+        """
+
+    # lookups by name -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def find_execution(self, workflow_name: str, name: str) -> ExecutionRecord | None:
+        """The newest execution named ``name`` that started on the workflow then named ``workflow_name``.
+
+        An execution ARN names both (``execution:<machine>:<name>``); the workflow's name is the one the
+        execution recorded when it started, so a renamed workflow's older executions keep their ARNs.
+        """
+
+    # resources -------------------------------------------------------------------------------
+    # Small records of the front doors that the engine never reads (the AWS API's published versions,
+    # aliases, tags, activities and their queued tasks, map runs): a JSON document under (kind, key).
+    # The control layer gives them types (machinery/control/resources.py); backends only store them.
+
+    @abc.abstractmethod
+    def put_resource(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        """Create or replace the resource ``(kind, key)``."""
+
+    @abc.abstractmethod
+    def insert_resource(self, kind: str, key: str, body: dict[str, Any]) -> bool:
+        """Create the resource unless ``(kind, key)`` exists; True when created (atomic)."""
+
+    @abc.abstractmethod
+    def get_resource(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    def list_resources(self, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """The resources of ``kind`` whose key starts with ``prefix``, in key order."""
+
+    @abc.abstractmethod
+    def delete_resource(self, kind: str, key: str) -> bool:
+        """Delete the resource; True when it existed."""
+
+    @abc.abstractmethod
+    def take_resource(self, kind: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+        """Delete and return the first resource (in key order) whose key starts with ``prefix``.
+
+        Atomic: two callers never take the same resource (a queue of activity tasks).
         """

@@ -74,6 +74,7 @@ from machinery.storage.mongo_documents import (
     webhook_doc,
     work_doc,
 )
+from machinery.storage.mongo_resources import MongoResources
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -132,7 +133,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, Storage):
+class MongoStorage(MongoDefinitions, MongoResources, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
@@ -178,6 +179,7 @@ class MongoStorage(MongoDefinitions, Storage):
         self._history = collection("history")
         self._work = collection("work")
         self._counters = collection("counters")
+        self._resources = collection("resources")
 
     @driver_errors
     def migrate(self) -> None:
@@ -196,6 +198,7 @@ class MongoStorage(MongoDefinitions, Storage):
         self._work.create_index("branch_id")
         self._work.create_index("owner")
         self._work.create_index("expires_at", expireAfterSeconds=0)
+        self._migrate_resources()
 
     def close(self) -> None:
         if self._client is not None:
@@ -560,7 +563,13 @@ class MongoStorage(MongoDefinitions, Storage):
         return None if doc is None else float(doc["due_at"])
 
     @driver_errors
-    def complete_work(self, item: WorkItem, reschedule_at: float | None = None) -> None:
+    def complete_work(
+        self,
+        item: WorkItem,
+        reschedule_at: float | None = None,
+        payload: Any = None,
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
         fenced = {
             "_id": item.work_id,
             "fence": item.fence,
@@ -568,12 +577,26 @@ class MongoStorage(MongoDefinitions, Storage):
             "done": False,
             "intent": None,
         }
+        if history and self._work.find_one(fenced, {"_id": 1}) is not None:
+            # Not atomic with the update below: written first, so that a crash in between repeats an
+            # event (the item runs again) rather than loses it.
+            execution = self._executions.find_one_and_update(
+                {"_id": item.execution_id},
+                {"$inc": {"last_event_id": len(history)}},
+                {"last_event_id": 1},
+                return_document=_AFTER,
+            )
+            if execution is not None:
+                first = int(execution["last_event_id"]) - len(history) + 1
+                events = [[event.type, event.details, event.timestamp] for event in history]
+                self._put_history(item.execution_id, first, events)
         if reschedule_at is None:
             self._work.update_one(fenced, {"$set": self._tombstone()})
         else:
-            self._work.update_one(
-                fenced, {"$set": {"due_at": reschedule_at, "owner": None, "lease_until": None}}
-            )
+            changes: Doc = {"due_at": reschedule_at, "owner": None, "lease_until": None}
+            if payload is not None:
+                changes["payload"] = dumps(payload)
+            self._work.update_one(fenced, {"$set": changes})
 
     @driver_errors
     def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:

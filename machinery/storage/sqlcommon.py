@@ -1,20 +1,27 @@
-"""What the SQL backends (SQLite, PostgreSQL) share beyond their SQL: how a transition is applied, how
-an execution is ended from outside, and how a finished child is counted into its join — written once
-over :class:`SqlTransaction`, the few primitives each dialect implements for an open transaction.
+"""The SQL backends' common base: every :class:`~machinery.storage.base.Storage` method written once.
 
-Both dialects' ``queries.sql`` define the same query names used here.
+:class:`SqlStorage` holds the row codecs, the statements (by name: each dialect's ``queries.sql`` defines
+the same names), how a transition is applied, how an execution is ended from outside and how a finished
+child is counted into its join. A dialect (:mod:`machinery.storage.sqlite`,
+:mod:`machinery.storage.postgres`) overrides only small hooks: how a transaction runs
+(:meth:`SqlStorage._run`), how a document is encoded in and decoded from a column, how migrations are
+applied, and the few places where PostgreSQL must lock or notify (DBOS's ``SystemDatabase`` with its
+SQLite and PostgreSQL subclasses is the model).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from machinery.engine.types import ACTIVE, SUCCEEDED, Branch, HistoryEvent
-from machinery.errors import LeaseLost
+from machinery.errors import LeaseLost, StorageError
+from machinery.jsontext import dumps_compact
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
+    HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
     WORK_START,
     WORK_WEBHOOK,
@@ -23,15 +30,45 @@ from machinery.storage.base import (
     ExecutionRecord,
     JoinSpec,
     JoinState,
+    ServiceRecord,
+    Storage,
+    StoredEvent,
+    WorkflowRecord,
     WorkItem,
     decide_join,
+    history_page_query,
+    new_id,
 )
+from machinery.storage.queries import load_queries
+
+_T = TypeVar("_T")
+
+#: ``(owner, lease_until, now)``: insert the work due by ``now`` already claimed by ``owner``.
+Claim = tuple[str, float, float]
 
 
 class Rows(Protocol):
+    """What a dialect's ``execute`` returns (a DB-API cursor)."""
+
+    rowcount: int
+
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """The part of a DB-API connection or cursor a transaction uses (``sqlite3.Connection``, a psycopg
+    ``Cursor``)."""
+
+    def execute(self, query: str, params: Any = ...) -> Any: ...
+
+    def executemany(self, query: str, params_seq: Any) -> Any: ...
+
+
+def dumps(value: Any) -> str:
+    """How both dialects write JSON (compact, non-ASCII kept)."""
+    return dumps_compact(value)
 
 
 def join_of(branch: Branch) -> str | None:
@@ -68,10 +105,151 @@ def join_state(join_id: str, row: Mapping[str, Any]) -> JoinState:
     )
 
 
+class SqlTransaction:
+    """One open transaction (or, for reads, one autocommit connection) of a :class:`SqlStorage`: named
+    statements and the row writers that :func:`apply_commit` and :func:`end_execution` are built from."""
+
+    def __init__(self, storage: SqlStorage, db: Connection) -> None:
+        self.storage = storage
+        self.db = db
+        self._queries = storage.queries
+
+    def execute(self, query: str, params: Mapping[str, Any] | None = None) -> Rows:
+        """Run a named query of the dialect's ``queries.sql``."""
+        result: Rows = self.db.execute(self._queries[query], params or {})
+        return result
+
+    def executemany(self, query: str, params_seq: Sequence[Mapping[str, Any]]) -> None:
+        if params_seq:
+            self.db.executemany(self._queries[query], params_seq)
+
+    def json(self, value: Any) -> Any:
+        """A user document as the dialect stores it (``None`` stays SQL NULL)."""
+        return None if value is None else self.storage._doc(value)
+
+    # writers -------------------------------------------------------------------------------------
+
+    def consume(self, item: WorkItem) -> bool:
+        """Delete a claimed work item if its fence and owner still match."""
+        params = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
+        return self.execute("work_consume", params).rowcount > 0
+
+    def put_branches(self, branches: Sequence[Branch], join_id: str | None) -> None:
+        doc = self.storage._doc
+        rows = [
+            {
+                "branch_id": branch.branch_id,
+                "execution_id": branch.execution_id,
+                "join_id": join_id,
+                "idx": branch.index,
+                "status": branch.status,
+                "body": doc(branch.to_json()),
+            }
+            for branch in branches
+        ]
+        if len(rows) == 1:
+            self.execute("branch_upsert", rows[0])
+        else:
+            self.executemany("branch_upsert", rows)
+
+    def append_history(self, execution_id: str, history: Sequence[HistoryEvent]) -> None:
+        if not history:
+            return
+        row = self.execute(
+            "execution_reserve_events", {"execution_id": execution_id, "count": len(history)}
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"execution {execution_id} does not exist", execution_id=execution_id)
+        first = row["last_event_id"] - len(history) + 1
+        doc = self.storage._doc
+        self.executemany(
+            "history_insert",
+            [
+                {
+                    "execution_id": execution_id,
+                    "event_id": first + offset,
+                    "type": event.type,
+                    "timestamp": event.timestamp,
+                    "details": doc(event.details),
+                }
+                for offset, event in enumerate(history)
+            ],
+        )
+
+    def insert_execution(self, record: ExecutionRecord) -> None:
+        flag = self.storage._flag
+        self.execute(
+            "execution_insert",
+            {
+                "execution_id": record.execution_id,
+                "workflow_id": record.workflow_id,
+                "workflow_name": record.workflow_name,
+                "workflow_version": record.workflow_version,
+                "name": record.name,
+                "status": record.status,
+                "input": self.storage._doc(record.input),
+                "output": self.json(record.output),
+                "error": record.error,
+                "cause": record.cause,
+                "started_at": record.started_at,
+                "finished_at": record.finished_at,
+                "callback_url": record.callback_url,
+                "express": flag(record.express),
+                "parent_execution_id": record.parent_execution_id,
+            },
+        )
+
+    def insert_work(self, work: Sequence[WorkItem], claim: Claim | None = None) -> list[WorkItem]:
+        """Insert work; with ``claim = (owner, lease_until, now)`` the items due by ``now`` are inserted
+        claimed by ``owner`` and returned (nobody else needs waking for them)."""
+        claimed: list[WorkItem] = []
+        unclaimed: list[dict[str, Any]] = []
+        for item in work:
+            params = {
+                "execution_id": item.execution_id,
+                "branch_id": item.branch_id,
+                "kind": item.kind,
+                "due_at": item.due_at,
+                "payload": self.json(item.payload),
+            }
+            if claim is not None and item.due_at <= claim[2]:
+                owner, lease_until, _now = claim
+                row = self.execute(
+                    "work_insert_claimed", {**params, "owner": owner, "lease_until": lease_until}
+                ).fetchone()
+                claimed.append(replace(item, work_id=row["work_id"], owner=owner, fence=1))
+            else:
+                unclaimed.append(params)
+        if unclaimed:
+            self.executemany("work_insert", unclaimed)
+            self.storage._work_added(self, [params["due_at"] for params in unclaimed])
+        return claimed
+
+    def finish(
+        self, execution_id: str, status: ExecutionStatus, now: float, **fields: Any
+    ) -> Mapping[str, Any] | None:
+        """Set a RUNNING execution's final status; its ``callback_url`` row, or None if it had ended."""
+        row: Mapping[str, Any] | None = self.execute(
+            "execution_finish",
+            {
+                "execution_id": execution_id,
+                "status": status,
+                "output": self.json(fields.get("output")),
+                "error": fields.get("error"),
+                "cause": fields.get("cause"),
+                "now": now,
+            },
+        ).fetchone()
+        return row
+
+
+# transitions -----------------------------------------------------------------------------------------
+
+
 def account_child(tx: SqlTransaction, child: Branch, join_id: str, now: float) -> list[WorkItem]:
     """Count a finished child into its join; the work that follows (queued children, the parent's
     resumption) and, when the join failed, its running siblings cancelled."""
-    row = tx.execute(tx.join_query, {"join_id": join_id}).fetchone()
+    row = tx.execute(tx.storage.join_query, {"join_id": join_id}).fetchone()
     if row is None:
         return []
     join = join_state(join_id, row)
@@ -83,7 +261,7 @@ def account_child(tx: SqlTransaction, child: Branch, join_id: str, now: float) -
             "started": join.started,
             "succeeded": join.succeeded,
             "failed": join.failed,
-            "closed": tx.closed_value(join.closed),
+            "closed": tx.storage._flag(join.closed),
         },
     )
     work: list[WorkItem] = []
@@ -105,70 +283,9 @@ def account_child(tx: SqlTransaction, child: Branch, join_id: str, now: float) -
     return work
 
 
-#: ``(owner, lease_until, now)``: insert the work due by ``now`` already claimed by ``owner``.
-Claim = tuple[str, float, float]
-
-
-class SqlTransaction(abc.ABC):
-    """One open transaction of a SQL backend: the primitives :func:`apply_commit` and
-    :func:`end_execution` are written in."""
-
-    #: The query that reads the join row (PostgreSQL also locks it).
-    join_query = "join_get"
-
-    @abc.abstractmethod
-    def execute(self, query: str, params: dict[str, Any]) -> Rows:
-        """Run a named query of the dialect's ``queries.sql``."""
-
-    @abc.abstractmethod
-    def json(self, value: Any) -> Any:
-        """A user document as the dialect stores it (``None`` stays SQL NULL)."""
-
-    @abc.abstractmethod
-    def closed_value(self, closed: bool) -> object:
-        """The dialect's value for a join's ``closed`` column."""
-
-    @abc.abstractmethod
-    def consume(self, item: WorkItem) -> bool:
-        """Delete a claimed work item if its fence and owner still match."""
-
-    @abc.abstractmethod
-    def put_branches(self, branches: Sequence[Branch], join_id: str | None) -> None: ...
-
-    @abc.abstractmethod
-    def append_history(self, execution_id: str, history: Sequence[HistoryEvent]) -> None: ...
-
-    @abc.abstractmethod
-    def insert_execution(self, record: ExecutionRecord) -> None: ...
-
-    @abc.abstractmethod
-    def insert_work(self, work: Sequence[WorkItem], claim: Claim | None = None) -> list[WorkItem]:
-        """Insert work (claimed by ``claim``'s owner when due by its time); the claimed items."""
-
-    def before_commit(self, commit: Commit) -> None:  # noqa: B027 - optional hook
-        """Called first (PostgreSQL locks the execution's row here)."""
-
-    def finish(
-        self, execution_id: str, status: ExecutionStatus, now: float, **fields: Any
-    ) -> Mapping[str, Any] | None:
-        """Set a RUNNING execution's final status; its ``callback_url`` row, or None if it had ended."""
-        row: Mapping[str, Any] | None = self.execute(
-            "execution_finish",
-            {
-                "execution_id": execution_id,
-                "status": status,
-                "output": self.json(fields.get("output")),
-                "error": fields.get("error"),
-                "cause": fields.get("cause"),
-                "now": now,
-            },
-        ).fetchone()
-        return row
-
-
 def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult:
     """Write one transition (see :class:`machinery.storage.base.Commit`) in ``tx``."""
-    tx.before_commit(commit)
+    tx.storage._before_commit(tx, commit)
     consumed = commit.consumed
     if consumed is not None and not tx.consume(consumed):
         raise LeaseLost(
@@ -251,3 +368,425 @@ def abort_children(tx: SqlTransaction, execution_id: str, now: float) -> None:
     """Abort the running child executions of an execution that ended."""
     for child in tx.execute("executions_running_children", {"execution_id": execution_id}).fetchall():
         end_execution(tx, child["execution_id"], ExecutionStatus.ABORTED, now, None, None)
+
+
+# the storage -----------------------------------------------------------------------------------------
+
+
+class SqlStorage(Storage):
+    """Every storage operation over named statements; subclasses supply the dialect's hooks."""
+
+    #: The folder under ``storage/sql/`` holding the dialect's ``queries.sql`` and ``migrations/``.
+    dialect: ClassVar[str]
+    #: The query that reads a join row while a child is counted into it (PostgreSQL also locks it).
+    join_query: ClassVar[str] = "join_get"
+
+    def __init__(self) -> None:
+        self.queries = load_queries(self.dialect)
+
+    # dialect hooks -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _run(self, body: Callable[[SqlTransaction], _T], write: bool = True) -> _T:
+        """Run ``body`` in one write transaction and commit it; ``write=False``: a read (no transaction
+        needed; each statement sees committed data)."""
+
+    @abc.abstractmethod
+    def _doc(self, value: Any) -> Any:
+        """A document (user data, branch state) as the dialect's column takes it."""
+
+    def _meta_doc(self, value: Any) -> Any:
+        """A document of machinery's own that queries look into (PostgreSQL: JSONB)."""
+        return self._doc(value)
+
+    @abc.abstractmethod
+    def _from_doc(self, column: Any) -> Any:
+        """The document a column holds."""
+
+    def _flag(self, value: bool) -> object:
+        """A boolean as the dialect's column takes it."""
+        return value
+
+    @abc.abstractmethod
+    def _placeholder(self, name: str) -> str:
+        """The dialect's named parameter (``:name``, ``%(name)s``), for the one query built from clauses."""
+
+    @abc.abstractmethod
+    def _id_list(self, ids: Sequence[int]) -> object:
+        """A list of ids as one parameter (``work_renew``)."""
+
+    def _no_limit(self, limit: int | None) -> int | None:
+        """A ``LIMIT`` parameter: ``None`` means all rows (PostgreSQL's ``LIMIT NULL``; SQLite: ``-1``)."""
+        return limit
+
+    def _work_added(self, tx: SqlTransaction, due: Sequence[float]) -> None:
+        """Unclaimed work was inserted in ``tx`` (PostgreSQL notifies listening workers)."""
+
+    def _before_commit(self, tx: SqlTransaction, commit: Commit) -> None:
+        """Called first in a transition's transaction (PostgreSQL locks the execution's row)."""
+
+    def _read(self, query: str, **params: Any) -> list[Any]:
+        return self._run(lambda tx: tx.execute(query, params).fetchall(), write=False)
+
+    # rows ----------------------------------------------------------------------------------------
+
+    def _service(self, row: Mapping[str, Any]) -> ServiceRecord:
+        body = self._from_doc(row["body"])
+        return ServiceRecord(
+            service_id=row["service_id"],
+            name=row["name"],
+            address=body["address"],
+            inputs=body["inputs"],
+            outputs=body["outputs"],
+            settings=body["settings"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def _workflow(self, row: Mapping[str, Any]) -> WorkflowRecord:
+        """A row with the workflow's ``workflow_id``, ``name``, ``updated_at`` and one version's
+        ``version``, ``spec``, ``definition``, ``services``, ``express`` and ``created_at``."""
+        return WorkflowRecord(
+            workflow_id=row["workflow_id"],
+            name=row["name"],
+            version=row["version"],
+            spec=self._from_doc(row["spec"]),
+            definition=self._from_doc(row["definition"]),
+            services=self._from_doc(row["services"]),
+            express=bool(row["express"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def _execution(self, row: Mapping[str, Any]) -> ExecutionRecord:
+        output = row["output"]
+        return ExecutionRecord(
+            execution_id=row["execution_id"],
+            workflow_id=row["workflow_id"],
+            workflow_name=row["workflow_name"],
+            workflow_version=row["workflow_version"],
+            name=row["name"],
+            status=ExecutionStatus(row["status"]),
+            input=self._from_doc(row["input"]),
+            output=None if output is None else self._from_doc(output),
+            error=row["error"],
+            cause=row["cause"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            callback_url=row["callback_url"],
+            express=bool(row["express"]),
+            parent_execution_id=row["parent_execution_id"],
+        )
+
+    def _branch(self, row: Mapping[str, Any]) -> Branch:
+        # Cancelling updates only the status column (one UPDATE for a whole join or execution): it wins.
+        branch = Branch.from_json(self._from_doc(row["body"]))
+        branch.status = row["status"]
+        return branch
+
+    def _work_item(self, row: Mapping[str, Any]) -> WorkItem:
+        payload = row["payload"]
+        return WorkItem(
+            execution_id=row["execution_id"],
+            branch_id=row["branch_id"],
+            kind=row["kind"],
+            due_at=row["due_at"],
+            payload=None if payload is None else self._from_doc(payload),
+            work_id=row["work_id"],
+            owner=row["owner"],
+            fence=row["fence"],
+        )
+
+    # services ------------------------------------------------------------------------------------
+
+    def upsert_service(
+        self,
+        name: str,
+        address: str,
+        inputs: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        settings: dict[str, Any],
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[ServiceRecord, bool]:
+        body = self._meta_doc(
+            {"address": address, "inputs": inputs, "outputs": outputs, "settings": settings}
+        )
+
+        def upsert(tx: SqlTransaction) -> tuple[ServiceRecord, bool]:
+            row = tx.execute("service_by_ref", {"ref": ref or name}).fetchone()
+            if row is None:
+                params = {"service_id": new_id(), "name": name, "body": body, "now": now}
+                row = tx.execute("service_insert", params).fetchone()
+                if row is not None:
+                    return self._service(row), True
+                # Another process registered the name meanwhile: update what it created.
+                row = tx.execute("service_by_ref", {"ref": name}).fetchone()
+                if row is None:
+                    raise StorageError(f"service {name!r} vanished while being registered")
+            params = {"service_id": row["service_id"], "name": name, "body": body, "now": now}
+            updated = tx.execute("service_update", params).fetchone()
+            return self._service(updated), False
+
+        return self._run(upsert)
+
+    def get_service(self, ref: str) -> ServiceRecord | None:
+        rows = self._read("service_get", ref=ref)
+        return self._service(rows[0]) if rows else None
+
+    def list_services(self) -> list[ServiceRecord]:
+        return [self._service(row) for row in self._read("services_all")]
+
+    def delete_service(self, service_id: str) -> None:
+        self._run(lambda tx: tx.execute("service_delete", {"service_id": service_id}))
+
+    # workflows -----------------------------------------------------------------------------------
+
+    def save_workflow(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        definition: dict[str, Any],
+        services: list[str],
+        express: bool,
+        now: float,
+        ref: str | None = None,
+    ) -> tuple[WorkflowRecord, bool]:
+        def save(tx: SqlTransaction) -> tuple[WorkflowRecord, bool]:
+            created = False
+            head = tx.execute("workflow_bump", {"ref": ref or name, "name": name, "now": now}).fetchone()
+            if head is None:
+                params = {"workflow_id": new_id(), "name": name, "now": now}
+                head = tx.execute("workflow_insert", params).fetchone()
+                created = head is not None
+            if head is None:
+                # Another process created the name meanwhile: this save is its next version.
+                head = tx.execute("workflow_bump", {"ref": name, "name": name, "now": now}).fetchone()
+                if head is None:
+                    raise StorageError(f"workflow {name!r} vanished while being saved")
+            version = tx.execute(
+                "version_insert",
+                {
+                    "workflow_id": head["workflow_id"],
+                    "version": head["version"],
+                    "spec": self._doc(spec),
+                    "definition": self._doc(definition),
+                    "services": self._meta_doc(services),
+                    "express": self._flag(express),
+                    "now": now,
+                },
+            ).fetchone()
+            row = {**version, "workflow_id": head["workflow_id"], "name": head["name"]}
+            return self._workflow({**row, "updated_at": head["updated_at"]}), created
+
+        return self._run(save)
+
+    def get_workflow(self, ref: str, version: int | None = None) -> WorkflowRecord | None:
+        rows = self._read("workflow_get", ref=ref, version=version)
+        return self._workflow(rows[0]) if rows else None
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        return [self._workflow(row) for row in self._read("workflows_all")]
+
+    def list_versions(self, workflow_id: str) -> list[WorkflowRecord]:
+        return [self._workflow(row) for row in self._read("versions_all", workflow_id=workflow_id)]
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        # Versions stay: executions that pinned them keep their definition readable.
+        self._run(lambda tx: tx.execute("workflow_delete", {"workflow_id": workflow_id}))
+
+    def workflows_using(self, service_name: str) -> list[str]:
+        return [row["name"] for row in self._read("workflows_using", service=service_name)]
+
+    # executions ----------------------------------------------------------------------------------
+
+    def create_execution(self, execution: ExecutionRecord, root: Branch, work: Sequence[WorkItem]) -> None:
+        def create(tx: SqlTransaction) -> None:
+            tx.insert_execution(execution)
+            tx.put_branches([root], None)
+            tx.insert_work(work)
+
+        self._run(create)
+
+    def create_execution_claimed(
+        self,
+        execution: ExecutionRecord,
+        root: Branch,
+        work: Sequence[WorkItem],
+        owner: str,
+        lease_until: float,
+    ) -> list[WorkItem]:
+        def create(tx: SqlTransaction) -> list[WorkItem]:
+            tx.insert_execution(execution)
+            tx.put_branches([root], None)
+            return tx.insert_work(work, (owner, lease_until, execution.started_at))
+
+        return self._run(create)
+
+    def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+        def store(tx: SqlTransaction) -> None:
+            tx.insert_execution(execution)
+            tx.append_history(execution.execution_id, history)
+            if execution.callback_url:
+                tx.insert_work([webhook_item(execution.execution_id, execution.finished_at or 0.0)])
+
+        self._run(store)
+
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        rows = self._read("execution_get", execution_id=execution_id)
+        return self._execution(rows[0]) if rows else None
+
+    def list_executions(
+        self,
+        workflow_id: str | None,
+        status: ExecutionStatus | None,
+        limit: int,
+        after: str | None,
+        parent_id: str | None = None,
+    ) -> list[ExecutionRecord]:
+        p = self._placeholder
+        params: dict[str, Any] = {"limit": limit}
+        if parent_id:
+            clauses = [f"parent_execution_id = {p('parent_id')}"]
+            params["parent_id"] = parent_id
+        else:
+            clauses = ["parent_execution_id IS NULL"]
+        if workflow_id:
+            clauses.append(f"workflow_id = {p('workflow_id')}")
+            params["workflow_id"] = workflow_id
+        if status:
+            clauses.append(f"status = {p('status')}")
+            params["status"] = status
+        if after:
+            clauses.append(f"seq < (SELECT seq FROM executions WHERE execution_id = {p('after')})")
+            params["after"] = after
+        # The clauses are fixed strings; only the values are parameters.
+        sql = f"SELECT * FROM executions WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT {p('limit')}"
+        rows = self._run(lambda tx: tx.db.execute(sql, params).fetchall(), write=False)
+        return [self._execution(row) for row in rows]
+
+    def get_history(
+        self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
+    ) -> list[StoredEvent]:
+        query, bound = history_page_query(after, reverse)
+        rows = self._read(query, execution_id=execution_id, after=bound, limit=self._no_limit(limit))
+        return [
+            StoredEvent(row["event_id"], row["type"], row["timestamp"], self._from_doc(row["details"]))
+            for row in rows
+        ]
+
+    def finish_execution(
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        now: float,
+        error: str | None = None,
+        cause: str | None = None,
+    ) -> bool:
+        return self._run(lambda tx: end_execution(tx, execution_id, status, now, error, cause))
+
+    # branches and work ---------------------------------------------------------------------------
+
+    def get_branch(self, branch_id: str) -> Branch | None:
+        rows = self._read("branch_get", branch_id=branch_id)
+        return self._branch(rows[0]) if rows else None
+
+    def child_results(self, join_id: str) -> list[Branch]:
+        return [self._branch(row) for row in self._read("branches_of_join", join_id=join_id)]
+
+    def add_work(self, work: Sequence[WorkItem]) -> None:
+        self._run(lambda tx: tx.insert_work(work))
+
+    def claim_work(self, owner: str, now: float, limit: int, lease_seconds: float) -> list[WorkItem]:
+        params = {"owner": owner, "lease_until": now + lease_seconds, "now": now, "limit": limit}
+        rows = self._run(lambda tx: tx.execute("work_claim", params).fetchall())
+        items = [self._work_item(row) for row in rows]
+        # UPDATE ... RETURNING does not keep the claim's ORDER BY.
+        items.sort(key=lambda item: (item.due_at, item.work_id or 0))
+        return items
+
+    def renew_leases(self, owner: str, work_ids: Sequence[int], until: float) -> None:
+        if work_ids:
+            params = {"work_ids": self._id_list(sorted(work_ids)), "owner": owner, "until": until}
+            self._run(lambda tx: tx.execute("work_renew", params))
+
+    def release_leases(self, owner: str | None = None) -> int:
+        def release(tx: SqlTransaction) -> int:
+            if owner is None:
+                return tx.execute("work_release_all").rowcount
+            return tx.execute("work_release_owner", {"owner": owner}).rowcount
+
+        return self._run(release)
+
+    def next_due(self) -> float | None:
+        rows = self._read("work_next_due")
+        value = rows[0]["due_at"] if rows else None
+        return None if value is None else float(value)
+
+    def complete_work(
+        self,
+        item: WorkItem,
+        reschedule_at: float | None = None,
+        payload: Any = None,
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
+        params: dict[str, Any] = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
+
+        def complete(tx: SqlTransaction) -> None:
+            if reschedule_at is None:
+                done = tx.execute("work_consume", params)
+            elif payload is None:
+                done = tx.execute("work_reschedule", {**params, "due_at": reschedule_at})
+            else:
+                values = {**params, "due_at": reschedule_at, "payload": tx.json(payload)}
+                done = tx.execute("work_reschedule_payload", values)
+            if done.rowcount > 0:
+                tx.append_history(item.execution_id, history)
+                if reschedule_at is not None:
+                    self._work_added(tx, [reschedule_at])
+
+        self._run(complete)
+
+    def extend_heartbeat(self, execution_id: str, branch_id: str, token: str, due: float) -> bool:
+        params = {
+            "execution_id": execution_id,
+            "branch_id": branch_id,
+            "token": token,
+            "error": HEARTBEAT_TIMEOUT,
+            "due_at": due,
+        }
+        return self._run(lambda tx: tx.execute("work_extend_heartbeat", params).rowcount > 0)
+
+    def commit(self, commit: Commit, now: float) -> CommitResult:
+        return self._run(lambda tx: apply_commit(tx, commit, now))
+
+    # lookups by name and resources -------------------------------------------------------------
+
+    def find_execution(self, workflow_name: str, name: str) -> ExecutionRecord | None:
+        rows = self._read("execution_by_name", workflow_name=workflow_name, name=name)
+        return self._execution(rows[0]) if rows else None
+
+    def put_resource(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        params = {"kind": kind, "key": key, "body": self._doc(body)}
+        self._run(lambda tx: tx.execute("resource_put", params))
+
+    def insert_resource(self, kind: str, key: str, body: dict[str, Any]) -> bool:
+        params = {"kind": kind, "key": key, "body": self._doc(body)}
+        return self._run(lambda tx: tx.execute("resource_insert", params).rowcount > 0)
+
+    def get_resource(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._read("resource_get", kind=kind, key=key)
+        return dict(self._from_doc(rows[0]["body"])) if rows else None
+
+    def list_resources(self, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        rows = self._read("resource_list", kind=kind, prefix=prefix)
+        return [(row["key"], dict(self._from_doc(row["body"]))) for row in rows]
+
+    def delete_resource(self, kind: str, key: str) -> bool:
+        params = {"kind": kind, "key": key}
+        return self._run(lambda tx: tx.execute("resource_delete", params).rowcount > 0)
+
+    def take_resource(self, kind: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+        params = {"kind": kind, "prefix": prefix}
+        row = self._run(lambda tx: tx.execute("resource_take", params).fetchone())
+        return (row["key"], dict(self._from_doc(row["body"]))) if row else None

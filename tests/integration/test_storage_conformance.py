@@ -691,6 +691,32 @@ class TestCommit:
         webhooks = claim_all(storage)
         assert [(w.kind, w.execution_id) for w in webhooks] == [(WORK_WEBHOOK, hooked)]
 
+    def test_a_rescheduled_webhook_keeps_its_new_payload_and_appends_history(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        hooked = start_execution(storage, workflow_id, callback_url="http://hook/done")
+        (start,) = claim_all(storage)
+        done = replace(root_of(storage, hooked), status=SUCCEEDED, output=1)
+        storage.commit(Commit(hooked, start, done, execution_update={"status": "SUCCEEDED"}), NOW)
+        (webhook,) = claim_all(storage)
+        before = len(storage.get_history(hooked))
+        failed = HistoryEvent("WebhookAttemptFailed", {"attempt": 1, "error": "refused"}, NOW + 1)
+        storage.complete_work(webhook, reschedule_at=NOW + 5, payload={"attempt": 1}, history=[failed])
+        assert claim_all(storage, now=NOW + 4) == []
+        (again,) = claim_all(storage, now=NOW + 5)
+        assert (again.work_id, again.payload) == (webhook.work_id, {"attempt": 1})
+        history = storage.get_history(hooked)
+        assert [(e.type, e.details) for e in history[before:]] == [
+            ("WebhookAttemptFailed", {"attempt": 1, "error": "refused"})
+        ]
+        # a stale claim (the first one) changes nothing: neither the item nor the history
+        stale = HistoryEvent("WebhookDelivered", {"attempts": 1}, NOW + 6)
+        storage.complete_work(webhook, history=[stale])
+        assert len(storage.get_history(hooked)) == before + 1
+        delivered = HistoryEvent("WebhookDelivered", {"attempts": 2}, NOW + 6)
+        storage.complete_work(again, history=[delivered])
+        assert storage.get_history(hooked, limit=1, reverse=True)[0].type == "WebhookDelivered"
+        assert claim_all(storage, now=NOW + 1000) == []
+
     def test_finish_execution_cancels_branches_and_work(self, storage: Storage) -> None:
         execution_id, join_id, _children = open_join(storage, total=2)
         other = start_execution(storage, make_workflow(storage, "other"), callback_url="http://hook/x")
@@ -951,6 +977,71 @@ class TestChildExecutions:
         assert [storage.get_execution(c).status for c in child_ids] == ["ABORTED", "ABORTED"]  # type: ignore[union-attr]
 
 
+class TestLookupsAndResources:
+    """Executions by name (AWS execution ARNs) and the front doors' resource documents."""
+
+    def test_find_execution_by_workflow_and_name(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage, "orders")
+        first = start_execution(storage, workflow_id)
+        found = storage.find_execution("orders", first)
+        assert found is not None and found.execution_id == first
+        assert storage.find_execution("orders", "nope") is None
+        assert storage.find_execution("other", first) is None
+
+    def test_find_execution_gives_the_newest_of_a_name(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage, "orders")
+        workflow = storage.get_workflow(workflow_id)
+        assert workflow is not None
+        ids = []
+        for number in range(2):
+            execution_id = f"named-{number}-{next(_ids)}"
+            record = ExecutionRecord(
+                execution_id, workflow_id, "orders", workflow.version, "same", "RUNNING", {}, NOW + number
+            )
+            root = Branch(branch_id=execution_id, execution_id=execution_id, container=())
+            storage.create_execution(record, root, [])
+            ids.append(execution_id)
+        found = storage.find_execution("orders", "same")
+        assert found is not None and found.execution_id == ids[1]
+
+    def test_resources_put_get_list_delete(self, storage: Storage) -> None:
+        assert storage.get_resource("tag", "a") is None
+        storage.put_resource("tag", "b/1", {"v": 1})
+        storage.put_resource("tag", "a/2", {"v": 2, "nested": {"k": ["x"]}})
+        storage.put_resource("tag", "a/1", {"v": 3})
+        storage.put_resource("other", "a/9", {"v": 4})
+        storage.put_resource("tag", "a/1", {"v": 5})  # replaces
+        assert storage.get_resource("tag", "a/1") == {"v": 5}
+        assert storage.list_resources("tag", "a/") == [
+            ("a/1", {"v": 5}),
+            ("a/2", {"v": 2, "nested": {"k": ["x"]}}),
+        ]
+        assert [key for key, _ in storage.list_resources("tag")] == ["a/1", "a/2", "b/1"]
+        assert storage.list_resources("tag", "a%") == [] and storage.list_resources("tag", "a_") == []
+        assert storage.delete_resource("tag", "a/1") is True
+        assert storage.delete_resource("tag", "a/1") is False
+        assert storage.get_resource("tag", "a/1") is None
+        assert storage.get_resource("other", "a/9") == {"v": 4}
+
+    def test_insert_resource_only_once(self, storage: Storage) -> None:
+        assert storage.insert_resource("version", "wf/1", {"n": 1}) is True
+        assert storage.insert_resource("version", "wf/1", {"n": 2}) is False
+        assert storage.get_resource("version", "wf/1") == {"n": 1}
+
+    def test_take_resource_in_key_order_once(self, storage: Storage) -> None:
+        for number in (3, 1, 2):
+            storage.put_resource("task", f"act/{number}", {"n": number})
+        storage.put_resource("task", "other/0", {"n": 0})
+        assert storage.take_resource("task", "act/") == ("act/1", {"n": 1})
+        taken: list[tuple[str, dict[str, Any]] | None] = []
+        with ThreadPoolExecutor(4) as pool:
+            taken = list(pool.map(lambda _: storage.take_resource("task", "act/"), range(4)))
+        assert sorted(t[0] for t in taken if t is not None) == ["act/2", "act/3"]
+        assert taken.count(None) == 2
+        assert storage.take_resource("task", "act/") is None
+        assert storage.get_resource("task", "other/0") == {"n": 0}
+
+
 def test_every_storage_method_is_covered() -> None:
     """A new abstract method must get a test here before a backend implements it."""
     covered = {
@@ -959,7 +1050,8 @@ def test_every_storage_method_is_covered() -> None:
         "workflows_using", "create_execution", "get_execution", "list_executions", "get_history",
         "store_finished_execution", "finish_execution", "get_branch", "child_results", "claim_work",
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
-        "wait_for_work", "extend_heartbeat", "create_execution_claimed",
+        "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
+        "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

@@ -43,16 +43,27 @@ RETURNING service_id, name, body, created_at, updated_at;
 -- name: service_delete
 DELETE FROM services WHERE service_id = %(service_id)s;
 
--- name: workflow_by_ref
-SELECT workflow_id, name, version, created_at, updated_at FROM workflows
-WHERE workflow_id = %(ref)s OR name = %(ref)s
+-- name: workflow_get
+-- The latest version (version NULL) or a given one, with the workflow's head.
+SELECT w.workflow_id, w.name, w.updated_at, v.version, v.spec, v.definition, v.services, v.express,
+       v.created_at
+FROM workflows w JOIN workflow_versions v
+  ON v.workflow_id = w.workflow_id AND v.version = COALESCE(%(version)s::integer, w.version)
+WHERE w.workflow_id = %(ref)s OR w.name = %(ref)s
 LIMIT 1;
 
 -- name: workflows_all
-SELECT w.workflow_id, w.name, w.version, w.created_at, w.updated_at,
-       v.spec, v.definition, v.services, v.express, v.created_at AS version_created_at
+SELECT w.workflow_id, w.name, w.updated_at, v.version, v.spec, v.definition, v.services, v.express,
+       v.created_at
 FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.workflow_id AND v.version = w.version
 ORDER BY w.name;
+
+-- name: versions_all
+SELECT w.workflow_id, w.name, w.updated_at, v.version, v.spec, v.definition, v.services, v.express,
+       v.created_at
+FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.workflow_id
+WHERE w.workflow_id = %(workflow_id)s OR w.name = %(workflow_id)s
+ORDER BY v.version;
 
 -- name: workflows_using
 SELECT w.name
@@ -80,15 +91,7 @@ DELETE FROM workflows WHERE workflow_id = %(workflow_id)s;
 -- name: version_insert
 INSERT INTO workflow_versions (workflow_id, version, spec, definition, services, express, created_at)
 VALUES (%(workflow_id)s, %(version)s, %(spec)s, %(definition)s, %(services)s, %(express)s, %(now)s)
-RETURNING spec, definition, services, express, created_at;
-
--- name: version_get
-SELECT spec, definition, services, express, created_at FROM workflow_versions
-WHERE workflow_id = %(workflow_id)s AND version = %(version)s;
-
--- name: versions_all
-SELECT version, spec, definition, services, express, created_at FROM workflow_versions
-WHERE workflow_id = %(workflow_id)s ORDER BY version;
+RETURNING version, spec, definition, services, express, created_at;
 
 -- name: execution_insert
 INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
@@ -116,16 +119,6 @@ SELECT * FROM executions WHERE execution_id = %(execution_id)s;
 -- Taken first by every transition of an execution: its commits (and the joins of its children)
 -- serialise on this row, so they never wait on each other's work or branch rows in opposite orders.
 SELECT callback_url FROM executions WHERE execution_id = %(execution_id)s FOR NO KEY UPDATE;
-
--- name: executions_page
--- Top-level executions, or the child executions of one (parent_id).
-SELECT * FROM executions
-WHERE (%(parent_id)s::text IS NULL AND parent_execution_id IS NULL OR parent_execution_id = %(parent_id)s)
-  AND (%(workflow_id)s::text IS NULL OR workflow_id = %(workflow_id)s)
-  AND (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(after)s::text IS NULL OR seq < (SELECT seq FROM executions WHERE execution_id = %(after)s))
-ORDER BY seq DESC
-LIMIT %(limit)s;
 
 -- name: execution_finish
 UPDATE executions
@@ -221,6 +214,10 @@ DELETE FROM work WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %
 UPDATE work SET due_at = %(due_at)s, owner = NULL, lease_until = NULL
 WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s;
 
+-- name: work_reschedule_payload
+UPDATE work SET due_at = %(due_at)s, owner = NULL, lease_until = NULL, payload = %(payload)s
+WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s;
+
 -- name: work_extend_heartbeat
 UPDATE work SET due_at = %(due_at)s
 WHERE execution_id = %(execution_id)s AND branch_id = %(branch_id)s AND kind = 'token' AND owner IS NULL
@@ -243,3 +240,29 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 
 -- name: work_next_due
 SELECT MIN(due_at) AS due_at FROM work WHERE owner IS NULL;
+
+-- name: execution_by_name
+SELECT * FROM executions WHERE workflow_name = %(workflow_name)s AND name = %(name)s ORDER BY seq DESC LIMIT 1;
+
+-- name: resource_put
+INSERT INTO resources (kind, key, body) VALUES (%(kind)s, %(key)s, %(body)s)
+ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body;
+
+-- name: resource_insert
+INSERT INTO resources (kind, key, body) VALUES (%(kind)s, %(key)s, %(body)s) ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: resource_get
+SELECT key, body FROM resources WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: resource_list
+SELECT key, body FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
+ORDER BY key COLLATE "C";
+
+-- name: resource_delete
+DELETE FROM resources WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: resource_take
+DELETE FROM resources WHERE (kind, key) = (
+    SELECT kind, key FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
+    ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
+) RETURNING key, body;

@@ -57,6 +57,7 @@ CREATE TABLE executions (
 CREATE INDEX executions_by_workflow ON executions (workflow_id, seq);
 CREATE INDEX executions_by_status ON executions (status, seq);
 CREATE INDEX executions_by_parent ON executions (parent_execution_id, seq);
+CREATE INDEX executions_by_name ON executions (workflow_name, name, seq);
 
 CREATE TABLE branches (
     branch_id TEXT PRIMARY KEY,
@@ -110,3 +111,10 @@ CREATE INDEX work_unowned_by_due ON work (due_at) WHERE owner IS NULL;
 CREATE INDEX work_by_owner ON work (owner) WHERE owner IS NOT NULL;
 CREATE INDEX work_by_execution ON work (execution_id);
 CREATE INDEX work_by_branch ON work (branch_id);
+
+CREATE TABLE resources (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body JSON NOT NULL,
+    PRIMARY KEY (kind, key)
+);

@@ -1,46 +1,84 @@
+-- Named queries of the SQLite backend (placeholders :name). The PostgreSQL dialect defines the same names.
+
+-- name: migrations_table
+CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL);
+
+-- name: migrations_applied
+SELECT version FROM schema_migrations ORDER BY version;
+
+-- name: migration_record
+INSERT INTO schema_migrations (version, applied_at) VALUES (:version, :now);
+
 -- name: service_by_ref
-SELECT service_id, name, body, created_at, updated_at FROM services WHERE service_id = :ref OR name = :ref;
+SELECT service_id, name, body, created_at, updated_at FROM services WHERE service_id = :ref OR name = :ref
+LIMIT 1;
+
+-- name: service_get
+SELECT service_id, name, body, created_at, updated_at FROM services WHERE service_id = :ref OR name = :ref
+LIMIT 1;
 
 -- name: services_all
 SELECT service_id, name, body, created_at, updated_at FROM services ORDER BY name;
 
 -- name: service_insert
 INSERT INTO services (service_id, name, body, created_at, updated_at)
-VALUES (:service_id, :name, :body, :now, :now);
+VALUES (:service_id, :name, :body, :now, :now)
+ON CONFLICT (name) DO NOTHING
+RETURNING service_id, name, body, created_at, updated_at;
 
 -- name: service_update
-UPDATE services SET name = :name, body = :body, updated_at = :now WHERE service_id = :service_id;
+UPDATE services SET name = :name, body = :body, updated_at = :now WHERE service_id = :service_id
+RETURNING service_id, name, body, created_at, updated_at;
 
 -- name: service_delete
 DELETE FROM services WHERE service_id = :service_id;
 
--- name: workflow_by_ref
-SELECT workflow_id, name, version, created_at, updated_at FROM workflows WHERE workflow_id = :ref OR name = :ref;
+-- name: workflow_get
+-- The latest version (:version NULL) or a given one, with the workflow's head.
+SELECT w.workflow_id, w.name, w.updated_at, v.version, v.spec, v.definition, v.services, v.express,
+       v.created_at
+FROM workflows w JOIN workflow_versions v
+  ON v.workflow_id = w.workflow_id AND v.version = COALESCE(:version, w.version)
+WHERE w.workflow_id = :ref OR w.name = :ref
+LIMIT 1;
 
 -- name: workflows_all
-SELECT workflow_id, name, version, created_at, updated_at FROM workflows ORDER BY name;
+SELECT w.workflow_id, w.name, w.updated_at, v.version, v.spec, v.definition, v.services, v.express,
+       v.created_at
+FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.workflow_id AND v.version = w.version
+ORDER BY w.name;
+
+-- name: versions_all
+SELECT w.workflow_id, w.name, w.updated_at, v.version, v.spec, v.definition, v.services, v.express,
+       v.created_at
+FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.workflow_id
+WHERE w.workflow_id = :workflow_id OR w.name = :workflow_id
+ORDER BY v.version;
+
+-- name: workflows_using
+SELECT w.name
+FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.workflow_id AND v.version = w.version
+WHERE EXISTS (SELECT 1 FROM json_each(v.services) WHERE json_each.value = :service)
+ORDER BY w.name;
 
 -- name: workflow_insert
 INSERT INTO workflows (workflow_id, name, version, created_at, updated_at)
-VALUES (:workflow_id, :name, 1, :now, :now);
+VALUES (:workflow_id, :name, 1, :now, :now)
+ON CONFLICT (name) DO NOTHING
+RETURNING workflow_id, name, version, created_at, updated_at;
 
 -- name: workflow_bump
-UPDATE workflows SET name = :name, version = version + 1, updated_at = :now WHERE workflow_id = :workflow_id;
+UPDATE workflows SET name = :name, version = version + 1, updated_at = :now
+WHERE workflow_id = (SELECT workflow_id FROM workflows WHERE workflow_id = :ref OR name = :ref LIMIT 1)
+RETURNING workflow_id, name, version, created_at, updated_at;
 
 -- name: workflow_delete
 DELETE FROM workflows WHERE workflow_id = :workflow_id;
 
 -- name: version_insert
 INSERT INTO workflow_versions (workflow_id, version, spec, definition, services, express, created_at)
-VALUES (:workflow_id, :version, :spec, :definition, :services, :express, :now);
-
--- name: version_get
-SELECT spec, definition, services, express, created_at FROM workflow_versions
-WHERE workflow_id = :workflow_id AND version = :version;
-
--- name: versions_all
-SELECT version, spec, definition, services, express, created_at FROM workflow_versions
-WHERE workflow_id = :workflow_id ORDER BY version;
+VALUES (:workflow_id, :version, :spec, :definition, :services, :express, :now)
+RETURNING version, spec, definition, services, express, created_at;
 
 -- name: execution_insert
 INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
@@ -137,6 +175,10 @@ DELETE FROM work WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
 UPDATE work SET due_at = :due_at, owner = NULL, lease_until = NULL
 WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
 
+-- name: work_reschedule_payload
+UPDATE work SET due_at = :due_at, owner = NULL, lease_until = NULL, payload = :payload
+WHERE work_id = :work_id AND fence = :fence AND owner = :owner;
+
 -- name: work_extend_heartbeat
 UPDATE work SET due_at = :due_at
 WHERE execution_id = :execution_id AND branch_id = :branch_id AND kind = 'token' AND owner IS NULL
@@ -149,7 +191,8 @@ DELETE FROM work WHERE branch_id IN (SELECT branch_id FROM branches WHERE join_i
 DELETE FROM work WHERE execution_id = :execution_id AND kind != 'webhook';
 
 -- name: work_renew
-UPDATE work SET lease_until = :until WHERE work_id = :work_id AND owner = :owner;
+UPDATE work SET lease_until = :until
+WHERE work_id IN (SELECT value FROM json_each(:work_ids)) AND owner = :owner;
 
 -- name: work_release_owner
 UPDATE work SET owner = NULL, lease_until = NULL WHERE owner = :owner;
@@ -158,5 +201,29 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner = :owner;
 UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 
 -- name: work_next_due
-SELECT MIN(due_at) FROM work WHERE owner IS NULL;
+SELECT MIN(due_at) AS due_at FROM work WHERE owner IS NULL;
 
+
+-- name: execution_by_name
+SELECT * FROM executions WHERE workflow_name = :workflow_name AND name = :name ORDER BY seq DESC LIMIT 1;
+
+-- name: resource_put
+INSERT INTO resources (kind, key, body) VALUES (:kind, :key, :body)
+ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body;
+
+-- name: resource_insert
+INSERT INTO resources (kind, key, body) VALUES (:kind, :key, :body) ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: resource_get
+SELECT key, body FROM resources WHERE kind = :kind AND key = :key;
+
+-- name: resource_list
+SELECT key, body FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key;
+
+-- name: resource_delete
+DELETE FROM resources WHERE kind = :kind AND key = :key;
+
+-- name: resource_take
+DELETE FROM resources WHERE kind = :kind AND key = (
+    SELECT key FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key LIMIT 1
+) RETURNING key, body;

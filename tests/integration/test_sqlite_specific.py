@@ -1,0 +1,120 @@
+"""SQLite-only behaviour: processes that start together on one file.
+
+``machinery serve --processes N`` and several ``machinery migrate`` commands open one fresh file at the
+same moment: the migration runner must apply each migration once and none may fail.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from machinery.storage.queries import load_migrations
+from machinery.storage.sqlite import SQLiteStorage
+
+MIGRATORS = 6
+ROUNDS = 10
+
+
+def applied_versions(path: Path) -> list[int]:
+    with sqlite3.connect(path) as connection:
+        return [
+            row[0] for row in connection.execute("SELECT version FROM schema_migrations ORDER BY version")
+        ]
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_concurrent_migrators_on_a_fresh_file_apply_each_migration_once(tmp_path: Path, round_: int) -> None:
+    path = tmp_path / f"fresh-{round_}.db"
+    barrier = threading.Barrier(MIGRATORS)
+
+    def migrate() -> None:
+        storage = SQLiteStorage(str(path))
+        try:
+            barrier.wait(timeout=30)
+            storage.migrate()
+        finally:
+            storage.close()
+
+    with ThreadPoolExecutor(MIGRATORS) as pool:
+        for future in [pool.submit(migrate) for _ in range(MIGRATORS)]:
+            future.result(timeout=60)
+    assert applied_versions(path) == [version for version, _sql in load_migrations("sqlite")]
+
+
+def test_the_applied_migrations_are_read_under_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a migrator decides what to apply, no other connection can start writing: a second migrator
+    waits, then finds everything applied (reading first and locking later let two apply migration 1)."""
+    import machinery.storage.sqlite as sqlite_module
+
+    path = tmp_path / "fresh.db"
+    probes: list[str] = []
+
+    def load_while_probing(dialect: str) -> list[tuple[int, str]]:
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            probes.append("another connection could write")
+        except sqlite3.OperationalError as exc:
+            probes.append(str(exc))
+        finally:
+            probe.close()
+        return load_migrations(dialect)
+
+    monkeypatch.setattr(sqlite_module, "load_migrations", load_while_probing)
+    storage = SQLiteStorage(str(path))
+    try:
+        storage.migrate()
+    finally:
+        storage.close()
+    assert probes == ["database is locked"]
+
+
+def test_concurrent_migrate_commands_on_a_fresh_file_all_succeed(tmp_path: Path) -> None:
+    """The issue's reproduction: four ``machinery migrate`` processes started together, three times."""
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'cli-{round_}.db'}"
+        env = {**os.environ, "MACHINERY_DATABASE_URL": url}
+        commands = [
+            subprocess.Popen(
+                [sys.executable, "-m", "machinery", "migrate"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(4)
+        ]
+        results = [command.communicate(timeout=120) for command in commands]
+        failures = [
+            err.decode() for command, (_out, err) in zip(commands, results, strict=True) if command.returncode
+        ]
+        assert not failures, failures
+        assert applied_versions(tmp_path / f"cli-{round_}.db") == [v for v, _sql in load_migrations("sqlite")]
+
+
+def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migrations run in one transaction: a broken one rolls back every statement before it."""
+    import machinery.storage.sqlite as sqlite_module
+
+    good = load_migrations("sqlite")
+    broken = [*good, (len(good) + 1, "CREATE TABLE extra (x INTEGER);\nCREATE TABLE broken (;\n")]
+    monkeypatch.setattr(sqlite_module, "load_migrations", lambda _dialect: broken)
+    storage = SQLiteStorage(str(tmp_path / "broken.db"))
+    try:
+        with pytest.raises(Exception, match=f"migration {len(good) + 1} failed"):
+            storage.migrate()
+    finally:
+        storage.close()
+    with sqlite3.connect(tmp_path / "broken.db") as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "extra" not in tables and "services" not in tables
