@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from machinery.errors import BadRequest, FieldIssue
+from machinery.errors import BadRequest, FieldIssue, PayloadTooLarge
 
 #: The largest integer every JSON peer holds exactly (JavaScript's ``Number.MAX_SAFE_INTEGER``).
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -65,6 +65,16 @@ class InputLimits:
 def limit_data(name: str, value: int) -> dict[str, Any]:
     """The members a refusal carries so that a client can tell which limit it hit and how to raise it."""
     return {"limit": name, "limit_value": value, "setting": SETTING_NAMES[name]}
+
+
+def body_too_large(limit: int, declared: int | None = None) -> PayloadTooLarge:
+    """The 413 answer of a body beyond ``MACHINERY_MAX_BODY_BYTES`` (``declared``: its Content-Length)."""
+    size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
+    return PayloadTooLarge(
+        f"the body has {size}, more than the limit of {limit} (MACHINERY_MAX_BODY_BYTES)",
+        issues=[FieldIssue("(body)", f"has {size} (limit {limit})")],
+        **limit_data("max_body_bytes", limit),
+    )
 
 
 class JsonRefused(ValueError):

@@ -10,6 +10,7 @@ storage (it renders storage's records).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from machinery.asl.simple import TYPE_ALIASES
 from machinery.engine.context import iso_time
@@ -343,6 +344,14 @@ def problem_json(
     for key, value in (members or {}).items():
         body.setdefault(key, value)
     return body
+
+
+def problem_instance(path: str, encoding: str = "utf-8") -> str:
+    """A request path as a problem's ``instance``: a URI reference, so percent-encoded as it was sent.
+
+    :param encoding: how ``path`` was decoded from the bytes sent (``latin-1`` for WSGI's raw paths).
+    """
+    return quote(path, safe="/:@!$&'()*+,;=~-._", encoding=encoding, errors="surrogateescape")
 
 
 def error_problem(error: MachineryError, instance: str | None = None) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from machinery.api.requests import input_limits
-from machinery.errors import FieldIssue, MachineryError, PayloadTooLarge
-from machinery.limits import limit_data
-from machinery.shapes import error_problem, problem_json
+from machinery.errors import MachineryError
+from machinery.limits import body_too_large
+from machinery.shapes import error_problem, problem_instance, problem_json
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +30,24 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(MachineryError)
     def machinery_error(error: MachineryError) -> Response:
-        return problem_response(error_problem(error, request.path))
+        return problem_response(error_problem(error, _instance()))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         if isinstance(error, RequestEntityTooLarge):
-            return problem_response(error_problem(_body_too_large(), request.path))
+            return problem_response(
+                error_problem(
+                    body_too_large(input_limits(current_app).max_body_bytes, request.content_length),
+                    _instance(),
+                )
+            )
         status = error.code or 500
         code = (error.name or "error").lower().replace(" ", "_")
         # A plain HTTP error (unknown route, method not allowed): RFC 9457's "about:blank" type, whose
         # title is the status phrase. Its headers (Allow for 405) are kept.
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         body = problem_json(
-            status, code, error.name, error.description or error.name, request.path, type_uri="about:blank"
+            status, code, error.name, error.description or error.name, _instance(), type_uri="about:blank"
         )
         return problem_response(body, headers)
 
@@ -51,17 +56,11 @@ def register_error_handlers(app: Flask) -> None:
         logger.exception("unhandled error")
         body = problem_json(
             500, "internal_error", "Internal server error", "unexpected server error; see the server log",
-            request.path,
+            _instance(),
         )  # fmt: skip
         return problem_response(body)
 
 
-def _body_too_large() -> PayloadTooLarge:
-    limit = input_limits(current_app).max_body_bytes
-    declared = request.content_length
-    size = f"{declared} bytes" if declared is not None else "more bytes"
-    return PayloadTooLarge(
-        f"the body has {size}, more than the limit of {limit} (MACHINERY_MAX_BODY_BYTES)",
-        issues=[FieldIssue("(body)", f"has {size} (limit {limit})")],
-        **limit_data("max_body_bytes", limit),
-    )
+def _instance() -> str:
+    """The request's path as a URI reference (``instance``): percent-encoded UTF-8, as it was sent."""
+    return problem_instance(request.path)

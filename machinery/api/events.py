@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from machinery import shapes
 from machinery.api import orchestrator_of
-from machinery.api.spec import Body, Link, Reply, operation
+from machinery.api.spec import Body, Link, Param, Reply, operation
 from machinery.control import schemas
 from machinery.status import ExecutionStatus
 
@@ -16,27 +16,29 @@ blueprint = Blueprint("events", __name__, url_prefix="/e")
 
 _EVENT_ID = {"event_id": "the event's id"}
 _LINKS = {
-    "GetEvent": Link("getEvent", {"event_id": "$response.body#/event_id"}, "read it (long-poll with wait)"),
+    "GetEvent": Link("getEvent", {"ref": "$response.body#/event_id"}, "read it (long-poll with wait)"),
     "GetHistory": Link("getHistory", {"event_id": "$response.body#/event_id"}, "its history"),
     "StopEvent": Link("stopEvent", {"event_id": "$response.body#/event_id"}, "stop it"),
 }
 
 
-@blueprint.post("/<workflow_ref>")
+# POST /e/<ref> and GET /e/<ref> share one templated path, so they share the parameter's name (OpenAPI
+# treats /e/{a} and /e/{b} as the same path): a workflow for POST, an event for GET.
+@blueprint.post("/<ref>")
 @operation(
     "Send an event (start an execution)",
     tag="events",
     description="Starts an execution of the workflow's latest version with the event data and waits up to "
     "`wait` seconds (default `MACHINERY_SYNC_WAIT`) for it to end. Data beyond `MACHINERY_DATA_LIMIT` "
     "bytes is refused (413) before anything is stored.",
-    path={"workflow_ref": "the workflow's id or name"},
+    path={"ref": Param("the workflow's id or name", example="process-text")},
     query=schemas.START_EVENT_QUERY,
     body=Body(
         schemas.EVENT_BODY,
         "the event data, or the seed's envelope around it",
         invalid=None,  # any JSON is event data; the use case checks the envelope and the declared inputs
         allow_null=True,
-        examples={"data": {"message": "The Sun will rise"}},
+        examples={"seed": {"data": {"message": "The Sun will rise in the morning !"}}},
     ),
     replies=(
         Reply(201, "the event ended within `wait`: its final record", shapes.EVENT_RECORD, links=_LINKS),
@@ -50,10 +52,10 @@ _LINKS = {
     ),
     problems=(422,),
 )
-def create_event(workflow_ref: str, body: Any, query: dict[str, Any]) -> tuple[Response, int]:
+def create_event(ref: str, body: Any, query: dict[str, Any]) -> tuple[Response, int]:
     orchestrator = orchestrator_of(current_app)
     wait = query["wait"] if query["wait"] is not None else float(current_app.config["SYNC_WAIT"])
-    record = orchestrator.start_event(workflow_ref, body)
+    record = orchestrator.start_event(ref, body)
     if wait > 0:
         record = orchestrator.wait_event(record.execution_id, wait)
     response = jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))
@@ -82,18 +84,18 @@ def list_events(query: dict[str, Any]) -> Response:
     return jsonify({"events": events, "next_cursor": cursor})
 
 
-@blueprint.get("/<event_id>")
+@blueprint.get("/<ref>")
 @operation(
     "Read an event",
     tag="events",
-    path=_EVENT_ID,
+    path={"ref": "the event's id"},
     query=schemas.GET_EVENT_QUERY,
     replies=(Reply(200, "the event's record (once it ended, or when `wait` ran out)", shapes.EVENT_RECORD),),
 )
-def get_event(event_id: str, query: dict[str, Any]) -> Response:
+def get_event(ref: str, query: dict[str, Any]) -> Response:
     orchestrator = orchestrator_of(current_app)
     wait = query["wait"]
-    record = orchestrator.wait_event(event_id, wait) if wait > 0 else orchestrator.get_event(event_id)
+    record = orchestrator.wait_event(ref, wait) if wait > 0 else orchestrator.get_event(ref)
     return jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))
 
 

@@ -18,9 +18,8 @@ from waitress.task import ErrorTask
 from waitress.utilities import RequestEntityTooLarge
 
 from machinery.api.requests import input_limits
-from machinery.errors import FieldIssue, PayloadTooLarge
-from machinery.limits import limit_data
-from machinery.shapes import error_problem, problem_json
+from machinery.limits import body_too_large
+from machinery.shapes import error_problem, problem_instance, problem_json
 
 
 def create_http_server(app: Flask, **adjustments: Any) -> BaseWSGIServer | MultiSocketServer:
@@ -47,15 +46,10 @@ class _ProblemErrorTask(ErrorTask):  # type: ignore[misc]
     def execute(self) -> None:
         request: Any = self.request  # a waitress.parser.HTTPRequestParser (the stubs say otherwise)
         error = request.error
-        instance = getattr(request, "path", None) or None
+        path = getattr(request, "path", None)  # unquoted, latin-1 text of the bytes sent (WSGI's way)
+        instance = problem_instance(path, "latin-1") if path else None
         if isinstance(error, RequestEntityTooLarge):
-            limit = self.body_limit
-            refusal = PayloadTooLarge(
-                f"the body is larger than the limit of {limit} bytes (MACHINERY_MAX_BODY_BYTES)",
-                issues=[FieldIssue("(body)", f"has more than {limit} bytes")],
-                **limit_data("max_body_bytes", limit),
-            )
-            body = error_problem(refusal, instance)
+            body = error_problem(body_too_large(self.body_limit), instance)
         else:
             code = error.reason.lower().replace(" ", "_")
             body = problem_json(

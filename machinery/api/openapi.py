@@ -17,7 +17,7 @@ from werkzeug.routing import Rule
 
 import machinery
 from machinery import shapes
-from machinery.api.spec import OPERATION_ATTRIBUTE, UNDOCUMENTED_ATTRIBUTE, Body, Operation, Reply
+from machinery.api.spec import OPERATION_ATTRIBUTE, UNDOCUMENTED_ATTRIBUTE, Body, Link, Operation, Reply
 from machinery.control import schemas
 from machinery.errors import PROBLEM_TYPES
 
@@ -66,6 +66,7 @@ PROBLEM_DESCRIPTIONS = {
 }
 
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_TEMPLATE = re.compile(r"\{[^}]+\}")
 
 
 def document(app: Flask) -> dict[str, Any]:
@@ -98,18 +99,24 @@ def undescribed_routes(app: Flask) -> list[str]:
 
 
 def openapi_path(rule: Rule) -> str:
-    """``/e/<workflow_ref>`` → ``/e/{workflow_ref}``."""
+    """``/e/<ref>`` → ``/e/{ref}``."""
     return _CONVERTER.sub(r"{\1}", rule.rule)
 
 
 def _build(app: Flask) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     tags: dict[str, None] = {}
+    templates: dict[str, str] = {}
     for rule, method, described in described_routes(app):
         missing = set(rule.arguments) ^ set(described.path)
         if missing:
             raise ValueError(f"{rule.rule}: path parameters {sorted(missing)} are not described")
-        paths.setdefault(openapi_path(rule), {})[method.lower()] = _operation(rule, described)
+        path = openapi_path(rule)
+        # OpenAPI: /e/{a} and /e/{b} are one path; routes sharing a template must share the names.
+        template = _TEMPLATE.sub("{}", path)
+        if templates.setdefault(template, path) != path:
+            raise ValueError(f"{path} and {templates[template]} are one path: name their parameters alike")
+        paths.setdefault(path, {})[method.lower()] = _operation(rule, described)
         tags[described.tag] = None
     return {
         "openapi": "3.1.0",
@@ -136,10 +143,13 @@ def _build(app: Flask) -> dict[str, Any]:
 
 
 def _operation(rule: Rule, described: Operation) -> dict[str, Any]:
-    parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "description": text, "schema": {"type": "string"}}
-        for name, text in described.path.items()
-    ]
+    parameters: list[dict[str, Any]] = []
+    for name, param in described.path.items():
+        found_param = {"name": name, "in": "path", "required": True, "description": param.description}
+        found_param["schema"] = {"type": "string"}
+        if param.example is not None:
+            found_param["example"] = param.example
+        parameters.append(found_param)
     for name, schema in described.query.items():
         parameter: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": _refer(schema)}
         if "description" in schema:
@@ -185,14 +195,18 @@ def _reply(reply: Reply) -> dict[str, Any]:
     if reply.schema is not None:
         found["content"] = {"application/json": {"schema": _refer(reply.schema)}}
     if reply.links:
-        found["links"] = {
-            name: {
-                "operationId": link.operation_id,
-                "parameters": dict(link.parameters),
-                "description": link.description,
-            }
-            for name, link in reply.links.items()
-        }
+        found["links"] = {name: _link(link) for name, link in reply.links.items()}
+    return found
+
+
+def _link(link: Link) -> dict[str, Any]:
+    found: dict[str, Any] = {"operationId": link.operation_id, "description": link.description}
+    if link.parameters:
+        found["parameters"] = dict(link.parameters)
+    if link.request_body is not None:
+        found["requestBody"] = link.request_body
+        # Tell schemathesis (the contract test) that the body is the whole body, not fields to merge.
+        found["x-schemathesis"] = {"merge_body": False}
     return found
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from machinery import shapes
 from machinery.api import orchestrator_of
-from machinery.api.spec import Body, Link, Reply, operation
+from machinery.api.spec import Body, Link, Param, Reply, operation
 from machinery.control import definitions, schemas
 
 blueprint = Blueprint("services", __name__, url_prefix="/s")
@@ -21,7 +21,7 @@ _SERVICE_BODY = Body(
     examples={
         "upper": {
             "name": "upper",
-            "address": "http://127.0.0.1:5001/event",
+            "address": "http://localhost:5001/event",
             "inputs": [{"name": "message", "type": "string"}],
             "outputs": [{"name": "message", "type": "string"}],
         }
@@ -31,6 +31,17 @@ _LINKS = {
     "GetService": Link("getService", {"ref": "$response.body#/service_id"}, "read it back"),
     "ReplaceService": Link("replaceService", {"ref": "$response.body#/service_id"}, "change it"),
     "DeleteService": Link("deleteService", {"ref": "$response.body#/service_id"}, "delete it"),
+    "DefineWorkflow": Link(
+        "createWorkflow",
+        description="define a workflow whose one Task calls it",
+        request_body={
+            "name": "calls-a-service",
+            "definition": {
+                "StartAt": "Call",
+                "States": {"Call": {"Type": "Task", "Resource": "$response.body#/name", "End": True}},
+            },
+        },
+    ),
 }
 
 
@@ -64,7 +75,12 @@ def list_services() -> Response:
 
 
 @blueprint.get("/<ref>")
-@operation("Read a service", tag="services", path=_REF, replies=(Reply(200, "the service", shapes.SERVICE),))
+@operation(
+    "Read a service",
+    tag="services",
+    path={"ref": Param(_REF["ref"], example="upper")},
+    replies=(Reply(200, "the service", shapes.SERVICE),),
+)
 def get_service(ref: str) -> Response:
     storage = orchestrator_of(current_app).storage
     return jsonify(shapes.service_json(definitions.find_service(storage, ref)))

@@ -51,12 +51,26 @@ class Body:
 
 @dataclass(frozen=True)
 class Link:
-    """An OpenAPI link from a reply to another operation (``parameters``: its path parameters, from
-    runtime expressions such as ``$response.body#/event_id``)."""
+    """An OpenAPI link from a reply to another operation.
+
+    :param parameters: the target's path parameters, from runtime expressions such as
+        ``$response.body#/event_id``.
+    :param request_body: the target's whole body, whose strings may be runtime expressions.
+    """
 
     operation_id: str
-    parameters: Mapping[str, str]
+    parameters: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    request_body: Any = None
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path parameter: its description and, for reading routes, an example value (the walk-through's
+    names: ``upper``, ``process-text``), which the docs page offers and the contract test tries."""
+
+    description: str
+    example: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,7 @@ class Operation:
     description: str = ""
     body: Body | None = None
     query: Mapping[str, Schema] = field(default_factory=dict)
-    path: Mapping[str, str] = field(default_factory=dict)
+    path: Mapping[str, Param] = field(default_factory=dict)
     problems: tuple[int, ...] = ()
     operation_id: str = ""
 
@@ -108,7 +122,7 @@ def operation(
     description: str = "",
     body: Body | None = None,
     query: Mapping[str, Schema] | None = None,
-    path: Mapping[str, str] | None = None,
+    path: Mapping[str, str | Param] | None = None,
     problems: tuple[int, ...] = (),
     operation_id: str = "",
 ) -> Callable[[View], View]:
@@ -116,8 +130,9 @@ def operation(
 
     The view receives ``body=`` (the parsed, validated body) when ``body`` is given and ``query=`` (a
     dict of the validated arguments, defaults filled in) when ``query`` is given. ``path`` maps each path
-    parameter to its description. ``problems`` lists the statuses beyond those every such operation has
-    (400 with a body or query, 413 and 415 with a body, 404 with path parameters, 503).
+    parameter to its description (or a :class:`Param`). ``problems`` lists the statuses beyond those
+    every such operation has (400 with a body or query, 413 and 415 with a body, 404 with path
+    parameters, 503).
     """
 
     def decorate(view: View) -> View:
@@ -128,7 +143,7 @@ def operation(
             description=description,
             body=body,
             query=dict(query or {}),
-            path=dict(path or {}),
+            path={name: Param(p) if isinstance(p, str) else p for name, p in (path or {}).items()},
             problems=problems,
             operation_id=operation_id or _camel(view.__name__),
         )

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from machinery import shapes
 from machinery.api import orchestrator_of
 from machinery.api.requests import input_limits
-from machinery.api.spec import Body, Link, Reply, operation
+from machinery.api.spec import Body, Link, Param, Reply, operation
 from machinery.control import definitions, schemas
 
 blueprint = Blueprint("workflows", __name__, url_prefix="/w")
@@ -25,7 +25,7 @@ _WORKFLOW_BODY = Body(
             "definition": {"StartAt": "Greet", "States": {"Greet": {"Type": "Pass", "End": True}}},
         },
         "simple": {
-            "name": "process-text",
+            "name": "shout",
             "services": ["upper"],
             "inputs": [{"name": "message", "type": "string"}],
             "outputs": [{"name": "message", "type": "string"}],
@@ -33,7 +33,7 @@ _WORKFLOW_BODY = Body(
     },
 )
 _LINKS = {
-    "StartEvent": Link("createEvent", {"workflow_ref": "$response.body#/workflow_id"}, "start an event"),
+    "StartEvent": Link("createEvent", {"ref": "$response.body#/workflow_id"}, "start an event"),
     "GetWorkflow": Link("getWorkflow", {"ref": "$response.body#/workflow_id"}, "read it back"),
     "ListVersions": Link("listVersions", {"ref": "$response.body#/workflow_id"}, "its versions"),
     "ReplaceWorkflow": Link("replaceWorkflow", {"ref": "$response.body#/workflow_id"}, "change it"),
@@ -70,7 +70,7 @@ def list_workflows() -> Response:
 @operation(
     "Read a workflow",
     tag="workflows",
-    path=_REF,
+    path={"ref": Param(_REF["ref"], example="process-text")},
     query=schemas.GET_WORKFLOW_QUERY,
     replies=(Reply(200, "the workflow at its latest version (or `version`)", shapes.WORKFLOW),),
 )
@@ -120,7 +120,7 @@ def delete_workflow(ref: str) -> Response:
 @operation(
     "List a workflow's versions",
     tag="workflows",
-    path=_REF,
+    path={"ref": Param(_REF["ref"], example="process-text")},
     replies=(Reply(200, "every version, oldest first", shapes.VERSION_LIST),),
 )
 def list_versions(ref: str) -> Response:

@@ -39,7 +39,7 @@ def test_every_route_is_described_or_excluded_with_a_reason(app: Flask, spec: di
     assert described == registered
     # The seed's contract is there, each with its documented status codes.
     assert {"201", "409", "415", "400"} <= set(spec["paths"]["/s"]["post"]["responses"])
-    assert {"201", "202", "404", "413", "422"} <= set(spec["paths"]["/e/{workflow_ref}"]["post"]["responses"])
+    assert {"201", "202", "404", "413", "422"} <= set(spec["paths"]["/e/{ref}"]["post"]["responses"])
     assert "204" in spec["paths"]["/healthcheck"]["get"]["responses"]
 
 
