@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from machinery.auth import AuthSettings
 from machinery.runtime.outbound import DEFAULT_DENIED_TARGETS, OutboundPolicy, parse_rules
+from machinery.runtime.retention import RetentionSettings
 from machinery.runtime.webhooks import DEFAULT_ATTEMPTS
 from machinery.runtime.worker import WorkerSettings
 
@@ -40,6 +42,18 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "MAX_JSON_DEPTH": (128, "maximum nesting of arrays and objects in a request body (400)"),
     "MAX_DEFINITION_BYTES": (1048576, "maximum bytes of a workflow definition, AWS's 1 MiB (409)"),
     "MAX_STATES": (10000, "maximum states of a workflow definition, nested ones included (409)"),
+    "INSECURE": (
+        False,
+        "admit requests without a token from any address while no token exists (serve --insecure)",
+    ),
+    "SECRET_KEY": (
+        "",
+        "server key for SigV4 secrets and console sessions (unset: generated, kept in storage)",
+    ),
+    "SESSION_HOURS": (12.0, "how long a console session lasts"),
+    "RETENTION_DAYS": (90.0, "days after which finished executions are deleted (0 keeps them forever)"),
+    "RETENTION_BATCH": (200, "executions one retention pass of a worker deletes at most"),
+    "RETENTION_INTERVAL": (60.0, "seconds between a worker's retention passes (when no backlog)"),
 }
 
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}
@@ -58,6 +72,11 @@ def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
         webhook_secret=str(config["WEBHOOK_SECRET"]) or None,
         webhook_attempts=max(1, int(config["WEBHOOK_ATTEMPTS"])),
         outbound=outbound_policy(config),
+        retention=RetentionSettings(
+            days=float(config["RETENTION_DAYS"]),
+            batch=max(1, int(config["RETENTION_BATCH"])),
+            interval=max(0.01, float(config["RETENTION_INTERVAL"])),
+        ),
     )
 
 
@@ -73,3 +92,11 @@ def outbound_policy(config: Mapping[str, Any]) -> OutboundPolicy:
         except ValueError as exc:
             raise ValueError(f"MACHINERY_{name}: {exc}") from None
     return OutboundPolicy(lists["ALLOWED_TARGETS"], lists["DENIED_TARGETS"])
+
+
+def auth_settings(config: Mapping[str, Any]) -> AuthSettings:
+    return AuthSettings(
+        insecure=bool(config["INSECURE"]),
+        secret_key=str(config["SECRET_KEY"] or ""),
+        session_seconds=max(60, int(float(config["SESSION_HOURS"]) * 3600)),
+    )

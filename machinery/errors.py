@@ -158,8 +158,52 @@ class StorageError(MachineryError):
     title = "Storage unavailable"
 
 
+class StorageFull(StorageError):
+    """The database's disk (or its size limit) is full: nothing was written; retry when there is room."""
+
+    status = 507
+    code = "storage_full"
+    title = "Storage full"
+
+
 class LeaseLost(StorageError):
     """A worker tried to commit work whose lease another worker now holds (fencing)."""
 
     code = "lease_lost"
     title = "Lease lost"
+
+
+class Unauthorized(MachineryError):
+    """No credential where one is needed, or one that is not valid (401).
+
+    ``aws_type`` is the error name the AWS Step Functions protocol answers with.
+    """
+
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+    aws_type = "UnrecognizedClientException"
+
+
+class InvalidSignature(Unauthorized):
+    """An AWS Signature Version 4 that does not match the request, or has expired."""
+
+    code = "invalid_signature"
+    title = "Invalid signature"
+    aws_type = "InvalidSignatureException"
+
+
+class Forbidden(MachineryError):
+    """A valid credential whose scope does not cover the request (403)."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+    aws_type = "AccessDeniedException"
+
+
+class CsrfRejected(Forbidden):
+    """A state-changing request authenticated by a session cookie without its CSRF token."""
+
+    code = "csrf_rejected"
+    title = "CSRF token missing"

@@ -192,6 +192,34 @@ TASK_ACCEPTED: Schema = {
     "properties": {"accepted": {"const": True}},
 }
 
+TOKEN: Schema = {
+    "type": "object",
+    "description": "An API token, as listed: never its secret (rendered by machinery.auth.tokens).",
+    "required": ["token_id", "name", "scope", "access_key_id", "created_at"],
+    "properties": {
+        "token_id": {"type": "string"},
+        "name": {"type": "string"},
+        "scope": {"type": "string", "enum": ["read", "write", "admin"]},
+        "access_key_id": {"type": "string", "description": "its AWS access key id (SigV4)"},
+        "created_at": _TIMESTAMP,
+    },
+}
+ISSUED_TOKEN: Schema = {
+    "type": "object",
+    "description": "A token just made, with its secrets: shown this once.",
+    "required": [*TOKEN["required"], "token", "secret_access_key"],
+    "properties": {
+        **TOKEN["properties"],
+        "token": {"type": "string", "description": "send as Authorization: Bearer <token>"},
+        "secret_access_key": {"type": "string", "description": "its AWS secret access key (SigV4)"},
+    },
+}
+TOKEN_LIST: Schema = {
+    "type": "object",
+    "required": ["tokens"],
+    "properties": {"tokens": {"type": "array", "items": TOKEN}},
+}
+
 FIELD_ISSUE: Schema = {
     "type": "object",
     "required": ["field", "message"],

@@ -8,9 +8,10 @@ from typing import Any
 
 from flask import Flask
 
+from machinery import auth
 from machinery.api import requests
 from machinery.api.errors import register_error_handlers
-from machinery.config import DEFAULTS, worker_settings
+from machinery.config import DEFAULTS, auth_settings, worker_settings
 from machinery.control.events import Orchestrator
 from machinery.limits import InputLimits
 from machinery.storage import open_storage
@@ -41,15 +42,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         storage, worker_settings(app.config), run_worker=bool(app.config["RUN_WORKER"])
     )
     app.extensions["machinery"] = orchestrator
+    auth.install(app, storage, auth_settings(app.config))
     if app.config["START_WORKER"]:
         orchestrator.start()
         atexit.register(orchestrator.stop)
 
     requests.install(app, InputLimits.from_config(app.config))
 
-    from machinery.api import docs, events, health, services, tasks, workflows
+    from machinery.api import docs, events, health, services, tasks, tokens, workflows
 
-    for module in (health, services, workflows, events, tasks, docs):
+    for module in (health, services, workflows, events, tasks, tokens, docs):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     return app

@@ -18,6 +18,7 @@ from werkzeug.routing import Rule
 import machinery
 from machinery import shapes
 from machinery.api.spec import OPERATION_ATTRIBUTE, UNDOCUMENTED_ATTRIBUTE, Body, Link, Operation, Reply
+from machinery.auth.access import Access, route_access
 from machinery.control import schemas
 from machinery.errors import PROBLEM_TYPES
 
@@ -38,6 +39,10 @@ COMPONENTS: dict[str, Schema] = {
     "HistoryEvent": shapes.HISTORY_EVENT,
     "HistoryPage": shapes.HISTORY_PAGE,
     "TaskAccepted": shapes.TASK_ACCEPTED,
+    "Token": shapes.TOKEN,
+    "IssuedToken": shapes.ISSUED_TOKEN,
+    "TokenList": shapes.TOKEN_LIST,
+    "TokenBody": schemas.TOKEN,
     "FieldIssue": shapes.FIELD_ISSUE,
     "Problem": shapes.PROBLEM,
     "ServiceBody": schemas.SERVICE,
@@ -55,6 +60,9 @@ PROBLEM_DESCRIPTIONS = {
     400: "the request cannot be read: malformed JSON, JSON a peer would refuse (NaN, a number beyond a "
     "double, a lone surrogate), nesting beyond `MACHINERY_MAX_JSON_DEPTH`, or an invalid query argument or "
     "body (`errors` names each field)",
+    401: "an API token is needed and missing or not valid (`Authorization: Bearer <token>`; without any "
+    "token the server admits loopback callers only)",
+    403: "the token's scope does not cover the operation",
     404: "no such id or name",
     409: "the body is readable but invalid (`errors` has one entry per field), or conflicts with what is "
     "stored",
@@ -63,6 +71,7 @@ PROBLEM_DESCRIPTIONS = {
     415: "the body is not JSON (`Content-Type: application/json`)",
     422: "the event data does not match the workflow's declared inputs, or an event option is invalid",
     503: "storage is unavailable; try again",
+    507: "the database's disk is full: nothing was written; try again when there is room",
 }
 
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -116,7 +125,7 @@ def _build(app: Flask) -> dict[str, Any]:
         template = _TEMPLATE.sub("{}", path)
         if templates.setdefault(template, path) != path:
             raise ValueError(f"{path} and {templates[template]} are one path: name their parameters alike")
-        paths.setdefault(path, {})[method.lower()] = _operation(rule, described)
+        paths.setdefault(path, {})[method.lower()] = _operation(rule, method, described)
         tags[described.tag] = None
     return {
         "openapi": "3.1.0",
@@ -133,6 +142,13 @@ def _build(app: Flask) -> dict[str, Any]:
         "tags": [{"name": tag} for tag in tags],
         "paths": paths,
         "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token (`machinery tokens create --name NAME --scope write`)",
+                }
+            },
             "schemas": {name: _refer(schema, root=name) for name, schema in COMPONENTS.items()},
             "responses": {
                 _problem_response_name(status): _problem_response(status)
@@ -142,7 +158,7 @@ def _build(app: Flask) -> dict[str, Any]:
     }
 
 
-def _operation(rule: Rule, described: Operation) -> dict[str, Any]:
+def _operation(rule: Rule, method: str, described: Operation) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = []
     for name, param in described.path.items():
         found_param = {"name": name, "in": "path", "required": True, "description": param.description}
@@ -166,8 +182,21 @@ def _operation(rule: Rule, described: Operation) -> dict[str, Any]:
         found["parameters"] = parameters
     if described.body is not None:
         found["requestBody"] = _request_body(described.body)
+    statuses = set(described.problem_statuses())
+    if method != "GET":
+        statuses.add(507)
+    # No access rule: the route is closed (403) until machinery/auth/access.py decides (a test says so).
+    access = route_access(method, rule.rule) or Access.ADMIN
+    if access.scope is not None:
+        found["security"] = [{"bearer": []}]
+        found["description"] = (
+            f"{described.description} Needs an API token with scope `{access.scope.value}` (or above)."
+        ).strip()
+        statuses.update((401, 403))
+    else:
+        found["security"] = []  # open: public, or the task token in the body is the credential
     responses: dict[str, Any] = {str(reply.status): _reply(reply) for reply in described.replies}
-    for status in described.problem_statuses():
+    for status in sorted(statuses):
         if status not in PROBLEM_DESCRIPTIONS:
             raise ValueError(f"{rule.rule}: no description of status {status} (PROBLEM_DESCRIPTIONS)")
         responses[str(status)] = {"$ref": f"#/components/responses/{_problem_response_name(status)}"}

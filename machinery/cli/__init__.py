@@ -3,6 +3,7 @@
 One module per family of commands, each a plain click command or group:
 
 - :mod:`machinery.cli.server`: ``serve``, ``worker``, ``migrate`` (they run the server's code);
+- :mod:`machinery.cli.admin`: ``tokens``, ``purge`` (they work on the database, as ``migrate`` does);
 - :mod:`machinery.cli.completion`: ``completion`` (the shell completion script).
 
 To add a command: write it as a click command (or group) in the module of its family, or in a new module
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import click
 
-from machinery.cli import completion, server
+from machinery.cli import admin, completion, server
 from machinery.cli.base import RootGroup, configure_logging
 
 #: Every command of ``machinery``, in the order ``--help`` shows them.
@@ -25,6 +26,8 @@ COMMANDS: list[click.Command] = [
     server.serve,
     server.worker,
     server.migrate,
+    admin.tokens,
+    admin.purge,
     completion.completion,
 ]
 

@@ -38,14 +38,41 @@ def _use_database_url(database_url: str | None) -> None:
     show_default=True, help="HTTP request threads",
 )  # fmt: skip
 @click.option("--no-worker", is_flag=True, help="serve the API only (workers run as `machinery worker`)")
-def serve(host: str, port: int, database_url: str | None, threads: int, no_worker: bool) -> None:
-    """Run the API and a worker."""
+@click.option(
+    "--insecure", is_flag=True,
+    help="serve beyond loopback without any API token (anyone who reaches the port can do anything)",
+)  # fmt: skip
+def serve(
+    host: str, port: int, database_url: str | None, threads: int, no_worker: bool, insecure: bool
+) -> None:
+    """Run the API and a worker.
+
+    Without any API token (machinery tokens create) the API admits loopback callers only, so serving on
+    another address (--host 0.0.0.0) is refused unless --insecure is given.
+    """
     from machinery.api import create_app, orchestrator_of
     from machinery.api.http_server import create_http_server
+    from machinery.auth import gate_of
+    from machinery.auth.check import binds_loopback_only
 
     _use_database_url(database_url)
-    overrides = {"RUN_WORKER": False} if no_worker else {}
-    app = create_app(overrides or None)
+    overrides: dict[str, object] = {"START_WORKER": False}
+    if no_worker:
+        overrides["RUN_WORKER"] = False
+    if insecure:
+        overrides["INSECURE"] = True
+    app = create_app(overrides)
+    gate = gate_of(app)
+    if not binds_loopback_only(host) and not gate.has_tokens():
+        if not gate.settings.insecure:
+            orchestrator_of(app).storage.close()
+            raise click.ClickException(
+                f"refusing to serve on {host} without an API token: anyone who can reach the port could "
+                "register services and run workflows. Create a token first (machinery tokens create --name "
+                "NAME --scope admin), or pass --insecure to serve unauthenticated on a network you trust."
+            )
+        logger.warning("serving on %s with no API token (--insecure): every caller can do anything", host)
+    orchestrator_of(app).start()
     server = create_http_server(
         app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
     )

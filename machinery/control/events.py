@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from dataclasses import dataclass
@@ -327,7 +328,7 @@ class Orchestrator:
             record.status != ExecutionStatus.RUNNING
             or branch.status != ACTIVE
             or branch.phase != PHASE_TASK
-            or branch.task_token != token
+            or not hmac.compare_digest((branch.task_token or "").encode(), token.encode())
         ):
             raise TaskTimedOut("the task of this token is no longer waiting (TaskTimedOut)")
         if outcome.get("heartbeat"):

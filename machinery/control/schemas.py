@@ -142,6 +142,17 @@ TASK_HEARTBEAT: Schema = {
     "properties": {"taskToken": _TASK_TOKEN},
 }
 
+#: ``POST /tokens``: a new API token (its name's rule is checked by machinery.auth.tokens).
+TOKEN: Schema = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "description": "1 to 80 letters, digits, spaces or ._@-"},
+        "scope": {"type": "string", "enum": ["read", "write", "admin"], "default": "read"},
+    },
+    "additionalProperties": False,
+}
+
 # Query arguments: each operation's, by name. Every value arrives as text and is read by its schema's type.
 
 _WAIT: Schema = {

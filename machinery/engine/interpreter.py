@@ -2,8 +2,9 @@
 
 Given a compiled machine, a branch (plain data) and what just happened, it returns the branch's next
 state, the effects the runtime must perform (call a task, set a timer, start child branches) and the
-history to append. It does no I/O and reads no clock: ``now`` is passed in. A branch runs through Pass,
-Choice, Succeed and Fail states in one call and stops at the first state that needs the outside world.
+history to append. It does no I/O and reads no clock: ``now`` is passed in, and so is the source of the
+random bytes that make task tokens unguessable. A branch runs through Pass, Choice, Succeed and Fail
+states in one call and stops at the first state that needs the outside world.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,6 +71,8 @@ _PREFIX = "An error occurred while executing the state"
 ITEM_READER_FAILED = "States.ItemReaderFailed"
 #: Guard against a machine that loops through Pass/Choice states forever within one call.
 _MAX_SYNC_TRANSITIONS = 100_000
+#: Random bytes in every task token (128 bits): whoever can read an execution cannot forge its tokens.
+TASK_TOKEN_RANDOM_BYTES = 16
 
 
 __all__ = ["Interpreter", "Limits", "decode_task_token", "iso_time"]
@@ -84,13 +88,21 @@ class Limits:
 class Interpreter:
     """Runs the states of one branch of a compiled machine for one call of :meth:`start` or :meth:`resume`.
 
-    Cheap to build; build one per call (it remembers the branch it is working on).
+    Cheap to build; build one per call (it remembers the branch it is working on). ``random_bytes``
+    supplies the randomness of task tokens (tests may pass a deterministic one).
     """
 
-    def __init__(self, machine: CompiledMachine, execution: ExecutionContext, limits: Limits | None = None):
+    def __init__(
+        self,
+        machine: CompiledMachine,
+        execution: ExecutionContext,
+        limits: Limits | None = None,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    ):
         self.machine = machine
         self.execution = execution
         self.limits = limits or Limits()
+        self.random_bytes = random_bytes
 
     # Entry points -----------------------------------------------------------------------------
 
@@ -274,7 +286,7 @@ class Interpreter:
     def _schedule_task(self, step: Step, state: State, now: float) -> None:
         branch = step.branch
         branch.attempt += 1
-        token = _task_token(branch, state.name)
+        token = _task_token(branch, state.name, self.random_bytes(TASK_TOKEN_RANDOM_BYTES))
         branch.task_token = token
         flow = self._flow(state, branch.state_input, now)
         payload = flow.payload()
@@ -621,8 +633,14 @@ def _backoff(retrier: Retrier, attempts: int, branch: Branch) -> float:
     return delay
 
 
-def _task_token(branch: Branch, state_name: str) -> str:
-    raw = f"{branch.execution_id}|{branch.branch_id}|{state_name}|{branch.attempt}"
+def _task_token(branch: Branch, state_name: str, nonce: bytes) -> str:
+    """Where the task is (to find it without an index) and random bytes (so it cannot be guessed).
+
+    The token is the credential of the callback routes; it is stored on the branch and compared in full,
+    so the readable part only locates the task, and the state name comes last because it may contain
+    ``|``.
+    """
+    raw = f"{branch.execution_id}|{branch.branch_id}|{branch.attempt}|{nonce.hex()}|{state_name}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -630,9 +648,11 @@ def decode_task_token(token: str) -> tuple[str, str, str, int] | None:
     """Split a task token into execution id, branch id, state name and attempt; ``None`` if malformed."""
     try:
         padded = token + "=" * (-len(token) % 4)
-        execution_id, branch_id, state_name, attempt = (
-            base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        execution_id, branch_id, attempt, nonce, state_name = (
+            base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode().split("|", 4)
         )
+        if len(nonce) != 2 * TASK_TOKEN_RANDOM_BYTES:
+            return None
         return execution_id, branch_id, state_name, int(attempt)
     except (ValueError, UnicodeDecodeError):
         return None

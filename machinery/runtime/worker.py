@@ -50,6 +50,7 @@ from machinery.runtime import webhooks
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
+from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
@@ -91,6 +92,8 @@ class WorkerSettings:
     webhook_secret: str | None = None
     webhook_attempts: int = webhooks.DEFAULT_ATTEMPTS
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    #: Off unless given (the server passes ``MACHINERY_RETENTION_DAYS``).
+    retention: RetentionSettings = NO_RETENTION
 
 
 class Worker:
@@ -110,6 +113,7 @@ class Worker:
         # host:pid:random names the worker in leases, logs and the X-Machinery-Worker header of its calls.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.invoker = TaskInvoker.for_settings(storage, self.settings)
+        self.retention = Retention(storage, self.settings.retention, clock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -197,6 +201,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._ready.set()
         renew = asyncio.create_task(self._renew_leases())
+        retain = asyncio.create_task(self.retention.run(self._blocking)) if self.retention.enabled else None
         self._listen_for_work()
         try:
             while not self._stopping:
@@ -209,6 +214,8 @@ class Worker:
                 await self._sleep_until_due()
         finally:
             renew.cancel()
+            if retain is not None:
+                retain.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -289,6 +296,15 @@ class Worker:
                 following = await self._dispatch(current)
             except LeaseLost:
                 logger.info("lease lost for %s; another worker owns it", current.branch_id)
+            except StorageError as exc:
+                # Storage is down or full: the item is run again when its lease expires.
+                logger.warning(
+                    "work item %s of %s not recorded (%s); retried when its lease expires",
+                    current.kind,
+                    current.execution_id,
+                    exc.message,
+                    extra={"execution_id": current.execution_id},
+                )
             except Exception:
                 logger.exception(
                     "work item %s of %s failed",

@@ -13,7 +13,7 @@ import abc
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from machinery.engine.types import Branch, HistoryEvent
 from machinery.status import ExecutionStatus
@@ -92,6 +92,26 @@ class ExecutionRecord:
     express: bool = False
     #: The execution whose ``DISTRIBUTED`` Map started this one (one item of it), else ``None``.
     parent_execution_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiTokenRecord:
+    """An API token as stored: never the token itself, only its SHA-256 (:mod:`machinery.auth`).
+
+    ``access_key_id`` names the token's AWS Signature Version 4 key pair; its secret is derived from the
+    server's key, not stored.
+    """
+
+    token_id: str
+    name: str
+    scope: str
+    token_hash: str
+    access_key_id: str
+    created_at: float
+
+
+#: The fields an API token can be found by.
+ApiTokenField = Literal["token_id", "name", "token_hash", "access_key_id"]
 
 
 @dataclass(frozen=True)
@@ -420,6 +440,34 @@ class Storage(abc.ABC):
         ``States.HeartbeatTimeout`` and this token. False when there is none: the task has no
         ``HeartbeatSeconds``, is not parked yet, or its heartbeat timeout is already firing.
         """
+
+    # retention ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def purge_executions(self, finished_before: float, limit: int) -> int:
+        """Delete up to ``limit`` top-level executions that finished before ``finished_before``.
+
+        Each goes with everything it owns: its history, branches, joins and work, and its child
+        executions (``DISTRIBUTED`` Map items, at any depth) with theirs. Running executions and child
+        executions whose top-level execution still runs are never touched. Returns the number of
+        top-level executions deleted (fewer than ``limit`` when no more are due).
+        """
+
+    # API tokens --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_api_token(self, token: ApiTokenRecord) -> bool:
+        """Store a new token; False (and nothing stored) when its name is taken."""
+
+    @abc.abstractmethod
+    def find_api_token(self, by: ApiTokenField, value: str) -> ApiTokenRecord | None:
+        """The token whose ``by`` field is ``value``."""
+
+    @abc.abstractmethod
+    def list_api_tokens(self) -> list[ApiTokenRecord]:
+        """Every token, oldest first."""
+
+    @abc.abstractmethod
+    def delete_api_token(self, token_id: str) -> bool:
+        """Revoke a token; False when there was none."""
 
     # lookups by name -------------------------------------------------------------------------
     @abc.abstractmethod

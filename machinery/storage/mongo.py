@@ -57,6 +57,7 @@ from machinery.storage.base import (
     StoredEvent,
     WorkItem,
 )
+from machinery.storage.mongo_admin import MongoAdmin
 from machinery.storage.mongo_definitions import MongoDefinitions, driver_errors
 from machinery.storage.mongo_documents import (
     Doc,
@@ -133,7 +134,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, MongoResources, Storage):
+class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
@@ -179,6 +180,7 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
         self._history = collection("history")
         self._work = collection("work")
         self._counters = collection("counters")
+        self._tokens = collection("api_tokens")
         self._resources = collection("resources")
 
     @driver_errors
@@ -198,6 +200,7 @@ class MongoStorage(MongoDefinitions, MongoResources, Storage):
         self._work.create_index("branch_id")
         self._work.create_index("owner")
         self._work.create_index("expires_at", expireAfterSeconds=0)
+        self._migrate_admin()
         self._migrate_resources()
 
     def close(self) -> None:

@@ -22,10 +22,11 @@ from psycopg.rows import TupleRow, dict_row
 from psycopg.types.json import Json, Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from machinery.errors import StorageError
+from machinery.errors import StorageError, StorageFull
 from machinery.storage.base import Commit
 from machinery.storage.queries import load_migrations
-from machinery.storage.sqlcommon import SqlStorage, SqlTransaction, dumps
+from machinery.storage.sqlcommon import SqlTransaction, dumps
+from machinery.storage.sqlextras import SqlExtras
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def load_schema() -> str:
     return resources.files("machinery.storage").joinpath("sql", "postgres", "schema.sql").read_text("utf-8")
 
 
-class PostgresStorage(SqlStorage):
+class PostgresStorage(SqlExtras):
     """A connection pool for transactions plus one dedicated connection for ``LISTEN``.
 
     :param url: a libpq connection URL (``postgresql://user:password@host:5432/db``).
@@ -115,6 +116,8 @@ class PostgresStorage(SqlStorage):
                 if committing or lost_connections > self._pool.max_size or not _connection_lost(exc):
                     raise StorageError(f"PostgreSQL: {exc}") from exc
                 logger.warning("PostgreSQL connection lost (%s); retrying on another", exc)
+            except errors.DiskFull as exc:
+                raise StorageFull(f"PostgreSQL: {exc}: free some space; nothing was written") from exc
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL: {exc}") from exc
 
@@ -131,7 +134,7 @@ class PostgresStorage(SqlStorage):
     def _placeholder(self, name: str) -> str:
         return f"%({name})s"
 
-    def _id_list(self, ids: Sequence[int]) -> object:
+    def _id_list(self, ids: Sequence[int | str]) -> object:
         return list(ids)
 
     def _work_added(self, tx: SqlTransaction, due: Sequence[float]) -> None:

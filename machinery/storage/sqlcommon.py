@@ -412,8 +412,8 @@ class SqlStorage(Storage):
         """The dialect's named parameter (``:name``, ``%(name)s``), for the one query built from clauses."""
 
     @abc.abstractmethod
-    def _id_list(self, ids: Sequence[int]) -> object:
-        """A list of ids as one parameter (``work_renew``)."""
+    def _id_list(self, ids: Sequence[int | str]) -> object:
+        """A list of ids as one parameter (``work_renew``, the purges)."""
 
     def _no_limit(self, limit: int | None) -> int | None:
         """A ``LIMIT`` parameter: ``None`` means all rows (PostgreSQL's ``LIMIT NULL``; SQLite: ``-1``)."""

@@ -1,7 +1,8 @@
 """SQLite backend: the embedded default (one file, WAL, ``IMMEDIATE`` write transactions).
 
 Only the dialect's hooks live here (connections, transactions, migrations, how JSON is stored); every
-storage operation is :class:`machinery.storage.sqlcommon.SqlStorage`'s.
+storage operation is :class:`machinery.storage.sqlcommon.SqlStorage`'s (API tokens and retention:
+:mod:`machinery.storage.sqlextras`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from machinery.errors import StorageError
+from machinery.errors import StorageError, StorageFull
 from machinery.storage.queries import load_migrations
-from machinery.storage.sqlcommon import SqlStorage, SqlTransaction, dumps
+from machinery.storage.sqlcommon import SqlTransaction, dumps
+from machinery.storage.sqlextras import SqlExtras
 
 _T = TypeVar("_T")
 
 
-class SQLiteStorage(SqlStorage):
+class SQLiteStorage(SqlExtras):
     """One connection guarded by a lock: SQLite serialises writers anyway, and this avoids
     ``database is locked`` retries inside one process. Other processes are handled by ``busy_timeout``.
     """
@@ -50,25 +52,31 @@ class SQLiteStorage(SqlStorage):
                 try:
                     return body(tx)
                 except sqlite3.Error as exc:
-                    raise StorageError(f"SQLite: {exc}") from exc
+                    raise _storage_error(exc) from exc
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StorageError(f"SQLite: {exc}") from exc
+                raise _storage_error(exc) from exc
             try:
                 result = body(tx)
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StorageError(f"SQLite: {exc}") from exc
+                self._rollback()
+                raise _storage_error(exc) from exc
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StorageError(f"SQLite: {exc}") from exc
+                self._rollback()
+                raise _storage_error(exc) from exc
             return result
+
+    def _rollback(self) -> None:
+        # After SQLITE_FULL (and some I/O errors) SQLite has already rolled the transaction back itself,
+        # and a ROLLBACK would fail with "no transaction is active".
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _doc(self, value: Any) -> Any:
         return dumps(value)
@@ -82,7 +90,7 @@ class SQLiteStorage(SqlStorage):
     def _placeholder(self, name: str) -> str:
         return f":{name}"
 
-    def _id_list(self, ids: Sequence[int]) -> object:
+    def _id_list(self, ids: Sequence[int | str]) -> object:
         return dumps(list(ids))
 
     def _no_limit(self, limit: int | None) -> int | None:
@@ -160,3 +168,10 @@ def _only_comments(text: str) -> bool:
     return all(
         not line.strip() or line.strip().startswith("--") for line in text.strip().rstrip(";").splitlines()
     )
+
+
+def _storage_error(exc: sqlite3.Error) -> StorageError:
+    """A driver error as ours: a full disk (or ``max_page_count``) is :class:`StorageFull` (507)."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StorageFull(f"SQLite: {exc}: free some space; nothing was written")
+    return StorageError(f"SQLite: {exc}")

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -118,3 +119,72 @@ def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeypatch: 
     with sqlite3.connect(tmp_path / "broken.db") as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "extra" not in tables and "services" not in tables
+
+
+def _fill_up(storage: SQLiteStorage) -> None:
+    """Cap the file at its current size, so that the next writes find the disk full (SQLITE_FULL)."""
+    pages = storage._db.execute("PRAGMA page_count").fetchone()[0]
+    storage._db.execute(f"PRAGMA max_page_count = {int(pages)}")
+
+
+def test_a_full_disk_is_a_clear_storage_full_error_and_nothing_is_damaged(tmp_path: Path) -> None:
+    """Found by bench/chaos.py on a full tmpfs: SQLite rolls a transaction back by itself on SQLITE_FULL,
+    the ROLLBACK that followed failed ("no transaction is active"), and the raw sqlite3 error became a 500.
+    """
+    from machinery.errors import StorageError, StorageFull
+
+    storage = SQLiteStorage(str(tmp_path / "full.db"))
+    storage.migrate()
+    workflow, _ = storage.save_workflow("wf", {"name": "wf"}, {"StartAt": "A", "States": {}}, [], False, 1.0)
+    _fill_up(storage)
+    big = "x" * 100_000
+    with pytest.raises(StorageFull) as raised:
+        for n in range(100):
+            storage.save_workflow(f"wf-{n}", {"name": big}, {"StartAt": "A", "States": {}}, [], False, 1.0)
+    assert isinstance(raised.value, StorageError) and raised.value.status == 507
+    assert "full" in raised.value.message
+    assert not storage._db.in_transaction
+    # What was stored is intact and readable, and writing works again once there is room.
+    assert storage.get_workflow("wf") == workflow
+    assert storage._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    storage._db.execute("PRAGMA max_page_count = 1073741823")
+    storage.save_workflow("after", {"name": "after"}, {"StartAt": "A", "States": {}}, [], False, 2.0)
+    assert storage.get_workflow("after") is not None
+    storage.close()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (root only: elsewhere the test skips; the max_page_count test above still runs)."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_commit_that_finds_the_disk_full_is_a_storage_full_error(small_tmpfs: Path) -> None:
+    """The WAL append at COMMIT is where a real full disk shows first (see the test above)."""
+    from machinery.errors import StorageFull
+
+    storage = SQLiteStorage(str(small_tmpfs / "full.db"))
+    storage.migrate()
+    stored: list[str] = []
+    with pytest.raises(StorageFull):
+        for n in range(10_000):
+            storage.save_workflow(
+                f"wf-{n}", {"pad": "x" * 4000}, {"StartAt": "A", "States": {}}, [], False, 1.0
+            )
+            stored.append(f"wf-{n}")
+    assert stored and not storage._db.in_transaction
+    assert [storage.get_workflow(name) is not None for name in stored[-3:]] == [True] * 3
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_tmpfs)], check=True)
+    storage.save_workflow("after", {"pad": "x"}, {"StartAt": "A", "States": {}}, [], False, 2.0)
+    assert storage._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    storage.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from machinery.engine.types import CANCELLED, FAILED, SUCCEEDED, Branch, HistoryEvent
+from machinery.engine.types import ACTIVE, CANCELLED, FAILED, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
@@ -28,6 +28,7 @@ from machinery.storage.base import (
     WORK_TIMER,
     WORK_TOKEN,
     WORK_WEBHOOK,
+    ApiTokenRecord,
     Commit,
     ExecutionRecord,
     JoinSpec,
@@ -977,6 +978,83 @@ class TestChildExecutions:
         assert [storage.get_execution(c).status for c in child_ids] == ["ABORTED", "ABORTED"]  # type: ignore[union-attr]
 
 
+class TestRetention:
+    def test_purge_deletes_finished_executions_with_all_they_own(self, storage: Storage) -> None:
+        old = start_execution(storage, make_workflow(storage, "old"), callback_url="http://127.0.0.1:9/hook")
+        storage.finish_execution(old, "ABORTED", NOW + 1)
+        parent_id, join_id, child_ids = open_child_executions(storage, total=2)
+        starts = sorted(claim_all(storage), key=lambda w: w.branch_id)
+        end_child_execution(storage, starts[0], SUCCEEDED)
+        storage.finish_execution(parent_id, "ABORTED", NOW + 2)
+        recent = start_execution(storage, make_workflow(storage, "recent"))
+        storage.finish_execution(recent, "ABORTED", NOW + 100)
+        running = start_execution(storage, make_workflow(storage, "running"))
+        assert storage.get_history(old) and storage.child_results(join_id)
+
+        assert storage.purge_executions(NOW + 50, 10) == 2
+
+        for gone in (old, parent_id, *child_ids):
+            assert storage.get_execution(gone) is None
+            assert storage.get_history(gone) == []
+            assert storage.get_branch(gone) is None
+        assert storage.child_results(join_id) == []
+        assert storage.get_branch(f"{join_id}/0") is None
+        # The old execution's webhook delivery went with it; the running one's start is still due.
+        due = claim_all(storage, now=NOW + 1000)
+        assert [(item.kind, item.execution_id) for item in due] == [(WORK_START, running)]
+        assert storage.get_execution(recent) is not None and storage.get_history(recent)
+        assert storage.get_execution(running) is not None
+        assert storage.purge_executions(NOW + 50, 10) == 0
+
+    def test_purge_takes_the_oldest_first_in_batches(self, storage: Storage) -> None:
+        ids = [start_execution(storage, make_workflow(storage, f"batch-{i}")) for i in range(5)]
+        for offset, execution_id in enumerate(reversed(ids)):
+            storage.finish_execution(execution_id, "ABORTED", NOW + offset)
+        assert [storage.purge_executions(NOW + 100, 2) for _ in range(4)] == [2, 2, 1, 0]
+        assert all(storage.get_execution(execution_id) is None for execution_id in ids)
+
+        kept = start_execution(storage, make_workflow(storage, "kept"))
+        storage.finish_execution(kept, "ABORTED", NOW + 10)
+        newest_first = [start_execution(storage, make_workflow(storage, f"n-{i}")) for i in range(2)]
+        for offset, execution_id in enumerate(newest_first):
+            storage.finish_execution(execution_id, "ABORTED", NOW + 1 + offset)
+        assert storage.purge_executions(NOW + 100, 2) == 2
+        assert [storage.get_execution(i) is None for i in (*newest_first, kept)] == [True, True, False]
+
+    def test_children_of_a_running_execution_are_kept(self, storage: Storage) -> None:
+        _parent_id, join_id, child_ids = open_child_executions(storage, total=2)
+        starts = sorted(claim_all(storage), key=lambda w: w.branch_id)
+        end_child_execution(storage, starts[0], SUCCEEDED)
+        assert storage.purge_executions(NOW + 10**9, 10) == 0
+        assert storage.get_execution(child_ids[0]).status == "SUCCEEDED"  # type: ignore[union-attr]
+        assert [c.status for c in storage.child_results(join_id)] == [SUCCEEDED, ACTIVE]
+
+
+def _token(name: str, n: int) -> ApiTokenRecord:
+    return ApiTokenRecord(f"tok_{n}", name, "write", f"hash-{n}", f"MKIA{n:016d}", NOW + n)
+
+
+class TestApiTokens:
+    def test_tokens_are_found_by_each_field_listed_and_deleted(self, storage: Storage) -> None:
+        assert storage.list_api_tokens() == []
+        first, second = _token("ci", 1), _token("alice", 2)
+        assert storage.create_api_token(first) and storage.create_api_token(second)
+        for field in ("token_id", "name", "token_hash", "access_key_id"):
+            assert storage.find_api_token(field, getattr(second, field)) == second
+            assert storage.find_api_token(field, "nothing") is None
+        assert storage.list_api_tokens() == [first, second]
+        assert storage.delete_api_token(first.token_id)
+        assert not storage.delete_api_token(first.token_id)
+        assert storage.list_api_tokens() == [second]
+        assert storage.find_api_token("token_hash", first.token_hash) is None
+
+    def test_a_taken_name_stores_nothing(self, storage: Storage) -> None:
+        assert storage.create_api_token(_token("ci", 1))
+        assert not storage.create_api_token(_token("ci", 2))
+        assert storage.list_api_tokens() == [_token("ci", 1)]
+        assert storage.find_api_token("token_hash", "hash-2") is None
+
+
 class TestLookupsAndResources:
     """Executions by name (AWS execution ARNs) and the front doors' resource documents."""
 
@@ -1052,6 +1130,7 @@ def test_every_storage_method_is_covered() -> None:
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
         "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
+        "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

@@ -241,6 +241,57 @@ UPDATE work SET owner = NULL, lease_until = NULL WHERE owner IS NOT NULL;
 -- name: work_next_due
 SELECT MIN(due_at) AS due_at FROM work WHERE owner IS NULL;
 
+-- API tokens, retention ------------------------------------------------------------------------
+
+-- name: api_token_insert
+INSERT INTO api_tokens (token_id, name, scope, token_hash, access_key_id, created_at)
+VALUES (%(token_id)s, %(name)s, %(scope)s, %(token_hash)s, %(access_key_id)s, %(created_at)s)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: api_token_by_token_id
+SELECT token_id, name, scope, token_hash, access_key_id, created_at FROM api_tokens WHERE token_id = %(value)s;
+
+-- name: api_token_by_name
+SELECT token_id, name, scope, token_hash, access_key_id, created_at FROM api_tokens WHERE name = %(value)s;
+
+-- name: api_token_by_token_hash
+SELECT token_id, name, scope, token_hash, access_key_id, created_at FROM api_tokens WHERE token_hash = %(value)s;
+
+-- name: api_token_by_access_key_id
+SELECT token_id, name, scope, token_hash, access_key_id, created_at FROM api_tokens
+WHERE access_key_id = %(value)s;
+
+-- name: api_tokens_all
+SELECT token_id, name, scope, token_hash, access_key_id, created_at FROM api_tokens ORDER BY created_at, name;
+
+-- name: api_token_delete
+DELETE FROM api_tokens WHERE token_id = %(token_id)s;
+
+-- name: purge_roots
+SELECT execution_id FROM executions
+WHERE parent_execution_id IS NULL AND finished_at IS NOT NULL AND finished_at < %(before)s
+ORDER BY finished_at
+LIMIT %(limit)s
+-- Two workers purging at once take different executions.
+FOR UPDATE SKIP LOCKED;
+
+-- name: purge_children
+SELECT execution_id FROM executions WHERE parent_execution_id = ANY(%(ids)s);
+
+-- name: purge_history
+DELETE FROM history WHERE execution_id = ANY(%(ids)s);
+
+-- name: purge_branches
+DELETE FROM branches WHERE execution_id = ANY(%(ids)s);
+
+-- name: purge_joins
+DELETE FROM joins WHERE execution_id = ANY(%(ids)s);
+
+-- name: purge_work
+DELETE FROM work WHERE execution_id = ANY(%(ids)s);
+
+-- name: purge_executions
+DELETE FROM executions WHERE execution_id = ANY(%(ids)s);
 -- name: execution_by_name
 SELECT * FROM executions WHERE workflow_name = %(workflow_name)s AND name = %(name)s ORDER BY seq DESC LIMIT 1;
 
