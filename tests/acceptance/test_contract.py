@@ -43,6 +43,9 @@ def test_every_operation_keeps_the_documented_contract(tmp_path: Path) -> None:
     ):
         local = {name: url.replace("127.0.0.1", "localhost") for name, url in services.items()}
         assert run_example(server, local)["message"] == "! GNINROM EHT NI ESIR LLIW NUS EHT"
+        # The first token closes the loopback server: every operation then needs it, as documented (and
+        # schemathesis checks that a request without it is refused).
+        token = _create_token(server)
         report_dir = tmp_path / "report"
         command = [
             str(SCHEMATHESIS),
@@ -50,6 +53,8 @@ def test_every_operation_keeps_the_documented_contract(tmp_path: Path) -> None:
             str(CONFIG),
             "run",
             f"{server}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {token}",
             # Every operation: by default schemathesis leaves out the one that serves the document.
             "--include-path-regex",
             "^/",
@@ -61,7 +66,7 @@ def test_every_operation_keeps_the_documented_contract(tmp_path: Path) -> None:
         result = subprocess.run(command, capture_output=True, text=True, timeout=540, cwd=tmp_path)
         output = result.stdout[-20000:] + result.stderr[-4000:]
         assert result.returncode == 0, f"{output}\n--- server log\n{log_path.read_text()[-4000:]}"
-        with urllib.request.urlopen(f"{server}/openapi.json") as response:
+        with urllib.request.urlopen(f"{server}/openapi.json") as response:  # open: it holds no data
             document = json.load(response)
 
     [report_path] = report_dir.glob("json-*.json")
@@ -71,7 +76,20 @@ def test_every_operation_keeps_the_documented_contract(tmp_path: Path) -> None:
     assert all(phase["status"] == "success" for phase in report["phases"].values()), report["phases"]
     assert report["test_cases"]["with_failures"] == 0
     assert report["test_cases"]["generated"] >= 20 * operations
+    links = next((line.strip() for line in output.splitlines() if "API Links:" in line), "")
     print(
         f"schemathesis: {operations} operations, {report['test_cases']['generated']} test cases, "
-        f"{report['running_time']:.0f} s"
+        f"{report['running_time']:.0f} s; {links}"
     )
+
+
+def _create_token(server: str) -> str:
+    request = urllib.request.Request(
+        f"{server}/tokens",
+        data=json.dumps({"name": "contract", "scope": "admin"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        token: str = json.load(response)["token"]
+    return token
