@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 NEWMAN := .ci/node/node_modules/.bin/newman
+# The console's front end: npm packages from frontend/package-lock.json, built into the package.
+WEB_DIST := machinery/web/static/dist
+FRONTEND_MODULES := frontend/node_modules/.installed
 
 .PHONY: serve test setup lint demo bench
 
@@ -15,7 +18,16 @@ $(VENV)/.installed: pyproject.toml
 $(NEWMAN):
 	npm install --silent --no-audit --no-fund --prefix .ci/node newman@6
 
-setup: $(VENV)/.installed
+$(FRONTEND_MODULES): frontend/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed to build the console (Debian: apt-get install npm)"; exit 1; }
+	npm ci --silent --no-audit --no-fund --ignore-scripts --prefix frontend
+	touch $@
+
+$(WEB_DIST)/.built: $(FRONTEND_MODULES) frontend/build.mjs $(shell find frontend/src -type f)
+	npm run --silent --prefix frontend build
+	touch $@
+
+setup: $(VENV)/.installed $(WEB_DIST)/.built
 
 serve: setup
 	$(PY) -m machinery serve

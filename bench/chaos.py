@@ -36,6 +36,7 @@ After each scenario every acknowledged execution (a 201/202 with an event id) is
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -56,7 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench.harness import write_report
+from bench.harness import RESULTS, write_report
 from bench.seed_workflow import free_port_block
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -99,8 +100,18 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            # A restarted server resumes a thousand executions at once: with socketserver's backlog of 5
+            # their connections would wait out SYN retries, and their calls time out.
+            request_queue_size = 4096
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A caller killed in the middle of its call (that is the point of the soak): not news.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.server = Server((HOST, 0), Handler)
         self.url = f"http://{HOST}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -226,7 +237,13 @@ class Posters:
                 continue
             try:
                 status, body = call(self.base, "POST", f"/e/{self.workflow}?wait=0", {"n": 1}, timeout=30)
-            except OSError:  # the server was killed under the request: not acknowledged
+            except (OSError, http.client.HTTPException) as error:
+                reason = error.reason if isinstance(error, urllib.error.URLError) else error
+                if isinstance(reason, ConnectionRefusedError):
+                    self.post(1)  # the server is restarting: nothing was sent, send it later
+                    time.sleep(0.05)
+                    continue
+                # Killed under the request: not acknowledged (the execution may exist or not).
                 with self._lock:
                     self.unanswered += 1
                 continue
@@ -276,12 +293,15 @@ def check(
                 time.sleep(1.0)
         missing = [i for i in dict.fromkeys(acked) if storage.get_execution(i) is None]
         statuses: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
         finished_twice = duplicated_entries = 0
         for execution_id in dict.fromkeys(acked):
             record = storage.get_execution(execution_id)
             if record is None:
                 continue
             statuses[record.status] += 1
+            if record.status != "SUCCEEDED":
+                errors[f"{record.error}: {(record.cause or '')[:200]}"] += 1
             history = storage.get_history(execution_id)
             if sum(1 for event in history if event.type in TERMINAL) > 1:
                 finished_twice += 1
@@ -301,6 +321,7 @@ def check(
         "missing": len(missing),
         "not_ended": len(unfinished),
         "statuses": dict(statuses),
+        "errors": dict(errors),
         "finished_twice": finished_twice,
         "duplicated_state_entries": duplicated_entries,
         "task_calls": len(recorder.calls),
@@ -363,44 +384,42 @@ def running_count(database_url: str) -> Callable[[], int]:
 
 def run_sqlite(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     database_url = f"sqlite:///{directory / 'chaos.db'}"
-    recorder = Recorder(args.service_delay)
     port = free_port_block(1, HOST)
     base = f"http://{HOST}:{port}"
     env = base_env(args, database_url)
-    server = Process(
-        "serve", machinery_command("serve", "--port", str(port)), env, directory / "serve.log", base
-    )
-    server.start()
-    call(base, "POST", "/w", {"name": "chaos", "definition": definition(recorder.url, args.wait_seconds)})
-    posters = Posters(base, "chaos", args.posters)
-    running = running_count(database_url)
-    in_flight_at_kill = []
-    try:
-        for cycle in range(args.cycles):
-            in_flight = top_up(posters, running, args.in_flight, timeout=300)
-            posters.post(args.in_flight // 10)  # still posting when the kill comes
-            time.sleep(random.uniform(0.0, 0.5))
-            in_flight_at_kill.append(in_flight)
-            server.kill()
-            server.start()
-            print(f"sqlite cycle {cycle + 1}: {in_flight} in flight at the kill, "
-                  f"serving again after {server.starts[-1]:.2f} s", flush=True)  # fmt: skip
-        posters.wait_idle(120)
-    finally:
-        posters.close()
-    try:
+    with ExitStack() as stack:
+        recorder = Recorder(args.service_delay)
+        stack.callback(recorder.close)
+        command = machinery_command("serve", "--port", str(port))
+        server = Process("serve", command, env, directory / "serve.log", base)
+        stack.callback(server.stop)
+        server.start()
+        call(base, "POST", "/w", {"name": "chaos", "definition": definition(recorder.url, args.wait_seconds)})
+        posters = Posters(base, "chaos", args.posters)
+        running = running_count(database_url)
+        in_flight_at_kill = []
+        try:
+            for cycle in range(args.cycles):
+                in_flight = top_up(posters, running, args.in_flight, timeout=300)
+                posters.post(args.in_flight // 10)  # still posting when the kill comes
+                time.sleep(random.uniform(0.0, 0.5))
+                in_flight_at_kill.append(in_flight)
+                server.kill()
+                server.start()
+                print(f"sqlite cycle {cycle + 1}: {in_flight} in flight at the kill, "
+                      f"serving again after {server.starts[-1]:.2f} s", flush=True)  # fmt: skip
+            posters.wait_idle(120)
+        finally:
+            posters.close()
         result = check(database_url, posters.acked, recorder, args.drain_seconds)
-    finally:
-        server.stop()
-        recorder.close()
-    return {
-        **result,
-        "cycles": args.cycles,
-        "in_flight_at_kill": seconds_summary(in_flight_at_kill),
-        "unanswered_posts": posters.unanswered,
-        "refused_posts": dict(posters.refused),
-        "restart_to_serving_s": seconds_summary(server.starts[1:]),
-    }
+        return {
+            **result,
+            "cycles": args.cycles,
+            "in_flight_at_kill": seconds_summary(in_flight_at_kill),
+            "unanswered_posts": posters.unanswered,
+            "refused_posts": dict(posters.refused),
+            "restart_to_serving_s": seconds_summary(server.starts[1:]),
+        }
 
 
 @contextmanager
@@ -647,11 +666,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # run the clean-ups: stop the processes we started, unmount, stop PostgreSQL
+
+    signal.signal(signal.SIGTERM, interrupted)
     results: dict[str, Any] = {"loadavg_start": Path("/proc/loadavg").read_text().split()[:3]}
     for name in args.scenarios.split(","):
         with tempfile.TemporaryDirectory(prefix=f"machinery-chaos-{name}-") as temporary:
             began = time.monotonic()
-            results[name] = SCENARIOS[name](args, Path(temporary))
+            try:
+                results[name] = SCENARIOS[name](args, Path(temporary))
+            except BaseException:
+                kept = RESULTS / f"chaos-{name}-logs-{time.strftime('%Y%m%d-%H%M%S')}"
+                kept.mkdir(parents=True, exist_ok=True)
+                for log in Path(temporary).glob("*.log"):
+                    shutil.copy(log, kept)
+                print(f"{name} failed; its processes' logs are in {kept}", flush=True)
+                raise
             results[name]["seconds"] = round(time.monotonic() - began, 1)
             print(json.dumps({name: results[name]}, indent=2), flush=True)
     results["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]

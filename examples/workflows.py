@@ -42,3 +42,54 @@ def scale_out_definition(service: str) -> dict[str, Any]:
             "Done": {"Type": "Succeed"},
         },
     }
+
+
+#: Every kind of state and transition the console draws: a Choice (a comparison and an And/Not rule,
+#: a Default), a Parallel (with Retry and Catch) holding a Map branch and a Wait branch, Fail, Succeed.
+#: It runs without any service: ``{"kind": "fan", "items": [...]}`` takes the Parallel.
+CONSOLE_TOUR: dict[str, Any] = {
+    "Comment": "Choice, Parallel, Map, Retry and Catch",
+    "StartAt": "Route",
+    "States": {
+        "Route": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.kind", "StringEquals": "fan", "Next": "Fan"},
+                {
+                    "And": [
+                        {"Variable": "$.kind", "StringEquals": "done"},
+                        {"Not": {"Variable": "$.items", "IsPresent": True}},
+                    ],
+                    "Next": "Done",
+                },
+            ],
+            "Default": "Single",
+        },
+        "Single": {"Type": "Pass", "Next": "Done"},
+        "Fan": {
+            "Type": "Parallel",
+            "Branches": [
+                {
+                    "StartAt": "Each",
+                    "States": {
+                        "Each": {
+                            "Type": "Map",
+                            "ItemsPath": "$.items",
+                            "ItemProcessor": {
+                                "StartAt": "Work",
+                                "States": {"Work": {"Type": "Pass", "End": True}},
+                            },
+                            "End": True,
+                        }
+                    },
+                },
+                {"StartAt": "Pause", "States": {"Pause": {"Type": "Wait", "Seconds": 0, "End": True}}},
+            ],
+            "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 1}],
+            "Catch": [{"ErrorEquals": ["States.Timeout", "Custom"], "Next": "Broken"}],
+            "Next": "Done",
+        },
+        "Broken": {"Type": "Fail", "Error": "Broken"},
+        "Done": {"Type": "Succeed"},
+    },
+}

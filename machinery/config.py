@@ -54,6 +54,13 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "RETENTION_DAYS": (90.0, "days after which finished executions are deleted (0 keeps them forever)"),
     "RETENTION_BATCH": (200, "executions one retention pass of a worker deletes at most"),
     "RETENTION_INTERVAL": (60.0, "seconds between a worker's retention passes (when no backlog)"),
+    "METRICS_MAX_LABEL_VALUES": (
+        200,
+        "distinct workflow / service / event-source names with series of their own in /metrics (then _other)",
+    ),
+    "METRICS_HOST": ("127.0.0.1", "machinery worker: address of the /metrics listener (with METRICS_PORT)"),
+    "METRICS_PORT": (0, "machinery worker: serve /metrics on this port (0: not served)"),
+    "LOG_FORMAT": ("text", "log lines: text, or json (one object per line, with execution_id)"),
 }
 
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}

@@ -16,6 +16,7 @@ from machinery.control.events import Orchestrator
 from machinery.limits import InputLimits
 from machinery.storage import open_storage
 from machinery.storage.sqlite import SQLiteStorage
+from machinery.telemetry import metrics as telemetry_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("MACHINERY")
     if test_config:
         app.config.update(test_config)
+    telemetry_metrics.configure(int(app.config["METRICS_MAX_LABEL_VALUES"]))
     storage = open_storage(
         str(app.config["DATABASE_URL"]),
         pool_min_size=int(app.config["PG_POOL_MIN"]),
@@ -49,10 +51,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     requests.install(app, InputLimits.from_config(app.config))
 
-    from machinery.api import docs, events, health, services, tasks, tokens, workflows
+    from machinery.api import docs, events, health, metrics, services, tasks, tokens, workflows
 
-    for module in (health, services, workflows, events, tasks, tokens, docs):
+    for module in (health, services, workflows, events, tasks, tokens, metrics, docs):
         app.register_blueprint(module.blueprint)
+    from machinery import web
+
+    web.register(app)
     register_error_handlers(app)
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from machinery import shapes
 from machinery.api import orchestrator_of
@@ -55,7 +55,7 @@ _LINKS = {
 def create_event(ref: str, body: Any, query: dict[str, Any]) -> tuple[Response, int]:
     orchestrator = orchestrator_of(current_app)
     wait = query["wait"] if query["wait"] is not None else float(current_app.config["SYNC_WAIT"])
-    record = orchestrator.start_event(ref, body)
+    record = orchestrator.start_event(ref, body, traceparent=request.headers.get("traceparent"))
     if wait > 0:
         record = orchestrator.wait_event(record.execution_id, wait)
     response = jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))

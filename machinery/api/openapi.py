@@ -17,7 +17,7 @@ from werkzeug.routing import Rule
 
 import machinery
 from machinery import shapes
-from machinery.api.spec import OPERATION_ATTRIBUTE, UNDOCUMENTED_ATTRIBUTE, Body, Link, Operation, Reply
+from machinery.api.spec import OPERATION_ATTRIBUTE, Body, Link, Operation, Reply, undocumented_reason
 from machinery.auth.access import Access, route_access
 from machinery.control import schemas
 from machinery.errors import PROBLEM_TYPES
@@ -100,7 +100,7 @@ def undescribed_routes(app: Flask) -> list[str]:
     missing = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
-        if getattr(view, OPERATION_ATTRIBUTE, None) or getattr(view, UNDOCUMENTED_ATTRIBUTE, None):
+        if getattr(view, OPERATION_ATTRIBUTE, None) or undocumented_reason(rule.endpoint, view):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             missing.append(f"{method} {rule.rule}")

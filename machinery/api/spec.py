@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import request
+from flask import Blueprint, request
 
 from machinery.control.schemas import check_body, parse_query
 from machinery.errors import BadRequest, FieldIssue, MachineryError
@@ -170,6 +170,23 @@ def undocumented(reason: str) -> Callable[[View], View]:
         return view
 
     return decorate
+
+
+#: Blueprints whose routes are all left out of the document, by blueprint name, with the reason.
+UNDOCUMENTED_BLUEPRINTS: dict[str, str] = {}
+
+
+def undocumented_blueprint(blueprint: Blueprint, reason: str) -> None:
+    """Leave every route of ``blueprint`` out of the OpenAPI document (the console's pages), saying why."""
+    UNDOCUMENTED_BLUEPRINTS[blueprint.name] = reason
+
+
+def undocumented_reason(endpoint: str, view: Callable[..., Any]) -> str | None:
+    """Why the route of ``endpoint`` is not in the document, or None when it should be."""
+    reason: str | None = getattr(view, UNDOCUMENTED_ATTRIBUTE, None)
+    if reason is None and "." in endpoint:
+        reason = UNDOCUMENTED_BLUEPRINTS.get(endpoint.rsplit(".", 1)[0])
+    return reason
 
 
 def read_body(spec: Body) -> Any:

@@ -91,9 +91,14 @@ class ServiceSignature:
 
 
 def check_simple_workflow(
-    spec: Mapping[str, Any], services: Mapping[str, ServiceSignature]
+    spec: Mapping[str, Any],
+    services: Mapping[str, ServiceSignature],
+    incoming: list[dict[str, str]] | None = None,
 ) -> list[FieldIssue]:
-    """Does something provide every input each service needs, with a compatible type?"""
+    """Does something provide every input each service needs, with a compatible type?
+
+    ``incoming``, when given, receives the fields (and their types) that reach each service, in order.
+    """
     issues: list[FieldIssue] = []
     available: dict[str, str] = {
         item["name"]: canonical_type(item["type"]) or "any" for item in spec.get("inputs", [])
@@ -123,6 +128,8 @@ def check_simple_workflow(
 
     for index, name in enumerate(names):
         apply_operations("before", name)
+        if incoming is not None:
+            incoming.append(dict(available))
         signature = services.get(name)
         if signature is None:
             issues.append(FieldIssue(f"services/{index}", f"service '{name}' is not registered"))

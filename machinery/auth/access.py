@@ -69,10 +69,19 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/docs/assets/<path:name>"): Access.PUBLIC,
     ("GET", "/problems"): Access.PUBLIC,
     ("GET", "/problems/<code>"): Access.PUBLIC,
+    # the console's own views (machinery.web): data, so a scope like the API's; its sign-in is open
+    ("GET", "/ui/api/workflows"): Access.READ,
+    ("GET", "/ui/api/workflows/<ref>/graph"): Access.READ,
+    ("GET", "/ui/api/executions/<event_id>/dataflow"): Access.READ,
+    ("GET", "/ui/api/session"): Access.PUBLIC,
+    ("POST", "/ui/api/session"): Access.PUBLIC,
+    ("DELETE", "/ui/api/session"): Access.PUBLIC,
     # API tokens
     ("GET", "/tokens"): Access.ADMIN,
     ("POST", "/tokens"): Access.ADMIN,
     ("DELETE", "/tokens/<ref>"): Access.ADMIN,
+    # Prometheus' scrapes (docs/observability.md): counts and latencies, no execution data
+    ("GET", "/metrics"): Access.READ,
 }
 
 #: ``(rule prefix, methods, access)`` for whole trees of routes: the console's pages and assets are

@@ -90,24 +90,20 @@ class Sessions:
         return Session(principal_of(record, "session"), csrf, cookie, self.lifetime)
 
     def set_cookies(self, response: Response, session: Session, secure: bool) -> None:
-        response.set_cookie(
-            SESSION_COOKIE,
-            session.cookie,
-            max_age=session.max_age,
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="Strict",
-        )
-        response.set_cookie(
-            CSRF_COOKIE,
-            session.csrf_token,
-            max_age=session.max_age,
-            path="/",
-            secure=secure,
-            httponly=False,
-            samesite="Strict",
-        )
+        # The page must read the CSRF token (to send it back in a header); never the session.
+        for name, value, http_only in (
+            (SESSION_COOKIE, session.cookie, True),
+            (CSRF_COOKIE, session.csrf_token, False),
+        ):
+            response.set_cookie(
+                name,
+                value,
+                max_age=session.max_age,
+                path="/",
+                secure=secure,
+                httponly=http_only,
+                samesite="Strict",
+            )
 
     @staticmethod
     def clear_cookies(response: Response) -> None:

@@ -44,10 +44,19 @@ COMMANDS: list[click.Command] = [
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
     help="what the commands log to standard error",
 )
+@click.option(
+    "--log-format",
+    envvar="MACHINERY_LOG_FORMAT",
+    show_envvar=True,
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    help="log lines as text, or one JSON object per line",
+)
 @click.version_option(package_name="machinery")
-def cli(log_level: str) -> None:
+def cli(log_level: str, log_format: str) -> None:
     """A durable workflow orchestrator for HTTP services."""
-    configure_logging(log_level)
+    configure_logging(log_level, log_format.lower())
 
 
 for _command in COMMANDS:

@@ -87,7 +87,11 @@ def tokens() -> None:
 @database_url_option
 @json_option
 def create(name: str, scope: str, database_url: str | None, as_json: bool) -> None:
-    """Make a token and print it, with its AWS SigV4 key pair, once."""
+    """Make a token and print it, with its AWS SigV4 key pair, once.
+
+    The secret access key derives from the server key: when the server runs with MACHINERY_SECRET_KEY,
+    run this command with the same setting, or the printed secret will not match the server's.
+    """
     from machinery.auth.tokens import ServerKeys, create_token, issued_json
 
     config = _config(database_url)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
 #: Exit statuses of the client commands (click itself exits with 2 on a usage error).
@@ -49,10 +46,8 @@ class RootGroup(click.Group):
         format_settings(formatter)
 
 
-def configure_logging(level: str) -> None:
-    """Log to standard error at ``level`` (only the CLI configures handlers)."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to standard error at ``level``, as text or JSON lines (only the CLI configures handlers)."""
+    from machinery.telemetry.logs import configure_logging as configure
+
+    configure(level, log_format)

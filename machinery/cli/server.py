@@ -54,8 +54,10 @@ def serve(
     from machinery.api.http_server import create_http_server
     from machinery.auth import gate_of
     from machinery.auth.check import binds_loopback_only
+    from machinery.telemetry import tracing
 
     _use_database_url(database_url)
+    tracing.configure_from_environment()
     overrides: dict[str, object] = {"START_WORKER": False}
     if no_worker:
         overrides["RUN_WORKER"] = False
@@ -92,6 +94,7 @@ def serve(
     finally:
         server.close()
         orchestrator_of(app).stop()
+        tracing.uninstall()
 
 
 class _Stopping(SystemExit):
@@ -109,10 +112,17 @@ class _Stopping(SystemExit):
     type=click.IntRange(min=1),
     help="work items run at once (overrides MACHINERY_MAX_IN_FLIGHT)",
 )
-def worker(database_url: str | None, concurrency: int | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="serve this worker's /metrics on this port (overrides MACHINERY_METRICS_PORT; 0: none)",
+)
+def worker(database_url: str | None, concurrency: int | None, metrics_port: int | None) -> None:
     """Run a worker only (scale-out: any number share one PostgreSQL database).
 
-    It runs in the foreground until SIGTERM or SIGINT, then releases its leases.
+    It runs in the foreground until SIGTERM or SIGINT, then releases its leases. With
+    ``--metrics-port`` it serves its own metrics (task calls, commits, executions it finished) for
+    Prometheus to scrape; the database's gauges come from the API servers' ``/metrics``.
     """
     import asyncio
 
@@ -121,8 +131,10 @@ def worker(database_url: str | None, concurrency: int | None) -> None:
     from machinery.config import DEFAULTS, worker_settings
     from machinery.runtime.worker import Worker
     from machinery.storage import open_storage
+    from machinery.telemetry import metrics, tracing
 
     _use_database_url(database_url)
+    tracing.configure_from_environment()
     # The same settings, read the same way, as the server's app factory.
     config = Config(os.getcwd())
     config.from_mapping(DEFAULTS)
@@ -135,6 +147,13 @@ def worker(database_url: str | None, concurrency: int | None) -> None:
         pool_max_size=int(config["PG_POOL_MAX"]),
     )
     running = Worker(storage, worker_settings(config))
+    metrics.configure(int(config["METRICS_MAX_LABEL_VALUES"]))
+    port = int(config["METRICS_PORT"]) if metrics_port is None else metrics_port
+    listener = None
+    if port:
+        host = str(config["METRICS_HOST"])
+        listener = metrics.serve_metrics(host, port)
+        logging.getLogger("machinery").info("metrics on http://%s:%s/metrics", host, port)
 
     def shut_down(signum: int, _frame: object) -> None:
         logging.getLogger("machinery").info("signal %s: stopping the worker", signum)
@@ -146,7 +165,10 @@ def worker(database_url: str | None, concurrency: int | None) -> None:
     try:
         asyncio.run(running.run())
     finally:
+        if listener is not None:
+            listener.shutdown()
         storage.close()
+        tracing.uninstall()
 
 
 @click.command()

@@ -169,6 +169,15 @@ def count_states(container: Any) -> int:
     return sum(1 for _ in _states(container))
 
 
+def service_signature(service: ServiceRecord) -> ServiceSignature:
+    """What a registered service declares, with canonical type names (for the simple form's checks)."""
+    return ServiceSignature(
+        name=service.name,
+        inputs={f["name"]: canonical_type(f["type"]) or "any" for f in service.inputs},
+        outputs={f["name"]: canonical_type(f["type"]) or "any" for f in service.outputs},
+    )
+
+
 def _simple_definition(storage: Storage, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     names: list[str] = body["services"]
     signatures: dict[str, ServiceSignature] = {}
@@ -178,11 +187,7 @@ def _simple_definition(storage: Storage, body: dict[str, Any]) -> tuple[dict[str
         if service is None:
             missing.append((index, name))
             continue
-        signatures[name] = ServiceSignature(
-            name=name,
-            inputs={f["name"]: canonical_type(f["type"]) or "any" for f in service.inputs},
-            outputs={f["name"]: canonical_type(f["type"]) or "any" for f in service.outputs},
-        )
+        signatures[name] = service_signature(service)
     if missing:
         unknown = sorted({name for _, name in missing})
         raise Conflict(

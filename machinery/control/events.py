@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from machinery.asl.compiler import compile_machine
@@ -28,6 +28,7 @@ from machinery.errors import (
     TaskTimedOut,
 )
 from machinery.limits import limit_data
+from machinery.runtime import spans
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import Notifier
 from machinery.runtime.webhooks import webhook_status
@@ -44,6 +45,8 @@ from machinery.storage.base import (
     WorkItem,
     new_id,
 )
+from machinery.telemetry import metrics
+from machinery.telemetry.traceparent import parse as parse_traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +150,12 @@ class Orchestrator:
 
     # events --------------------------------------------------------------------------------------
 
-    def start_event(self, workflow_ref: str, body: Any) -> ExecutionRecord:
+    def start_event(self, workflow_ref: str, body: Any, traceparent: str | None = None) -> ExecutionRecord:
+        """Start an execution of the workflow with the event ``body``.
+
+        :param traceparent: the request's W3C ``traceparent``: the execution continues that trace (an
+            invalid one is ignored, as W3C trace context asks).
+        """
         workflow = find_workflow(self.storage, workflow_ref)
         request = parse_event_body(body)
         if request.callback_url is not None:
@@ -170,8 +178,14 @@ class Orchestrator:
             callback_url=request.callback_url,
             express=workflow.express,
         )
+        continued = parse_traceparent(traceparent)
+        trace_parent = None if continued is None else continued.header()
         root = Branch(
-            branch_id=execution_id, execution_id=execution_id, container=(), state_input=request.data
+            branch_id=execution_id,
+            execution_id=execution_id,
+            container=(),
+            state_input=request.data,
+            trace_parent=trace_parent,
         )
         work = [WorkItem(execution_id, execution_id, WORK_START, now)]
         # The compiled root's timeout is the definition's own field; reading it directly spares a canonical
@@ -181,9 +195,13 @@ class Orchestrator:
             due = now + float(timeout) * self.settings.time_scale
             work.append(WorkItem(execution_id, execution_id, WORK_TIMEOUT, due))
         if workflow.express:
-            self.express.submit(record, self.machine(workflow))
+            self.express.submit(record, self.machine(workflow), trace_parent)
         else:
             self._create(self.storage, self.worker, record, root, work)
+        metrics.execution_started(workflow.name)
+        logger.debug(
+            "execution %s of %s started", execution_id, workflow.name, extra={"execution_id": execution_id}
+        )
         return record
 
     def _create(
@@ -195,13 +213,16 @@ class Orchestrator:
         work: list[WorkItem],
     ) -> None:
         """Store a new execution; an in-process worker with room takes its first step without a claim."""
+        started = time.perf_counter()
         if worker is None or not worker.takes_submissions():
             storage.create_execution(record, root, work)
+            metrics.storage_committed("create_execution", time.perf_counter() - started)
             if worker is not None:
                 worker.wake()
             return
         lease_until = record.started_at + self.settings.lease_seconds
         claimed = storage.create_execution_claimed(record, root, work, worker.owner, lease_until)
+        metrics.storage_committed("create_execution", time.perf_counter() - started)
         if claimed:
             worker.submit(claimed)
         else:
@@ -288,9 +309,14 @@ class Orchestrator:
         if record.express:
             stopped = self.express.stop_execution(event_id, error, cause)
         else:
-            stopped = self.storage.finish_execution(
-                event_id, ExecutionStatus.ABORTED, time.time(), error, cause
-            )
+            now = time.time()
+            stopped = self.storage.finish_execution(event_id, ExecutionStatus.ABORTED, now, error, cause)
+            if stopped:  # an express execution's runner counts its own end
+                metrics.execution_finished(
+                    record.workflow_name, ExecutionStatus.ABORTED, now - record.started_at
+                )
+                ended = replace(record, status=ExecutionStatus.ABORTED, error=error)
+                spans.record_ended(self.storage, ended, now)
         if not stopped:
             raise Conflict(f"event '{event_id}' has already finished with status {record.status}")
         self.notifier.finished(event_id)

@@ -12,12 +12,17 @@ from typing import Any
 from machinery.asl.model import State
 from machinery.engine.types import Branch, ExecutionContext
 
-__all__ = ["context_object", "iso_time", "states_variable"]
+__all__ = ["context_object", "epoch_of", "iso_time", "states_variable"]
 
 
 def iso_time(epoch: float) -> str:
     """Format epoch seconds as Step Functions prints timestamps (UTC, milliseconds)."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def epoch_of(iso: str) -> float:
+    """The epoch seconds of a timestamp :func:`iso_time` wrote (0.0 for an empty one)."""
+    return datetime.fromisoformat(iso).timestamp() if iso else 0.0
 
 
 def context_object(execution: ExecutionContext, branch: Branch, state: State, now: float) -> dict[str, Any]:

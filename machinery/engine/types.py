@@ -89,6 +89,10 @@ class Branch:
     #: The root branch of a child execution (a ``DISTRIBUTED`` Map's item): it has a parent branch (the
     #: Map's, in another execution) and yet owns its execution's history and final status.
     execution_root: bool = False
+    #: The W3C ``traceparent`` this branch's spans continue: for an execution's root branch the one its
+    #: ``POST /e`` carried, for a child branch its Parallel or Map state's span; None when the execution
+    #: has a trace of its own (``machinery.telemetry.traceparent``). The interpreter never reads it.
+    trace_parent: str | None = None
 
     @property
     def owns_execution(self) -> bool:

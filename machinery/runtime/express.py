@@ -37,12 +37,14 @@ from machinery.engine.types import (
     TaskSucceeded,
     TimerFired,
 )
+from machinery.runtime import spans
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker
 from machinery.runtime.worker import WorkerSettings, execution_context
 from machinery.status import ExecutionStatus
 from machinery.storage.base import ExecutionRecord, JoinSpec, JoinState, Storage, decide_join
+from machinery.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class _Run:
     history: list[HistoryEvent] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
     stop_reason: tuple[str | None, str | None] | None = None
+    trace_parent: str | None = None
 
 
 class ExpressRunner:
@@ -106,9 +109,14 @@ class ExpressRunner:
 
     # entry points (any thread) -------------------------------------------------------------------
 
-    def submit(self, record: ExecutionRecord, machine: CompiledMachine) -> None:
-        """Start an execution; its record is readable through :meth:`running` until it is stored."""
-        run = _Run(record)
+    def submit(
+        self, record: ExecutionRecord, machine: CompiledMachine, trace_parent: str | None = None
+    ) -> None:
+        """Start an execution; its record is readable through :meth:`running` until it is stored.
+
+        :param trace_parent: the ``traceparent`` the execution continues (see ``Branch.trace_parent``).
+        """
+        run = _Run(record, trace_parent=trace_parent)
         self._runs[record.execution_id] = run
         with self._lock:
             if self._loop is None:
@@ -159,6 +167,7 @@ class ExpressRunner:
             execution_id=record.execution_id,
             container=(),
             state_input=record.input,
+            trace_parent=run.trace_parent,
         )
         timeout = machine.root.timeout_seconds
         final: dict[str, Any]
@@ -188,6 +197,17 @@ class ExpressRunner:
             final = {"status": ExecutionStatus.FAILED, "error": "States.Runtime", "cause": str(exc)}
             run.history.append(HistoryEvent("ExecutionFailed", {"error": final["error"]}, self.clock()))
         finished = replace(record, finished_at=self.clock(), **final)
+        ended = finished.finished_at or record.started_at
+        metrics.execution_finished(record.workflow_name, final["status"], ended - record.started_at)
+        spans.record_execution(
+            record.execution_id,
+            record.workflow_name,
+            run.trace_parent,
+            record.started_at,
+            ended,
+            final["status"],
+            final.get("error"),
+        )
         try:
             await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
         finally:
@@ -198,10 +218,12 @@ class ExpressRunner:
         self, run: _Run, machine: CompiledMachine, context: ExecutionContext, branch: Branch
     ) -> Branch:
         limits = Limits(data_limit=self.settings.data_limit)
+        before = branch
         step: Step = Interpreter(machine, context, limits).start(branch, self.clock())
         while True:
             run.history.extend(step.history)
-            branch = step.branch
+            spans.record_step(context.execution_id, before, step)
+            branch = before = step.branch
             if branch.status != ACTIVE or not step.effects:
                 return branch
             event = await self._perform(run, machine, context, branch, step.effects[0])
@@ -218,7 +240,9 @@ class ExpressRunner:
         if isinstance(effect, InvokeTask):
             if effect.wait_for_token:
                 return TaskFailed("States.Runtime", "Express workflows do not support .waitForTaskToken")
-            outcome = await self.invoker.invoke(effect, CallIdentity(context.execution_id, branch.branch_id))
+            trace = spans.call_parent(context.execution_id, branch)
+            identity = CallIdentity(context.execution_id, branch.branch_id, trace=trace)
+            outcome = await self.invoker.invoke(effect, identity)
             if outcome.error is not None:
                 return TaskFailed(outcome.error, outcome.cause)
             return TaskSucceeded(outcome.output)
@@ -254,6 +278,7 @@ class ExpressRunner:
             started=first,
         )
         results: list[Branch | None] = [None] * total
+        trace_parent = spans.children_parent(context.execution_id, parent)
         pending: dict[asyncio.Task[Branch], int] = {}
 
         def launch(index: int) -> None:
@@ -267,6 +292,7 @@ class ExpressRunner:
                 state_input=child.input,
                 map_item=child.map_item,
                 variables=dict(parent.variables),
+                trace_parent=trace_parent,
             )
             pending[asyncio.ensure_future(self._run_branch(run, machine, context, branch))] = index
 

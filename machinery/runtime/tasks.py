@@ -11,17 +11,19 @@ CR, LF or NUL, a bad URL), ``States.DataLimitExceeded`` for a reply past the dat
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from machinery.engine.types import InvokeTask
 from machinery.jsontext import dumps_compact
+from machinery.runtime import spans
 from machinery.runtime.httpclient import HttpClient, Reply
 from machinery.runtime.outbound import (
     CallTimedOut,
@@ -31,6 +33,8 @@ from machinery.runtime.outbound import (
     ProtocolError,
 )
 from machinery.storage.base import Storage
+from machinery.telemetry import metrics
+from machinery.telemetry.traceparent import TraceParent, derived_trace_id, span_id
 
 if TYPE_CHECKING:
     from machinery.runtime.worker import WorkerSettings
@@ -62,18 +66,26 @@ class TaskOutcome:
 
 @dataclass(frozen=True)
 class CallIdentity:
+    """Who makes a call. ``trace``: the span of the state making it (None: the execution's own trace,
+    derived from its id, and tracing is off)."""
+
     execution_id: str
     branch_id: str
     callback_url: str | None = None
     worker: str | None = None
+    trace: TraceParent | None = None
 
     def idempotency_key(self, effect: InvokeTask) -> str:
         return f"{self.execution_id}:{self.branch_id}:{effect.state_name}:{effect.attempt}"
 
+    def call_span(self, effect: InvokeTask) -> TraceParent:
+        """The call's span: its id is derived from the idempotency key, so a repeated attempt sends the
+        same ``traceparent``."""
+        parent = self.trace or TraceParent(derived_trace_id(self.execution_id), "")
+        return parent.child(span_id(self.idempotency_key(effect)))
+
     def traceparent(self, effect: InvokeTask) -> str:
-        trace_id = hashlib.sha256(self.execution_id.encode()).hexdigest()[:32]
-        span_id = hashlib.sha256(self.idempotency_key(effect).encode()).hexdigest()[:16]
-        return f"00-{trace_id}-{span_id}-01"
+        return self.call_span(effect).header()
 
 
 class TaskInvoker:
@@ -121,8 +133,35 @@ class TaskInvoker:
         await self.client.close()
 
     async def invoke(self, effect: InvokeTask, identity: CallIdentity) -> TaskOutcome:
+        """Call the task's resource; the call's latency and outcome go to ``/metrics``."""
+        base = effect.resource.removesuffix(".waitForTaskToken").removesuffix(".sync")
+        started = time.perf_counter()
+        wall = time.time() if identity.trace is not None else 0.0
+        outcome = await self._invoke(effect, identity, base)
+        seconds = time.perf_counter() - started
+        service = _service_label(base)
+        metrics.task_called(service, outcome.error, seconds)
+        if identity.trace is not None:
+            attributes = {
+                "machinery.execution.id": identity.execution_id,
+                "machinery.state.name": effect.state_name,
+                "machinery.task.resource": service,
+                "machinery.task.attempt": effect.attempt,
+                "machinery.task.outcome": metrics.task_outcome(outcome.error),
+            }
+            spans.record_call(
+                identity.trace,
+                identity.call_span(effect),
+                service,
+                attributes,
+                wall,
+                wall + seconds,
+                outcome.error,
+            )
+        return outcome
+
+    async def _invoke(self, effect: InvokeTask, identity: CallIdentity, base: str) -> TaskOutcome:
         resource = effect.resource
-        base = resource.removesuffix(".waitForTaskToken").removesuffix(".sync")
         headers = {
             "Idempotency-Key": identity.idempotency_key(effect),
             "X-Machinery-Execution-Id": identity.execution_id,
@@ -295,6 +334,20 @@ def _outcome_from_reply(status: int, body: bytes) -> TaskOutcome:
         return TaskOutcome(error=parsed["error"], cause=cause if isinstance(cause, str) else _dumps(cause))
     text = parsed if isinstance(parsed, str) else _dumps(parsed)
     return TaskOutcome(error=f"States.Http.StatusCode.{status}", cause=text[:32768])
+
+
+@functools.lru_cache(maxsize=1024)
+def _service_label(base: str) -> str:
+    """The ``service`` label of a resource: a registered service's name, ``url:<scheme://host:port>`` of a
+    URL (its path and query are left out: they may carry ids), ``http:invoke`` or ``lambda:<function>``."""
+    if base.startswith(("http://", "https://")):
+        parts = urlsplit(base)
+        return f"url:{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    if base.startswith("arn:aws:lambda:") and ":function:" in base:
+        return "lambda:" + base.split(":function:", 1)[1].split(":", 1)[0]
+    if base.startswith("arn:aws:states:::"):
+        return base.removeprefix("arn:aws:states:::")
+    return base
 
 
 def _dumps(value: Any) -> str:

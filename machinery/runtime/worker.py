@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
+from machinery.engine.context import epoch_of
 from machinery.engine.interpreter import Interpreter, Limits, iso_time
 from machinery.engine.types import (
     ACTIVE,
@@ -46,7 +47,7 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.errors import LeaseLost, StorageError
-from machinery.runtime import webhooks
+from machinery.runtime import spans, webhooks
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
@@ -64,17 +65,23 @@ from machinery.storage.base import (
     WORK_TOKEN,
     WORK_WEBHOOK,
     Commit,
+    CommitResult,
     ExecutionRecord,
     JoinSpec,
     Storage,
     WorkItem,
 )
+from machinery.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
 _CONTEXT_CACHE_SIZE = 10_000
 _STORAGE_THREADS = 8
 _T = TypeVar("_T")
+
+
+#: A step waiting for its loop tick's group commit: the commit, its time and who waits for the result.
+_PendingCommit = tuple[Commit, float, "asyncio.Future[CommitResult]"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,10 @@ class Worker:
         self._submitted_lock = threading.Lock()
         # Workflow versions never change: their compiled machines are cached by (id, version).
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
+        # The branch a commit just wrote, by the work item of it that the commit handed back here.
+        self._owned_branches: dict[int, Branch] = {}
+        self._pending_commits: list[_PendingCommit] = []
+        self._flush_scheduled = False
         # What the $$ context needs of an execution never changes either, nor its workflow version.
         self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int]]] = OrderedDict()
 
@@ -185,6 +196,7 @@ class Worker:
             task = asyncio.create_task(self._process(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        metrics.set_in_flight(len(self._in_flight))
 
     def has_room(self) -> bool:
         # Submissions not yet spawned count too: other threads must not queue work without bound.
@@ -231,13 +243,20 @@ class Worker:
         room = self.settings.max_in_flight - len(self._in_flight)
         if room <= 0:
             return []
+        started = time.perf_counter()
         try:
-            return self.storage.claim_work(
+            claimed = self.storage.claim_work(
                 self.owner, self.clock(), min(room, self.settings.batch_size), self.settings.lease_seconds
             )
         except StorageError:
             logger.exception("claiming work failed; retrying")
             return []
+        metrics.storage_committed("claim", time.perf_counter() - started)
+        # A fence past 1 means an earlier claim did not finish the item (a webhook's is rescheduled).
+        taken_over = sum(1 for item in claimed if item.fence > 1 and item.kind != WORK_WEBHOOK)
+        if taken_over:
+            metrics.leases_taken_over(taken_over)
+        return claimed
 
     async def _sleep_until_due(self) -> None:
         assert self._wake is not None
@@ -295,7 +314,12 @@ class Worker:
             try:
                 following = await self._dispatch(current)
             except LeaseLost:
-                logger.info("lease lost for %s; another worker owns it", current.branch_id)
+                metrics.lease_lost()
+                logger.info(
+                    "lease lost for %s; another worker owns it",
+                    current.branch_id,
+                    extra={"execution_id": current.execution_id},
+                )
             except StorageError as exc:
                 # Storage is down or full: the item is run again when its lease expires.
                 logger.warning(
@@ -315,6 +339,8 @@ class Worker:
             finally:
                 assert current.work_id is not None
                 self._in_flight.discard(current.work_id)
+                self._owned_branches.pop(current.work_id, None)
+                metrics.set_in_flight(len(self._in_flight))
             current = None
             if following:
                 current = following[0]
@@ -344,7 +370,11 @@ class Worker:
         elif item.kind == WORK_TASK:
             effect = InvokeTask(**item.payload)
             identity = CallIdentity(
-                execution.execution_id, branch.branch_id, self._callback_url(), self.owner
+                execution.execution_id,
+                branch.branch_id,
+                self._callback_url(),
+                self.owner,
+                spans.call_parent(execution.execution_id, branch),
             )
             outcome = await self.invoker.invoke(effect, identity)
             if effect.wait_for_token and not outcome.failed:
@@ -375,7 +405,7 @@ class Worker:
             logger.error("unknown work kind %s", item.kind)
             await self._blocking(self.storage.complete_work, item)
             return []
-        return await self._blocking(self._commit, item, execution, step)
+        return await self._commit(item, execution, step, branch)
 
     async def _blocking(self, call: Callable[..., _T], *args: Any) -> _T:
         """Run a storage-bound call: in a thread for backends that wait on the network (PostgreSQL,
@@ -391,7 +421,9 @@ class Worker:
         A stopped or finished execution has cancelled or finished branches, so checking the branch is
         enough; what the context needs of the execution and the compiled machine are cached.
         """
-        branch = self.storage.get_branch(item.branch_id)
+        branch = self._owned_branches.pop(item.work_id, None) if item.work_id is not None else None
+        if branch is None:
+            branch = self.storage.get_branch(item.branch_id)
         if branch is None or branch.status != ACTIVE:
             return None
         with self._cache_lock:
@@ -440,7 +472,120 @@ class Worker:
                 outputs.append({"Error": child.error, "Cause": child.cause})
         return ChildrenSucceeded(outputs)
 
-    def _commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> list[WorkItem]:
+    async def _commit(
+        self, item: WorkItem, execution: ExecutionContext, step: Step, before: Branch
+    ) -> list[WorkItem]:
+        """Commit a step (in the loop tick's group commit); the work it handed back to this worker.
+
+        ``before`` is the branch as the step found it (the spans of the states it left are read from both).
+
+        The branch just written is kept for the handed-back item of the same branch, so its next step
+        does not read it back: nobody else changes a branch while its work item is leased here, and
+        whoever cancels it (a stop, a failed sibling) deletes that item, which fences this worker out.
+        """
+        started = time.perf_counter()
+        if self._storage_pool is not None:
+            result = await self._blocking(self._build_and_commit, item, execution, step)
+        else:
+            commit, now = self._build_commit(item, execution, step)
+            result = await self._group_commit(commit, now)
+        metrics.storage_committed("transition", time.perf_counter() - started)
+        self._observe_step(execution, before, step, result.execution_finished)
+        if result.execution_finished:
+            self.notifier.finished(execution.execution_id)
+        if result.new_work > len(result.claimed):
+            # Work this worker was not handed (timers, fan-out children): let the claim loop look.
+            self.wake()
+        branch = step.branch
+        if branch.status == ACTIVE:
+            for claimed in result.claimed:
+                if claimed.branch_id == branch.branch_id and claimed.work_id is not None:
+                    self._owned_branches[claimed.work_id] = branch
+        return result.claimed
+
+    def _observe_step(
+        self, execution: ExecutionContext, before: Branch, step: Step, execution_finished: bool
+    ) -> None:
+        """Metrics, spans and the log line of a committed step."""
+        workflow = execution.state_machine_name
+        spans.record_step(execution.execution_id, before, step)
+        for effect in step.effects:
+            if isinstance(effect, StartTimer) and effect.purpose == "retry":
+                metrics.retry_scheduled(workflow)
+            elif isinstance(effect, StartChildren) and effect.distributed:
+                metrics.execution_started(workflow, len(effect.children))
+        branch = step.branch
+        if not (execution_finished and branch.owns_execution and branch.status in (SUCCEEDED, FAILED)):
+            return
+        now = self.clock()
+        started_at = epoch_of(execution.start_time)
+        metrics.execution_finished(workflow, branch.status, now - started_at)
+        spans.record_execution(
+            execution.execution_id,
+            workflow,
+            branch.trace_parent,
+            started_at,
+            now,
+            branch.status,
+            branch.error,
+        )
+        logger.debug(
+            "execution %s ended: %s",
+            execution.execution_id,
+            branch.status,
+            extra={"execution_id": execution.execution_id},
+        )
+
+    def _group_commit(self, commit: Commit, now: float) -> asyncio.Future[CommitResult]:
+        """Queue a commit for the group commit of this loop tick: every step that reaches its commit in
+        the same tick is written in one transaction (:meth:`Storage.commit_many`)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CommitResult] = loop.create_future()
+        self._pending_commits.append((commit, now, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # Runs after every callback already due in this iteration: the steps woken by the same
+            # replies join this batch.
+            loop.call_soon(self._flush_commits)
+        return future
+
+    def _flush_commits(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending_commits = self._pending_commits, []
+        if not batch:
+            return
+        if self._storage_pool is None:
+            self._settle(batch, self._commit_batch(batch))
+            return
+        task = asyncio.ensure_future(self._flush_in_thread(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush_in_thread(self, batch: list[_PendingCommit]) -> None:
+        results = await self._blocking(self._commit_batch, batch)
+        self._settle(batch, results)
+
+    def _commit_batch(self, batch: list[_PendingCommit]) -> list[CommitResult | Exception]:
+        try:
+            return self.storage.commit_many([(commit, now) for commit, now, _future in batch])
+        except Exception as exc:  # the whole transaction failed: every step in it did
+            return [exc] * len(batch)
+
+    @staticmethod
+    def _settle(batch: list[_PendingCommit], results: list[CommitResult | Exception]) -> None:
+        for (_commit, _now, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _build_and_commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> CommitResult:
+        commit, now = self._build_commit(item, execution, step)
+        return self.storage.commit(commit, now)
+
+    def _build_commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> tuple[Commit, float]:
         now = self.clock()
         branch = step.branch
         commit = Commit(
@@ -477,13 +622,7 @@ class Worker:
             # claimed in batches instead, within max_in_flight).
             commit.claim_owner = self.owner
             commit.lease_until = now + self.settings.lease_seconds
-        result = self.storage.commit(commit, now)
-        if result.execution_finished:
-            self.notifier.finished(execution.execution_id)
-        if result.new_work > len(result.claimed):
-            # Work this worker was not handed (timers, fan-out children): let the claim loop look.
-            self.wake()
-        return result.claimed
+        return commit, now
 
     def _add_children(
         self, commit: Commit, parent: Branch, effect: StartChildren, execution: ExecutionContext, now: float
@@ -501,6 +640,7 @@ class Worker:
                 if record is not None:
                     pinned = (record.workflow_id, record.workflow_version)
         as_executions = pinned is not None
+        trace_parent = spans.children_parent(execution.execution_id, parent)
         commit.join = JoinSpec(
             join_id=join_id,
             parent_id=parent.branch_id,
@@ -541,6 +681,7 @@ class Worker:
                     # A child execution does not see its parent's variables (as in Step Functions).
                     variables={} if as_executions else dict(parent.variables),
                     execution_root=as_executions,
+                    trace_parent=trace_parent,
                 )
             )
 
@@ -579,14 +720,15 @@ class Worker:
         self.wake()  # its timers may be due before the loop next looks
 
     def _timeout_execution(self, item: WorkItem) -> None:
+        now = self.clock()
         if self.storage.finish_execution(
-            item.execution_id,
-            ExecutionStatus.TIMED_OUT,
-            self.clock(),
-            "States.Timeout",
-            "Execution timed out",
+            item.execution_id, ExecutionStatus.TIMED_OUT, now, "States.Timeout", "Execution timed out"
         ):
             self.notifier.finished(item.execution_id)
+            record = self.storage.get_execution(item.execution_id)
+            if record is not None:
+                metrics.execution_finished(record.workflow_name, record.status, now - record.started_at)
+                spans.record_ended(self.storage, record, now)
         self.storage.complete_work(item)
 
     async def _send_webhook(self, item: WorkItem) -> None:
@@ -605,14 +747,17 @@ class Worker:
             "status": delivery.status,
         }
         if delivery.delivered:
+            metrics.webhook_attempted("delivered")
             outcome = HistoryEvent(webhooks.DELIVERED, details, now)
             await self._blocking(self.storage.complete_work, item, None, None, [outcome])
             return
         details["error"] = delivery.error
         if delivery.final or attempt >= self.settings.webhook_attempts:
+            metrics.webhook_attempted("failed")
             outcome = HistoryEvent(webhooks.GAVE_UP, details, now)
             await self._blocking(self.storage.complete_work, item, None, None, [outcome])
             return
+        metrics.webhook_attempted("retried")
         due = now + webhooks.retry_delay(attempt) * self.settings.time_scale
         failed = HistoryEvent(webhooks.ATTEMPT_FAILED, {**details, "next_attempt_at": iso_time(due)}, now)
         await self._blocking(self.storage.complete_work, item, due, {"attempt": attempt}, [failed])

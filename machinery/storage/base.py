@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from machinery.engine.types import Branch, HistoryEvent
+from machinery.errors import MachineryError
 from machinery.status import ExecutionStatus
 
 # Work kinds
@@ -108,6 +109,18 @@ class ApiTokenRecord:
     token_hash: str
     access_key_id: str
     created_at: float
+
+    @classmethod
+    def from_row(cls, row: Any) -> ApiTokenRecord:
+        """A stored row or document read by field name (every backend names the fields alike)."""
+        return cls(
+            token_id=row["token_id"],
+            name=row["name"],
+            scope=row["scope"],
+            token_hash=row["token_hash"],
+            access_key_id=row["access_key_id"],
+            created_at=float(row["created_at"]),
+        )
 
 
 #: The fields an API token can be found by.
@@ -242,6 +255,16 @@ class CommitResult:
     claimed: list[WorkItem] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class WorkCounts:
+    """Work items by state at one moment: ``due`` (ready, no live lease), ``scheduled`` (due later, no
+    live lease) and ``claimed`` (leased to a worker whose lease has not expired)."""
+
+    due: int = 0
+    scheduled: int = 0
+    claimed: int = 0
+
+
 class Storage(abc.ABC):
     """Backend-neutral persistence. Methods raise :class:`machinery.errors.StorageError` on failure."""
 
@@ -358,6 +381,10 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        """How many top-level executions each workflow has, by status: ``{workflow_id: {status: n}}``."""
+
+    @abc.abstractmethod
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:
@@ -411,8 +438,30 @@ class Storage(abc.ABC):
         """When the earliest unclaimed work item is due."""
 
     @abc.abstractmethod
+    def count_work(self, now: float) -> WorkCounts:
+        """How many work items are due, scheduled for later and claimed (for ``/metrics``)."""
+
+    @abc.abstractmethod
+    def count_running(self) -> dict[str, int]:
+        """Running executions by workflow name (for ``/metrics``)."""
+
+    @abc.abstractmethod
     def commit(self, commit: Commit, now: float) -> CommitResult:
         """Write one transition atomically; raise :class:`machinery.errors.LeaseLost` if fenced out."""
+
+    def commit_many(self, commits: Sequence[tuple[Commit, float]]) -> list[CommitResult | Exception]:
+        """Write several transitions, each ``(commit, now)`` atomically on its own, at once (a worker's
+        group commit); each one's result, or the error it failed with (:class:`LeaseLost`, ...).
+
+        The default commits them one by one; the SQL backends write them all in one transaction.
+        """
+        results: list[CommitResult | Exception] = []
+        for commit, now in commits:
+            try:
+                results.append(self.commit(commit, now))
+            except MachineryError as exc:
+                results.append(exc)
+        return results
 
     @abc.abstractmethod
     def add_work(self, work: Sequence[WorkItem]) -> None:

@@ -55,6 +55,7 @@ from machinery.storage.base import (
     ExecutionRecord,
     Storage,
     StoredEvent,
+    WorkCounts,
     WorkItem,
 )
 from machinery.storage.mongo_admin import MongoAdmin
@@ -424,6 +425,19 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, Storage):
         return [execution_record(doc) for doc in docs]
 
     @driver_errors
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        groups = self._executions.aggregate(
+            [
+                {"$match": {"parent_execution_id": None}},
+                {"$group": {"_id": {"w": "$workflow_id", "s": "$status"}, "n": {"$sum": 1}}},
+            ]
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for group in groups:
+            counts.setdefault(group["_id"]["w"], {})[group["_id"]["s"]] = int(group["n"])
+        return counts
+
+    @driver_errors
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:
@@ -564,6 +578,27 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, Storage):
     def next_due(self) -> float | None:
         doc = self._work.find_one({"done": False, "owner": None}, {"due_at": 1}, sort=[("due_at", ASCENDING)])
         return None if doc is None else float(doc["due_at"])
+
+    @driver_errors
+    def count_work(self, now: float) -> WorkCounts:
+        free: Doc = {"$or": [{"owner": None}, {"lease_until": {"$lt": now}}]}
+        return WorkCounts(
+            due=self._work.count_documents({"done": False, "due_at": {"$lte": now}, **free}),
+            scheduled=self._work.count_documents({"done": False, "due_at": {"$gt": now}, **free}),
+            claimed=self._work.count_documents(
+                {"done": False, "owner": {"$ne": None}, "lease_until": {"$gte": now}}
+            ),
+        )
+
+    @driver_errors
+    def count_running(self) -> dict[str, int]:
+        grouped = self._executions.aggregate(
+            [
+                {"$match": {"status": ExecutionStatus.RUNNING.value}},
+                {"$group": {"_id": "$workflow_name", "n": {"$sum": 1}}},
+            ]
+        )
+        return {str(doc["_id"]): int(doc["n"]) for doc in grouped}
 
     @driver_errors
     def complete_work(

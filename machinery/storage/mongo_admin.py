@@ -20,14 +20,7 @@ from machinery.storage.mongo_documents import Doc
 
 
 def _token(doc: Doc) -> ApiTokenRecord:
-    return ApiTokenRecord(
-        token_id=doc["_id"],
-        name=doc["name"],
-        scope=doc["scope"],
-        token_hash=doc["token_hash"],
-        access_key_id=doc["access_key_id"],
-        created_at=float(doc["created_at"]),
-    )
+    return ApiTokenRecord.from_row({**doc, "token_id": doc["_id"]})
 
 
 class MongoAdmin:

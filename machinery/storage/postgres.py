@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors
 from psycopg.rows import TupleRow, dict_row
-from psycopg.types.json import Json, Jsonb
+from psycopg.types.json import Json, Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from machinery.errors import StorageError, StorageFull
 from machinery.storage.base import Commit
 from machinery.storage.queries import load_migrations
-from machinery.storage.sqlcommon import SqlTransaction, dumps
+from machinery.storage.sqlcommon import SqlTransaction, dumps, loads
 from machinery.storage.sqlextras import SqlExtras
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class PostgresStorage(SqlExtras):
 
     blocking_io = True
     dialect = "postgres"
+    _commit_errors = (errors.IntegrityError, errors.DataError)
     # Children of one join finish on different workers: each accounts under the join row's lock.
     join_query = "join_lock"
 
@@ -73,6 +74,7 @@ class PostgresStorage(SqlExtras):
                 # explicit transaction in _run. A connection the server dropped is found out by using it:
                 # _run then retries on the next one, and the pool discards the broken one.
                 kwargs={"autocommit": True},
+                configure=_configure,
                 name="machinery",
             )
         except psycopg.Error as exc:
@@ -235,6 +237,11 @@ class PostgresStorage(SqlExtras):
 
 
 # helpers ---------------------------------------------------------------------------------------------
+
+
+def _configure(connection: psycopg.Connection[TupleRow]) -> None:
+    """A new pool connection decodes JSON columns as the SQLite dialect does (orjson, json's fallback)."""
+    set_json_loads(loads, connection)
 
 
 def _connection_lost(exc: psycopg.OperationalError) -> bool:

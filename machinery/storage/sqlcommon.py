@@ -12,12 +12,16 @@ SQLite and PostgreSQL subclasses is the model).
 from __future__ import annotations
 
 import abc
+import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Protocol, TypeVar
 
+import orjson
+
 from machinery.engine.types import ACTIVE, SUCCEEDED, Branch, HistoryEvent
-from machinery.errors import LeaseLost, StorageError
+from machinery.errors import LeaseLost, MachineryError, StorageError
 from machinery.jsontext import dumps_compact
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
@@ -33,6 +37,7 @@ from machinery.storage.base import (
     ServiceRecord,
     Storage,
     StoredEvent,
+    WorkCounts,
     WorkflowRecord,
     WorkItem,
     decide_join,
@@ -42,6 +47,9 @@ from machinery.storage.base import (
 from machinery.storage.queries import load_queries
 
 _T = TypeVar("_T")
+
+#: Most entries a definitions cache holds before it starts again.
+_CACHE_LIMIT = 10_000
 
 #: ``(owner, lease_until, now)``: insert the work due by ``now`` already claimed by ``owner``.
 Claim = tuple[str, float, float]
@@ -67,8 +75,21 @@ class Connection(Protocol):
 
 
 def dumps(value: Any) -> str:
-    """How both dialects write JSON (compact, non-ASCII kept)."""
-    return dumps_compact(value)
+    """How both dialects write documents: compact JSON with non-ASCII kept, by orjson (what it cannot
+    encode, such as integers beyond 64 bits or keys that are not strings, goes to :mod:`json`). JSON has
+    no NaN: orjson writes a NaN or an infinity (which a service's reply may hold) as ``null``."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return dumps_compact(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """A stored document (:mod:`json` reads what orjson refuses: integers beyond 64 bits, ``NaN``)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def join_of(branch: Branch) -> str | None:
@@ -383,6 +404,15 @@ class SqlStorage(Storage):
 
     def __init__(self) -> None:
         self.queries = load_queries(self.dialect)
+        # Services and workflows change rarely and are read on every event and task call: they are
+        # cached, and the cache is dropped when this process changes one (at once) or another process
+        # does (the definitions generation has moved, see _generation_moved). ``_epoch`` counts the drops,
+        # so that a read that raced with one does not put what it read back into the cache.
+        self._cache_lock = threading.Lock()
+        self._epoch = 0
+        self._seen_generation: int | None = None
+        self._services: dict[str, ServiceRecord | None] = {}
+        self._workflows: dict[tuple[str, int | None], WorkflowRecord | None] = {}
 
     # dialect hooks -------------------------------------------------------------------------------
 
@@ -427,6 +457,51 @@ class SqlStorage(Storage):
 
     def _read(self, query: str, **params: Any) -> list[Any]:
         return self._run(lambda tx: tx.execute(query, params).fetchall(), write=False)
+
+    def _generation_moved(self) -> bool:
+        """Whether another process changed a definition since the last look (reads the generation row;
+        SQLite first asks whether anyone else committed at all)."""
+        value = self._read("generation_get")[0]["value"]
+        if value == self._seen_generation:
+            return False
+        self._seen_generation = value
+        return True
+
+    # the definitions cache -------------------------------------------------------------------------
+
+    def _cache_epoch(self) -> int:
+        """The cache's epoch after dropping it if another process changed a definition."""
+        moved = self._generation_moved()
+        with self._cache_lock:
+            if moved:
+                self._drop_definitions_locked()
+            return self._epoch
+
+    def _drop_definitions_locked(self) -> None:
+        self._epoch += 1
+        self._services.clear()
+        self._workflows.clear()
+
+    def _definitions_changed(self, tx: SqlTransaction) -> None:
+        """In a transaction that changes a service or a workflow: move the generation for the others."""
+        tx.execute("generation_bump")
+
+    def _changed_definitions(self) -> None:
+        with self._cache_lock:
+            self._drop_definitions_locked()
+
+    def _cached(self, cache: dict[Any, Any], key: Any, load: Callable[[], Any]) -> Any:
+        epoch = self._cache_epoch()
+        with self._cache_lock:
+            if key in cache:
+                return cache[key]
+        value = load()
+        with self._cache_lock:
+            if self._epoch == epoch:
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()  # lookups of names that do not exist must not grow it without bound
+                cache[key] = value
+        return value
 
     # rows ----------------------------------------------------------------------------------------
 
@@ -528,17 +603,37 @@ class SqlStorage(Storage):
             updated = tx.execute("service_update", params).fetchone()
             return self._service(updated), False
 
-        return self._run(upsert)
+        def upsert_and_tell(tx: SqlTransaction) -> tuple[ServiceRecord, bool]:
+            self._definitions_changed(tx)
+            return upsert(tx)
+
+        try:
+            return self._run(upsert_and_tell)
+        finally:
+            self._changed_definitions()
 
     def get_service(self, ref: str) -> ServiceRecord | None:
-        rows = self._read("service_get", ref=ref)
-        return self._service(rows[0]) if rows else None
+        """A service by id or name, from the definitions cache when it is there."""
+
+        def load() -> ServiceRecord | None:
+            rows = self._read("service_get", ref=ref)
+            return self._service(rows[0]) if rows else None
+
+        found: ServiceRecord | None = self._cached(self._services, ref, load)
+        return found
 
     def list_services(self) -> list[ServiceRecord]:
         return [self._service(row) for row in self._read("services_all")]
 
     def delete_service(self, service_id: str) -> None:
-        self._run(lambda tx: tx.execute("service_delete", {"service_id": service_id}))
+        def delete(tx: SqlTransaction) -> None:
+            self._definitions_changed(tx)
+            tx.execute("service_delete", {"service_id": service_id})
+
+        try:
+            self._run(delete)
+        finally:
+            self._changed_definitions()
 
     # workflows -----------------------------------------------------------------------------------
 
@@ -553,6 +648,7 @@ class SqlStorage(Storage):
         ref: str | None = None,
     ) -> tuple[WorkflowRecord, bool]:
         def save(tx: SqlTransaction) -> tuple[WorkflowRecord, bool]:
+            self._definitions_changed(tx)
             created = False
             head = tx.execute("workflow_bump", {"ref": ref or name, "name": name, "now": now}).fetchone()
             if head is None:
@@ -579,11 +675,20 @@ class SqlStorage(Storage):
             row = {**version, "workflow_id": head["workflow_id"], "name": head["name"]}
             return self._workflow({**row, "updated_at": head["updated_at"]}), created
 
-        return self._run(save)
+        try:
+            return self._run(save)
+        finally:
+            self._changed_definitions()
 
     def get_workflow(self, ref: str, version: int | None = None) -> WorkflowRecord | None:
-        rows = self._read("workflow_get", ref=ref, version=version)
-        return self._workflow(rows[0]) if rows else None
+        """The latest (or a given) version of a workflow, from the definitions cache when it is there."""
+
+        def load() -> WorkflowRecord | None:
+            rows = self._read("workflow_get", ref=ref, version=version)
+            return self._workflow(rows[0]) if rows else None
+
+        found: WorkflowRecord | None = self._cached(self._workflows, (ref, version), load)
+        return found
 
     def list_workflows(self) -> list[WorkflowRecord]:
         return [self._workflow(row) for row in self._read("workflows_all")]
@@ -593,7 +698,14 @@ class SqlStorage(Storage):
 
     def delete_workflow(self, workflow_id: str) -> None:
         # Versions stay: executions that pinned them keep their definition readable.
-        self._run(lambda tx: tx.execute("workflow_delete", {"workflow_id": workflow_id}))
+        def delete(tx: SqlTransaction) -> None:
+            self._definitions_changed(tx)
+            tx.execute("workflow_delete", {"workflow_id": workflow_id})
+
+        try:
+            self._run(delete)
+        finally:
+            self._changed_definitions()
 
     def workflows_using(self, service_name: str) -> list[str]:
         return [row["name"] for row in self._read("workflows_using", service=service_name)]
@@ -665,6 +777,12 @@ class SqlStorage(Storage):
         rows = self._run(lambda tx: tx.db.execute(sql, params).fetchall(), write=False)
         return [self._execution(row) for row in rows]
 
+    def count_executions(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._read("executions_count"):
+            counts.setdefault(row["workflow_id"], {})[row["status"]] = int(row["n"])
+        return counts
+
     def get_history(
         self, execution_id: str, after: int | None = None, limit: int | None = None, reverse: bool = False
     ) -> list[StoredEvent]:
@@ -723,6 +841,14 @@ class SqlStorage(Storage):
         value = rows[0]["due_at"] if rows else None
         return None if value is None else float(value)
 
+    def count_work(self, now: float) -> WorkCounts:
+        row = self._read("work_counts", now=now)[0]
+        return WorkCounts(due=int(row["due"]), scheduled=int(row["scheduled"]), claimed=int(row["claimed"]))
+
+    def count_running(self) -> dict[str, int]:
+        rows = self._read("executions_running_by_workflow", status=ExecutionStatus.RUNNING.value)
+        return {row["workflow_name"]: int(row["running"]) for row in rows}
+
     def complete_work(
         self,
         item: WorkItem,
@@ -759,6 +885,41 @@ class SqlStorage(Storage):
 
     def commit(self, commit: Commit, now: float) -> CommitResult:
         return self._run(lambda tx: apply_commit(tx, commit, now))
+
+    #: Driver errors that concern one commit of a group (a constraint it broke), not the transaction.
+    _commit_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def commit_many(self, commits: Sequence[tuple[Commit, float]]) -> list[CommitResult | Exception]:
+        """Every commit in one transaction, each inside a savepoint: one whose fence was lost (or that
+        broke a constraint) is rolled back alone and reported, the others are written."""
+        if len(commits) == 1:
+            commit, now = commits[0]
+            try:
+                return [self.commit(commit, now)]
+            except MachineryError as exc:
+                return [exc]
+
+        # In a stable order of executions: PostgreSQL locks each execution's row first, so two workers'
+        # groups take the locks they share in the same order.
+        order = sorted(range(len(commits)), key=lambda index: commits[index][0].execution_id)
+
+        def apply_all(tx: SqlTransaction) -> list[CommitResult | Exception]:
+            results: list[CommitResult | Exception] = [StorageError("not committed")] * len(commits)
+            for index in order:
+                commit, now = commits[index]
+                tx.execute("savepoint")
+                try:
+                    results[index] = apply_commit(tx, commit, now)
+                except MachineryError as exc:
+                    tx.execute("savepoint_rollback")
+                    results[index] = exc
+                except self._commit_errors as exc:
+                    tx.execute("savepoint_rollback")
+                    results[index] = StorageError(f"{self.dialect}: {exc}", execution_id=commit.execution_id)
+                tx.execute("savepoint_release")
+            return results
+
+        return self._run(apply_all)
 
     # lookups by name and resources -------------------------------------------------------------
 

@@ -5,8 +5,6 @@ parameter, as :meth:`~machinery.storage.sqlcommon.SqlStorage._id_list` encodes i
 
 from __future__ import annotations
 
-from typing import Any
-
 from machinery.storage.base import ApiTokenField, ApiTokenRecord
 from machinery.storage.sqlcommon import SqlStorage, SqlTransaction
 
@@ -19,17 +17,6 @@ _TOKEN_QUERIES: dict[ApiTokenField, str] = {
 }
 #: What a purge deletes for each doomed execution, the execution records last.
 _PURGES = ("purge_history", "purge_branches", "purge_joins", "purge_work", "purge_executions")
-
-
-def _token(row: Any) -> ApiTokenRecord:
-    return ApiTokenRecord(
-        token_id=row["token_id"],
-        name=row["name"],
-        scope=row["scope"],
-        token_hash=row["token_hash"],
-        access_key_id=row["access_key_id"],
-        created_at=float(row["created_at"]),
-    )
 
 
 class SqlExtras(SqlStorage):
@@ -69,10 +56,10 @@ class SqlExtras(SqlStorage):
 
     def find_api_token(self, by: ApiTokenField, value: str) -> ApiTokenRecord | None:
         rows = self._read(_TOKEN_QUERIES[by], value=value)
-        return _token(rows[0]) if rows else None
+        return ApiTokenRecord.from_row(rows[0]) if rows else None
 
     def list_api_tokens(self) -> list[ApiTokenRecord]:
-        return [_token(row) for row in self._read("api_tokens_all")]
+        return [ApiTokenRecord.from_row(row) for row in self._read("api_tokens_all")]
 
     def delete_api_token(self, token_id: str) -> bool:
         return self._run(lambda tx: tx.execute("api_token_delete", {"token_id": token_id}).rowcount > 0)

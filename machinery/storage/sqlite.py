@@ -7,7 +7,6 @@ storage operation is :class:`machinery.storage.sqlcommon.SqlStorage`'s (API toke
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 
 from machinery.errors import StorageError, StorageFull
 from machinery.storage.queries import load_migrations
-from machinery.storage.sqlcommon import SqlTransaction, dumps
+from machinery.storage.sqlcommon import SqlTransaction, dumps, loads
 from machinery.storage.sqlextras import SqlExtras
 
 _T = TypeVar("_T")
@@ -28,6 +27,7 @@ class SQLiteStorage(SqlExtras):
     """
 
     dialect = "sqlite"
+    _commit_errors = (sqlite3.IntegrityError, sqlite3.DataError)
 
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -42,6 +42,7 @@ class SQLiteStorage(SqlExtras):
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self._lock = threading.RLock()
+        self._data_version: int | None = None
 
     # hooks -------------------------------------------------------------------------------------
 
@@ -82,7 +83,7 @@ class SQLiteStorage(SqlExtras):
         return dumps(value)
 
     def _from_doc(self, column: Any) -> Any:
-        return json.loads(column)
+        return loads(column)
 
     def _flag(self, value: bool) -> object:
         return int(value)
@@ -92,6 +93,15 @@ class SQLiteStorage(SqlExtras):
 
     def _id_list(self, ids: Sequence[int | str]) -> object:
         return dumps(list(ids))
+
+    def _generation_moved(self) -> bool:
+        # data_version moves only when another connection commits: the generation row is read then.
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return False
+            self._data_version = version
+        return super()._generation_moved()
 
     def _no_limit(self, limit: int | None) -> int | None:
         return -1 if limit is None else limit

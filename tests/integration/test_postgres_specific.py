@@ -348,6 +348,21 @@ def test_a_failing_child_closes_the_join_once_while_its_siblings_finish(
     assert ACTIVE not in statuses
 
 
+def test_cached_definitions_follow_changes_made_by_another_process(
+    open_process: Callable[[], PostgresStorage],
+) -> None:
+    here, there = open_process(), open_process()
+    here.upsert_service("upper", "http://127.0.0.1:1/a", [], [], {}, 1.0)
+    assert there.get_service("upper").address == "http://127.0.0.1:1/a"  # type: ignore[union-attr]
+    assert there.get_service("upper") is there.get_service("upper")  # cached
+    here.upsert_service("upper", "http://127.0.0.1:1/b", [], [], {}, 2.0)
+    assert there.get_service("upper").address == "http://127.0.0.1:1/b"  # type: ignore[union-attr]
+    here.save_workflow("flow", {}, {"StartAt": "A"}, [], False, 3.0)
+    assert there.get_workflow("flow").version == 1  # type: ignore[union-attr]
+    there.save_workflow("flow", {}, {"StartAt": "B"}, [], False, 4.0)
+    assert here.get_workflow("flow").definition == {"StartAt": "B"}  # type: ignore[union-attr]
+
+
 # the runtime -----------------------------------------------------------------------------------------
 
 

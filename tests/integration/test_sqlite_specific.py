@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from machinery.storage.base import WORK_TIMER, WorkItem
 from machinery.storage.queries import load_migrations
 from machinery.storage.sqlite import SQLiteStorage
 
@@ -119,6 +120,39 @@ def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeypatch: 
     with sqlite3.connect(tmp_path / "broken.db") as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "extra" not in tables and "services" not in tables
+
+
+def test_cached_definitions_follow_changes_made_by_another_process(tmp_path: Path) -> None:
+    """Services and workflows are cached; a change committed through another connection (another
+    process) is seen on the next lookup, a change made here at once."""
+    path = str(tmp_path / "shared.db")
+    here, there = SQLiteStorage(path), SQLiteStorage(path)
+    try:
+        here.migrate()
+        there.migrate()
+        here.upsert_service("upper", "http://127.0.0.1:1/a", [], [], {}, 1.0)
+        assert there.get_service("upper").address == "http://127.0.0.1:1/a"  # type: ignore[union-attr]
+        assert there.get_service("upper") is there.get_service("upper")  # cached
+        here.upsert_service("upper", "http://127.0.0.1:1/b", [], [], {}, 2.0)
+        assert there.get_service("upper").address == "http://127.0.0.1:1/b"  # type: ignore[union-attr]
+        assert there.get_workflow("flow") is None
+        here.save_workflow("flow", {}, {"StartAt": "A"}, [], False, 3.0)
+        assert there.get_workflow("flow").version == 1  # type: ignore[union-attr]
+        there.save_workflow("flow", {}, {"StartAt": "B"}, [], False, 4.0)
+        assert there.get_workflow("flow").definition == {"StartAt": "B"}  # type: ignore[union-attr]
+        assert here.get_workflow("flow").version == 2  # type: ignore[union-attr]
+        assert here.get_workflow("flow", 1).definition == {"StartAt": "A"}  # type: ignore[union-attr]
+        service = here.get_service("upper")
+        assert service is not None
+        there.delete_service(service.service_id)
+        assert here.get_service("upper") is None
+        # Work committed elsewhere moves SQLite's data_version but not the generation: the cache stays.
+        cached = here.get_workflow("flow")
+        there.add_work([WorkItem("exec", "exec", WORK_TIMER, 5.0)])
+        assert here.get_workflow("flow") is cached
+    finally:
+        here.close()
+        there.close()
 
 
 def _fill_up(storage: SQLiteStorage) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from machinery.engine.types import ACTIVE, CANCELLED, FAILED, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost
+from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
@@ -33,6 +34,7 @@ from machinery.storage.base import (
     ExecutionRecord,
     JoinSpec,
     Storage,
+    WorkCounts,
     WorkItem,
 )
 from machinery.storage.memory import MemoryStorage
@@ -376,6 +378,16 @@ class TestExecutions:
         assert events[1].details == {"i": 1}
         assert events[1].timestamp == NOW + 1
 
+    def test_count_executions_by_workflow_and_status(self, storage: Storage) -> None:
+        wf_a, wf_b = make_workflow(storage, "a"), make_workflow(storage, "b")
+        ids = [start_execution(storage, wf_a) for _ in range(3)] + [start_execution(storage, wf_b)]
+        assert storage.finish_execution(ids[0], "FAILED", NOW)
+        assert storage.finish_execution(ids[1], "ABORTED", NOW)
+        assert storage.count_executions() == {
+            wf_a: {"RUNNING": 1, "FAILED": 1, "ABORTED": 1},
+            wf_b: {"RUNNING": 1},
+        }
+
     def test_history_pages_forwards_and_backwards(self, storage: Storage) -> None:
         record = storage.get_execution(start_execution(storage, make_workflow(storage)))
         assert record is not None
@@ -524,6 +536,27 @@ class TestClaims:
         claim_one(storage, now=NOW + 10)
         assert storage.next_due() == NOW + 20
 
+    def test_count_work_by_state(self, storage: Storage) -> None:
+        assert storage.count_work(NOW) == WorkCounts(0, 0, 0)
+        workflow_id = make_workflow(storage)
+        for due in (NOW - 1, NOW, NOW + 10):
+            start_execution(storage, workflow_id, due_at=due)
+        assert storage.count_work(NOW) == WorkCounts(due=2, scheduled=1, claimed=0)
+        claim_one(storage, now=NOW - 1)
+        assert storage.count_work(NOW) == WorkCounts(due=1, scheduled=1, claimed=1)
+        # An expired lease is no longer a claim: the item is due again.
+        assert storage.count_work(NOW + LEASE) == WorkCounts(due=3, scheduled=0, claimed=0)
+
+    def test_count_running_by_workflow(self, storage: Storage) -> None:
+        assert storage.count_running() == {}
+        first, second = make_workflow(storage, "first"), make_workflow(storage, "second")
+        start_execution(storage, first)
+        start_execution(storage, first)
+        finished = start_execution(storage, second)
+        assert storage.count_running() == {"first": 2, "second": 1}
+        assert storage.finish_execution(finished, ExecutionStatus.ABORTED, NOW + 1)
+        assert storage.count_running() == {"first": 2}
+
     def test_complete_work_deletes_or_reschedules(self, storage: Storage) -> None:
         start_execution(storage, make_workflow(storage))
         item = claim_one(storage)
@@ -635,6 +668,36 @@ class TestCommit:
         assert (task.kind, task.payload) == (WORK_TASK, {"resource": "upper"})
         with pytest.raises(LeaseLost):  # the start item was consumed
             storage.commit(Commit(execution_id, item, branch), NOW)
+
+    def test_commit_many_writes_each_commit_on_its_own(self, storage: Storage) -> None:
+        """A group commit: the commit whose fence was lost fails alone; the others are written, each with
+        its own history and the work it hands back to its worker."""
+        workflow_id = make_workflow(storage)
+        ids = [start_execution(storage, workflow_id) for _ in range(3)]
+        items = {item.execution_id: item for item in storage.claim_work("w1", NOW, 10, LEASE)}
+        assert set(items) == set(ids)
+        stale = replace(items[ids[1]], fence=items[ids[1]].fence + 7)
+        commits = []
+        for execution_id in ids:
+            branch = replace(root_of(storage, execution_id), state="Call", phase="task")
+            work = [WorkItem(execution_id, execution_id, WORK_TASK, NOW, {"resource": execution_id})]
+            consumed = stale if execution_id == ids[1] else items[execution_id]
+            commit = Commit(execution_id, consumed, branch, history=history(2), work=work)
+            commit.claim_owner, commit.lease_until = "w1", NOW + LEASE
+            commits.append((commit, NOW + 1))
+        results = storage.commit_many(commits)
+        assert isinstance(results[1], LeaseLost)
+        for index in (0, 2):
+            result = results[index]
+            assert not isinstance(result, Exception)
+            assert [(c.kind, c.payload, c.owner) for c in result.claimed] in (
+                [(WORK_TASK, {"resource": ids[index]}, "w1")],
+                [],  # a backend that ignores claim_owner leaves the work claimable
+            )
+            assert root_of(storage, ids[index]).state == "Call"
+            assert [e.event_id for e in storage.get_history(ids[index])] == [1, 2]
+        assert root_of(storage, ids[1]).state is None
+        assert storage.get_history(ids[1]) == []
 
     def test_execution_update_finishes_once(self, storage: Storage) -> None:
         execution_id = start_execution(storage, make_workflow(storage))
@@ -1126,11 +1189,14 @@ def test_every_storage_method_is_covered() -> None:
         "migrate", "close", "upsert_service", "get_service", "list_services", "delete_service",
         "save_workflow", "get_workflow", "list_workflows", "list_versions", "delete_workflow",
         "workflows_using", "create_execution", "get_execution", "list_executions", "get_history",
+        "count_executions",
         "store_finished_execution", "finish_execution", "get_branch", "child_results", "claim_work",
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
         "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
+        "commit_many",
+        "count_work", "count_running",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

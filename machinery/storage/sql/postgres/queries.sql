@@ -134,6 +134,10 @@ RETURNING last_event_id;
 INSERT INTO history (execution_id, event_id, type, timestamp, details)
 VALUES (%(execution_id)s, %(event_id)s, %(type)s, %(timestamp)s, %(details)s);
 
+-- name: executions_count
+SELECT workflow_id, status, COUNT(*) AS n FROM executions
+WHERE parent_execution_id IS NULL GROUP BY workflow_id, status;
+
 -- name: history_page
 SELECT event_id, type, timestamp, details FROM history
 WHERE execution_id = %(execution_id)s AND event_id > %(after)s ORDER BY event_id LIMIT %(limit)s;
@@ -317,3 +321,31 @@ DELETE FROM resources WHERE (kind, key) = (
     SELECT kind, key FROM resources WHERE kind = %(kind)s AND starts_with(key, %(prefix)s)
     ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
 ) RETURNING key, body;
+
+-- name: generation_get
+SELECT value FROM definitions_generation WHERE id = 1;
+
+-- name: generation_bump
+UPDATE definitions_generation SET value = value + 1 WHERE id = 1;
+
+-- name: savepoint
+-- One commit of a group commit: rolled back alone when its fence was lost.
+SAVEPOINT group_commit;
+
+-- name: savepoint_rollback
+ROLLBACK TO SAVEPOINT group_commit;
+
+-- name: savepoint_release
+RELEASE SAVEPOINT group_commit;
+
+-- name: work_counts
+-- For /metrics: what the claim query would take now (due), what waits for its time (scheduled), what
+-- live leases hold (claimed). One pass over the work table, which holds only pending work.
+SELECT
+    COUNT(*) FILTER (WHERE owner IS NOT NULL AND lease_until >= %(now)s) AS claimed,
+    COUNT(*) FILTER (WHERE (owner IS NULL OR lease_until < %(now)s) AND due_at <= %(now)s) AS due,
+    COUNT(*) FILTER (WHERE (owner IS NULL OR lease_until < %(now)s) AND due_at > %(now)s) AS scheduled
+FROM work;
+
+-- name: executions_running_by_workflow
+SELECT workflow_name, COUNT(*) AS running FROM executions WHERE status = %(status)s GROUP BY workflow_name;

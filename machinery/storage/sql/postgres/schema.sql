@@ -132,3 +132,10 @@ CREATE TABLE api_tokens (
 CREATE INDEX executions_finished ON executions (finished_at)
     WHERE parent_execution_id IS NULL AND finished_at IS NOT NULL;
 CREATE INDEX joins_by_execution ON joins (execution_id);
+
+-- Moves with every change to a service or a workflow (cached definitions are dropped when it moves).
+CREATE TABLE definitions_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    value BIGINT NOT NULL
+);
+INSERT INTO definitions_generation (id, value) VALUES (1, 0);

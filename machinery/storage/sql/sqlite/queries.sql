@@ -111,6 +111,10 @@ RETURNING last_event_id;
 INSERT INTO history (execution_id, event_id, type, timestamp, details)
 VALUES (:execution_id, :event_id, :type, :timestamp, :details);
 
+-- name: executions_count
+SELECT workflow_id, status, COUNT(*) AS n FROM executions
+WHERE parent_execution_id IS NULL GROUP BY workflow_id, status;
+
 -- name: history_page
 SELECT event_id, type, timestamp, details FROM history
 WHERE execution_id = :execution_id AND event_id > :after ORDER BY event_id LIMIT :limit;
@@ -276,3 +280,32 @@ DELETE FROM resources WHERE kind = :kind AND key = :key;
 DELETE FROM resources WHERE kind = :kind AND key = (
     SELECT key FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key LIMIT 1
 ) RETURNING key, body;
+
+-- name: generation_get
+SELECT value FROM definitions_generation WHERE id = 1;
+
+-- name: generation_bump
+UPDATE definitions_generation SET value = value + 1 WHERE id = 1;
+
+-- name: savepoint
+-- One commit of a group commit: rolled back alone when its fence was lost.
+SAVEPOINT group_commit;
+
+-- name: savepoint_rollback
+ROLLBACK TO SAVEPOINT group_commit;
+
+-- name: savepoint_release
+RELEASE SAVEPOINT group_commit;
+
+-- name: work_counts
+-- For /metrics: what the claim query would take now (due), what waits for its time (scheduled), what
+-- live leases hold (claimed). One pass over the work table, which holds only pending work.
+SELECT
+    COALESCE(SUM(CASE WHEN owner IS NOT NULL AND lease_until >= :now THEN 1 ELSE 0 END), 0) AS claimed,
+    COALESCE(SUM(CASE WHEN (owner IS NULL OR lease_until < :now) AND due_at <= :now THEN 1 ELSE 0 END), 0) AS due,
+    COALESCE(SUM(CASE WHEN (owner IS NULL OR lease_until < :now) AND due_at > :now THEN 1 ELSE 0 END), 0)
+        AS scheduled
+FROM work;
+
+-- name: executions_running_by_workflow
+SELECT workflow_name, COUNT(*) AS running FROM executions WHERE status = :status GROUP BY workflow_name;
