@@ -1,17 +1,18 @@
 """The API's own description: ``/openapi.json``, the interactive ``/docs`` page and ``/problems`` pages.
 
-``/docs`` is Swagger UI, served offline by machinery itself: its files come from the PyPI package
-``swagger-ui-bundle-v2`` (Swagger UI's release files, repackaged by Connexion's maintainers), installed
-with machinery like any dependency; nothing is committed and nothing is loaded from a CDN.
+``/docs`` is Swagger UI, served offline by machinery itself: its files come from the npm package
+``swagger-ui-dist``, which ``make setup`` installs through the repository's npm project (``frontend/``,
+from its lock file) and copies into the package (``machinery/web/static/dist/swagger-ui/``, not
+committed). Nothing is loaded from a CDN; without the files the page says how to get them.
 """
 
 from __future__ import annotations
 
 import html
+from importlib import resources
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, jsonify, send_from_directory
-from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # ships no type marker
 
 from machinery.api.openapi import document
 from machinery.api.spec import Reply, operation, undocumented
@@ -19,8 +20,8 @@ from machinery.errors import PROBLEM_TYPES
 
 blueprint = Blueprint("docs", __name__)
 
-#: Swagger UI's files (swagger-ui-dist's, as the package ships them).
-ASSETS = Path(str(swagger_ui_path))
+#: Where ``make setup`` (frontend/build.mjs) copies swagger-ui-dist's files.
+ASSETS = Path(str(resources.files("machinery.web"))) / "static" / "dist" / "swagger-ui"
 _ASSET_FILES = (
     "swagger-ui.css",
     "swagger-ui-bundle.js",
@@ -80,8 +81,8 @@ def docs_page() -> Response:
     if not all((ASSETS / name).is_file() for name in _ASSET_FILES):
         return _page(
             "API documentation",
-            "<p>Swagger UI's files are not installed: run <code>make setup</code> (they come with the "
-            "package <code>swagger-ui-bundle-v2</code>). The document itself is at "
+            "<p>Swagger UI's files are not built: run <code>make setup</code> (it copies them from the npm "
+            "package <code>swagger-ui-dist</code>). The document itself is at "
             '<a href="/openapi.json">/openapi.json</a>.</p>',
             status=503,
         )
