@@ -36,12 +36,25 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "DENIED_TARGETS": (DEFAULT_DENIED_TARGETS, "outbound calls never to these host names / CIDR ranges"),
     "PUBLIC_URL": ("", "this server's URL, given to .waitForTaskToken services for callbacks"),
+    "FINISH_POLL_INTERVAL": (
+        0.02,
+        "seconds between looks for executions another process finished while a request waits (0: never)",
+    ),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
     # Limits at the door (docs/security.md): each refusal names its limit and this setting.
     "MAX_BODY_BYTES": (2097152, "maximum bytes of a request body (413, refused before it is read)"),
     "MAX_JSON_DEPTH": (128, "maximum nesting of arrays and objects in a request body (400)"),
     "MAX_DEFINITION_BYTES": (1048576, "maximum bytes of a workflow definition, AWS's 1 MiB (409)"),
     "MAX_STATES": (10000, "maximum states of a workflow definition, nested ones included (409)"),
+    "REDRIVE_DAYS": (
+        14.0,
+        "days after its end that a failed, timed-out or aborted execution may be redriven",
+    ),
+    "ACTIVITY_POLL_SECONDS": (60.0, "AWS API: how long GetActivityTask waits for a task (60 on AWS)"),
+    "AWS_REGION": ("us-east-1", "AWS API: the region of ARNs when a request has no SigV4 credential scope"),
+    "AWS_ACCOUNT": ("000000000000", "AWS API: the account of ARNs unless the access key is a 12-digit id"),
+    "CONSUME_SOURCES": (True, "consume the event sources (RabbitMQ, NATS, Redis) in this process's worker"),
+    "SOURCE_REFRESH_SECONDS": (2.0, "how often a worker looks for new or changed event sources"),
     "INSECURE": (
         False,
         "admit requests without a token from any address while no token exists (serve --insecure)",
@@ -79,11 +92,14 @@ def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
         webhook_secret=str(config["WEBHOOK_SECRET"]) or None,
         webhook_attempts=max(1, int(config["WEBHOOK_ATTEMPTS"])),
         outbound=outbound_policy(config),
+        consume_sources=bool(config["CONSUME_SOURCES"]),
+        source_refresh_seconds=float(config["SOURCE_REFRESH_SECONDS"]),
         retention=RetentionSettings(
             days=float(config["RETENTION_DAYS"]),
             batch=max(1, int(config["RETENTION_BATCH"])),
             interval=max(0.01, float(config["RETENTION_INTERVAL"])),
         ),
+        finish_poll_interval=max(0.0, float(config["FINISH_POLL_INTERVAL"])),
     )
 
 

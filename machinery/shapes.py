@@ -9,6 +9,7 @@ storage (it renders storage's records).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -109,7 +110,7 @@ WEBHOOK_STATUS: Schema = {
 
 _EVENT_REQUIRED = [
     "event_id", "workflow_id", "workflow_name", "workflow_version", "name", "status", "express",
-    "parent_event_id", "acknowledged_at", "finished_at",
+    "parent_event_id", "acknowledged_at", "finished_at", "redrive_count", "redriven_at",
 ]  # fmt: skip
 
 EVENT_RECORD: Schema = {
@@ -131,6 +132,8 @@ EVENT_RECORD: Schema = {
         },
         "acknowledged_at": _TIMESTAMP,
         "finished_at": {**_TIMESTAMP, "type": ["string", "null"]},
+        "redrive_count": {"type": "integer", "minimum": 0, "description": "times it was redriven"},
+        "redriven_at": {**_TIMESTAMP, "type": ["string", "null"], "description": "when it last was"},
         "output": {"description": "the execution's output (any JSON)"},
         "error": {"type": ["string", "null"]},
         "cause": {"type": ["string", "null"]},
@@ -310,6 +313,8 @@ def event_record(execution: ExecutionRecord, webhook: dict[str, Any] | None = No
         "parent_event_id": execution.parent_execution_id,
         "acknowledged_at": iso_time(execution.started_at),
         "finished_at": None if execution.finished_at is None else iso_time(execution.finished_at),
+        "redrive_count": execution.redrive_count,
+        "redriven_at": None if execution.redrive_date is None else iso_time(execution.redrive_date),
     }
     if execution.status == ExecutionStatus.SUCCEEDED:
         record["output"] = execution.output
@@ -321,17 +326,31 @@ def event_record(execution: ExecutionRecord, webhook: dict[str, Any] | None = No
     return record
 
 
-def history_event_json(event: StoredEvent) -> dict[str, Any]:
-    """A history entry as :data:`HISTORY_EVENT` describes it."""
-    return {
-        "id": event.event_id,
-        "previousEventId": event.event_id - 1,
-        "timestamp": iso_time(event.timestamp),
-        "type": event.type,
-        details_key(event.type): event.details,
-    }
+def history_events_json(events: list[StoredEvent]) -> list[dict[str, Any]]:
+    """History entries as :data:`HISTORY_EVENT` describes them.
+
+    Whole histories run to tens of thousands of events, most sharing a few types and, within a step,
+    one timestamp: each timestamp is formatted once (the console reads a 10,000-item Map's 40,000 events).
+    """
+    stamps: dict[float, str] = {}
+    rendered: list[dict[str, Any]] = []
+    for event in events:
+        stamp = stamps.get(event.timestamp)
+        if stamp is None:
+            stamp = stamps[event.timestamp] = iso_time(event.timestamp)
+        rendered.append(
+            {
+                "id": event.event_id,
+                "previousEventId": event.event_id - 1,
+                "timestamp": stamp,
+                "type": event.type,
+                details_key(event.type): event.details,
+            }
+        )
+    return rendered
 
 
+@cache
 def details_key(event_type: str) -> str:
     """Step Functions names each event's details after its type.
 

@@ -76,11 +76,14 @@ async function render() {
   const ticket = ++rendering;
   const url = new URL(window.location.href);
   const page = h("div", { class: "page" });
-  try {
-    if (!session) session = await api("/ui/api/session");
-  } catch (error) {
+  // Who is signed in is asked for beside the page's own data, not before it.
+  const asked = session ? Promise.resolve(session) : api("/ui/api/session").catch((error) => {
     console.warn("the session could not be read", error);
-  }
+    return null;
+  });
+  const loading = route(url)();
+  loading.catch(() => {}); // its failure is handled below, once the session is known
+  session = await asked;
   if (ticket !== rendering) return;
   clear(root, header(url), page);
   if (session && session.required) {
@@ -88,7 +91,7 @@ async function render() {
     return;
   }
   try {
-    const result = await route(url)();
+    const result = await loading;
     if (ticket !== rendering) {
       // A newer navigation started while this page loaded: it wins.
       if (result.cleanup) result.cleanup();

@@ -41,7 +41,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # leases expire after MACHINERY_LEASE_SECONDS.
         storage.release_leases()
     orchestrator = Orchestrator(
-        storage, worker_settings(app.config), run_worker=bool(app.config["RUN_WORKER"])
+        storage,
+        worker_settings(app.config),
+        run_worker=bool(app.config["RUN_WORKER"]),
+        redrive_days=float(app.config["REDRIVE_DAYS"]),
     )
     app.extensions["machinery"] = orchestrator
     auth.install(app, storage, auth_settings(app.config))
@@ -51,10 +54,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     requests.install(app, InputLimits.from_config(app.config))
 
-    from machinery.api import docs, events, health, metrics, services, tasks, tokens, workflows
+    from machinery.api import (
+        docs,
+        events,
+        health,
+        metrics,
+        schedules,
+        services,
+        sources,
+        tasks,
+        tokens,
+        workflows,
+    )
 
-    for module in (health, services, workflows, events, tasks, tokens, metrics, docs):
+    for module in (health, services, workflows, events, tasks, tokens, metrics, schedules, sources, docs):
         app.register_blueprint(module.blueprint)
+    from machinery.aws import blueprint as aws_blueprint
+
+    app.register_blueprint(aws_blueprint)
     from machinery import web
 
     web.register(app)

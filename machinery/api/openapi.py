@@ -50,6 +50,7 @@ COMPONENTS: dict[str, Schema] = {
     "EventBody": schemas.EVENT_BODY,
     "EventEnvelope": schemas.EVENT_ENVELOPE,
     "StopBody": schemas.STOP,
+    "RedriveBody": schemas.REDRIVE,
     "TaskSuccessBody": schemas.TASK_SUCCESS,
     "TaskFailureBody": schemas.TASK_FAILURE,
     "TaskHeartbeatBody": schemas.TASK_HEARTBEAT,

@@ -27,6 +27,10 @@ DEFAULT_TASK_TIMEOUT_SECONDS = 99999999
 _UNSET: Any = object()
 
 
+#: The largest ItemBatcher batch AWS allows (MaxInputBytesPerBatch), also the limit when none is given.
+MAX_BATCH_BYTES = 256 * 1024
+
+
 @dataclass(frozen=True)
 class Retrier:
     """One element of a state's ``Retry`` array."""

@@ -17,20 +17,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from machinery.asl.validation_map import MapFieldChecks
 from machinery.asl.validation_rules import (
     _ALL_JSONATA_ONLY,
     _ALL_JSONPATH_ONLY,
     _COMMON_FIELDS,
     _COMPARATORS,
-    _HTTP_INVOKE,
     _JSONATA_FIELDS,
     _JSONPATH_FIELDS,
-    _LABEL_FORBIDDEN,
-    _MAX_LABEL,
     _MAX_SECONDS,
     _MAX_STATE_NAME,
-    _READER_CONFIG_FIELDS,
-    _READER_RESOURCES,
     _STATE_TYPES,
     _TRANSITIONING,
     _VARIABLE_NAME,
@@ -46,6 +42,8 @@ from machinery.asl.validation_rules import (
     _path_error,
     _pointer,
     _type_name,
+    express_refusal,
+    runnable_resource,
 )
 
 __all__ = ["DefinitionIssue", "format_issues", "validate_definition"]
@@ -102,7 +100,7 @@ def validate_definition(definition: Any, *, state_machine_type: str = "STANDARD"
     return checker.issues
 
 
-class _Checker:
+class _Checker(MapFieldChecks):
     """Walks one definition and collects issues; one instance per :func:`validate_definition` call."""
 
     def __init__(self, *, express: bool) -> None:
@@ -419,13 +417,15 @@ class _Checker:
                 "Value is not a valid resource: an ARN, an http(s):// URL or a registered service's name",
                 "INVALID_RESOURCE",
             )
-        elif self.express:
-            for suffix in (".sync", ".waitForTaskToken"):
-                if suffix in state["Resource"]:
-                    self.add(
-                        _pointer(base, "Resource"),
-                        f"Express state machine does not support '{suffix}' service integration",
-                    )
+        elif self.express and express_refusal(state["Resource"]) is not None:
+            self.add(_pointer(base, "Resource"), str(express_refusal(state["Resource"])))
+        elif not runnable_resource(state["Resource"]):
+            # AWS's words for an integration it does not know; machinery refuses those it cannot run.
+            self.add(
+                _pointer(base, "Resource"),
+                f"The resource provided {state['Resource']} is not recognized. The value is not a valid "
+                "resource ARN, or the resource is not available in this region.",
+            )
         if "Credentials" in state:
             path = _pointer(base, "Credentials")
             credentials = state["Credentials"]
@@ -522,83 +522,12 @@ class _Checker:
                 self.add(path, "The value of 'ToleratedFailurePercentage' must be a number between 0 and 100")
         if "ItemReader" in state:
             self.item_reader(state, base, language)
-        for field in ("ItemBatcher", "ResultWriter"):
-            if self.expect(state, field, base, "object"):
-                self.template(state[field], _pointer(base, field), language)
+        if self.expect(state, "ItemBatcher", base, "object"):
+            self.item_batcher(state, base, language)
+        if self.expect(state, "ResultWriter", base, "object"):
+            self.template(state["ResultWriter"], _pointer(base, "ResultWriter"), language)
         if "Label" in state:
             self.label(state["Label"], _pointer(base, "Label"))
-
-    def item_reader(self, state: dict[str, Any], base: str, language: str) -> None:
-        """``ItemReader``: S3 (as AWS), the HTTP task, or inline JSON (``Items`` in its parameters)."""
-        path = _pointer(base, "ItemReader")
-        reader = state["ItemReader"]
-        if not isinstance(reader, dict):
-            self.add(path, f"Expected value of type Object but was {_type_name(reader)}")
-            return
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
-        if not isinstance(config, dict) or config.get("Mode") != "DISTRIBUTED":
-            self.add(
-                path, "The field 'ItemReader' is supported only when the ItemProcessor's Mode is DISTRIBUTED"
-            )
-        params_field = "Arguments" if language == JSONATA else "Parameters"
-        self.unknown_fields(reader, ("Resource", "ReaderConfig", params_field), path)
-        params = reader.get(params_field)
-        expression = language == JSONATA and self.jsonata_string(params, _pointer(path, params_field))
-        if not expression and self.expect(reader, params_field, path, "object"):
-            self.template(params, _pointer(path, params_field), language)
-        if self.expect(reader, "ReaderConfig", path, "object"):
-            self.reader_config(reader["ReaderConfig"], _pointer(path, "ReaderConfig"), language)
-        if "Resource" not in reader:
-            items = params.get("Items") if isinstance(params, dict) else None
-            if not isinstance(params, dict) or not ("Items" in params or "Items.$" in params):
-                self.add(path, f"An ItemReader without a Resource needs 'Items' in its {params_field}")
-            elif "Items" in params and not isinstance(items, list):
-                items_path = _pointer(path, params_field, "Items")
-                if not (language == JSONATA and self.jsonata_string(items, items_path)):
-                    self.add(_pointer(path, params_field, "Items"), "The field 'Items' must be an array")
-            return
-        resource = reader["Resource"]
-        if resource not in _READER_RESOURCES:
-            self.add(
-                _pointer(path, "Resource"),
-                f"The ItemReader's Resource must be one of {', '.join(_READER_RESOURCES)}",
-            )
-        elif (
-            resource == _HTTP_INVOKE
-            and isinstance(params, dict)
-            and not {"ApiEndpoint", "ApiEndpoint.$"} & set(params)
-        ):
-            self.add(_pointer(path, params_field), "The field 'ApiEndpoint' is required but was missing")
-
-    def reader_config(self, config: dict[str, Any], path: str, language: str) -> None:
-        self.unknown_fields(config, _READER_CONFIG_FIELDS, path)
-        for name, allowed in (
-            ("InputType", ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET")),
-            ("CSVHeaderLocation", ("FIRST_ROW", "GIVEN")),
-            ("CSVDelimiter", ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB")),
-        ):
-            if name in config and config[name] not in allowed:
-                self.add(_pointer(path, name), f"The value of '{name}' must be one of {', '.join(allowed)}")
-        headers = config.get("CSVHeaders") or []
-        if self.expect(config, "CSVHeaders", path, "array") and not all(isinstance(h, str) for h in headers):
-            self.add(_pointer(path, "CSVHeaders"), "The field 'CSVHeaders' must be an array of strings")
-        if config.get("CSVHeaderLocation") == "GIVEN" and "CSVHeaders" not in config:
-            self.add(path, "The field 'CSVHeaders' is required when CSVHeaderLocation is GIVEN")
-        self.exclusive(config, ("MaxItems", "MaxItemsPath"), path)
-        self.integer(config, "MaxItems", path, language, minimum=0, maximum=100_000_000)
-        self.path_field(config, "MaxItemsPath", path, definite=True)
-
-    def label(self, label: Any, path: str) -> None:
-        if not isinstance(label, str):
-            self.add(path, f"Expected value of type String but was {_type_name(label)}")
-            return
-        if len(label) > _MAX_LABEL:
-            self.add(path, f"Label must be at most {_MAX_LABEL} characters long")
-        for char in label:
-            if char in _LABEL_FORBIDDEN or ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
-                self.add(path, f"Label contains invalid character: {char!r}")
-                return
 
     def item_processor(self, processor: Any, base: str, language: str) -> None:
         if isinstance(processor, dict) and "ProcessorConfig" in processor:

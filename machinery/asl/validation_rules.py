@@ -221,3 +221,28 @@ def _is_resource(value: Any) -> bool:
     if value.startswith(("http://", "https://")):
         return len(value) > len("https://") and not any(c.isspace() for c in value)
     return bool(_SERVICE_NAME.match(value))
+
+
+_ACTIVITY_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:activity:[^:]+$")
+_INTEGRATION = re.compile(r"^arn:aws[a-z-]*:states:::")
+#: The service integrations machinery runs (``Resource`` without ``.waitForTaskToken``).
+_INTEGRATIONS = frozenset({"lambda:invoke", "http:invoke"})
+
+
+def runnable_resource(resource: str) -> bool:
+    """Whether machinery runs a Task ``Resource`` that names a service integration
+    (``arn:aws:states:::<service>:<action>``): the Lambda and HTTP ones, optionally ``.waitForTaskToken``.
+    Other resources (URLs, services, Lambda functions, activities) are not integrations."""
+    if _INTEGRATION.match(resource) is None:
+        return True
+    return _INTEGRATION.sub("", resource).removesuffix(".waitForTaskToken") in _INTEGRATIONS
+
+
+def express_refusal(resource: str) -> str | None:
+    """Why an express state machine refuses a Task ``Resource`` (as AWS words it), if it does."""
+    for suffix in (".sync", ".waitForTaskToken"):
+        if suffix in resource:
+            return f"Express state machine does not support '{suffix}' service integration"
+    if _ACTIVITY_ARN.match(resource):
+        return "Express state machine does not support Activities"
+    return None

@@ -59,6 +59,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/e/<ref>"): Access.READ,
     ("GET", "/e/<event_id>/history"): Access.READ,
     ("POST", "/e/<event_id>/stop"): Access.WRITE,
+    ("POST", "/e/<event_id>/redrive"): Access.WRITE,
     # .waitForTaskToken callbacks: the task token is the credential
     ("POST", "/tasks/success"): Access.TASK_TOKEN,
     ("POST", "/tasks/failure"): Access.TASK_TOKEN,
@@ -69,6 +70,23 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/docs/assets/<path:name>"): Access.PUBLIC,
     ("GET", "/problems"): Access.PUBLIC,
     ("GET", "/problems/<code>"): Access.PUBLIC,
+    # schedules (issue 12)
+    ("POST", "/schedules"): Access.WRITE,
+    ("GET", "/schedules"): Access.READ,
+    ("GET", "/schedules/<name>"): Access.READ,
+    ("PATCH", "/schedules/<name>"): Access.WRITE,
+    ("POST", "/schedules/<name>/pause"): Access.WRITE,
+    ("POST", "/schedules/<name>/resume"): Access.WRITE,
+    ("DELETE", "/schedules/<name>"): Access.WRITE,
+    # event sources (issue 12): their URLs carry broker credentials, shown masked
+    ("POST", "/sources"): Access.WRITE,
+    ("GET", "/sources"): Access.READ,
+    ("GET", "/sources/<name>"): Access.READ,
+    ("PATCH", "/sources/<name>"): Access.WRITE,
+    ("POST", "/sources/<name>/pause"): Access.WRITE,
+    ("POST", "/sources/<name>/resume"): Access.WRITE,
+    ("DELETE", "/sources/<name>"): Access.WRITE,
+    ("GET", "/sources/<name>/rejections"): Access.READ,
     # the console's own views (machinery.web): data, so a scope like the API's; its sign-in is open
     ("GET", "/ui/api/workflows"): Access.READ,
     ("GET", "/ui/api/workflows/<ref>/graph"): Access.READ,

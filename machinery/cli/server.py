@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
+from typing import Any
 
 import click
 
@@ -42,22 +44,42 @@ def _use_database_url(database_url: str | None) -> None:
     "--insecure", is_flag=True,
     help="serve beyond loopback without any API token (anyone who reaches the port can do anything)",
 )  # fmt: skip
+@click.option(
+    "--processes", envvar="MACHINERY_PROCESSES", show_envvar=True, type=click.IntRange(min=1),
+    help="server processes, each with the API and a worker, sharing the port and the database "
+    "[default: the number of cores; 1 for memory://]",
+)  # fmt: skip
 def serve(
-    host: str, port: int, database_url: str | None, threads: int, no_worker: bool, insecure: bool
+    host: str,
+    port: int,
+    database_url: str | None,
+    threads: int,
+    no_worker: bool,
+    insecure: bool,
+    processes: int | None,
 ) -> None:
     """Run the API and a worker.
 
     Without any API token (machinery tokens create) the API admits loopback callers only, so serving on
     another address (--host 0.0.0.0) is refused unless --insecure is given.
     """
+    _use_database_url(database_url)
+    count = _process_count(processes, os.environ.get("MACHINERY_DATABASE_URL", ""))
+    if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every process records its metrics into one directory that a scrape of any of them sums
+        # (prometheus_client's multiprocess mode): chosen before prometheus_client is first imported. A
+        # directory set by the user may be shared with other servers of the host: it is used as it is.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="machinery-metrics-")
+
     from machinery.api import create_app, orchestrator_of
     from machinery.api.http_server import create_http_server
     from machinery.auth import gate_of
     from machinery.auth.check import binds_loopback_only
-    from machinery.telemetry import tracing
+    from machinery.telemetry import metrics, tracing
 
-    _use_database_url(database_url)
-    tracing.configure_from_environment()
+    if count == 1:
+        # Tracing may start an exporter thread, which a fork would not carry: children configure their own.
+        tracing.configure_from_environment()
     overrides: dict[str, object] = {"START_WORKER": False}
     if no_worker:
         overrides["RUN_WORKER"] = False
@@ -74,11 +96,51 @@ def serve(
                 "NAME --scope admin), or pass --insecure to serve unauthenticated on a network you trust."
             )
         logger.warning("serving on %s with no API token (--insecure): every caller can do anything", host)
+    if count == 1:
+        server = create_http_server(
+            app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
+        )
+        logging.getLogger("machinery").info("serving on http://%s:%s", host, port)
+        _run_server(app, server)
+        return
+    from machinery.cli import supervisor
+
+    # The supervisor's app voided the leases of a killed predecessor (create_app); the children must not
+    # void each other's, and start nothing of theirs before fork.
+    orchestrator_of(app).storage.close()
+    del app
+    listener = supervisor.listen(host, port)
+    logging.getLogger("machinery").info("serving on http://%s:%s", host, listener.getsockname()[1])
+    overrides["RELEASE_LEASES_ON_START"] = False
+
+    def child(_index: int) -> None:
+        tracing.configure_from_environment()
+        served = create_app(overrides)
+        server = create_http_server(
+            served, sockets=[listener], threads=threads, ident="machinery", channel_timeout=3600
+        )
+        _run_server(served, server)
+
+    status = supervisor.supervise(count, child, on_exit=metrics.process_exited)
+    if status:
+        raise SystemExit(status)
+
+
+def _process_count(requested: int | None, database_url: str) -> int:
+    """``--processes``, or one per core; a ``memory://`` database lives in one process only."""
+    if database_url.startswith(("memory:", "mongomock:")):
+        if requested not in (None, 1):
+            logger.warning("%s lives in one process: serving with one, not %s", database_url, requested)
+        return 1
+    return requested or os.cpu_count() or 1
+
+
+def _run_server(app: Any, server: Any) -> None:
+    """Start the app's worker, serve until SIGTERM or SIGINT, then stop both."""
+    from machinery.api import orchestrator_of
+    from machinery.telemetry import tracing
+
     orchestrator_of(app).start()
-    server = create_http_server(
-        app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
-    )
-    logging.getLogger("machinery").info("serving on http://%s:%s", host, port)
 
     def shut_down(signum: int, _frame: object) -> None:
         # Leave the serving loop from the main thread at a safe point; closing the server from inside

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
-from machinery.asl.simple import canonical_type, value_matches
 from machinery.control import schemas
 from machinery.control.definitions import find_workflow
+from machinery.control.redrive import (
+    DEFAULT_REDRIVE_DAYS,
+    KEEP_INPUT,
+    NotRedrivable,
+    not_redrivable_reason,
+    plan_redrive,
+)
 from machinery.control.schemas import check_body
 from machinery.control.targets import callback_issue
 from machinery.engine.dataflow import to_json_text
@@ -30,20 +37,18 @@ from machinery.errors import (
 from machinery.limits import limit_data
 from machinery.runtime import spans
 from machinery.runtime.express import ExpressRunner
-from machinery.runtime.notify import Notifier
+from machinery.runtime.notify import FinishWatcher, Notifier
+from machinery.runtime.starts import check_event_data, new_execution
 from machinery.runtime.webhooks import webhook_status
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import (
-    WORK_START,
-    WORK_TIMEOUT,
     WORK_TOKEN,
     ExecutionRecord,
     Storage,
     StoredEvent,
     WorkflowRecord,
     WorkItem,
-    new_id,
 )
 from machinery.telemetry import metrics
 from machinery.telemetry.traceparent import parse as parse_traceparent
@@ -91,27 +96,10 @@ def check_data_size(data: Any, limit: int, field: str) -> None:
         )
 
 
-def check_event_data(workflow: WorkflowRecord, data: Any) -> None:
-    """The data must match the workflow's declared inputs, when it declares any."""
-    declared = workflow.spec.get("inputs") or []
-    if not declared:
-        return
-    if not isinstance(data, dict):
-        raise InvalidEventData(
-            "event data must be a JSON object with the workflow's inputs",
-            issues=[FieldIssue("(data)", f"expected an object, got {type(data).__name__}")],
-        )
-    issues = []
-    for item in declared:
-        expected = canonical_type(item["type"]) or "any"
-        if item["name"] not in data:
-            if item.get("required", True):
-                issues.append(FieldIssue(item["name"], f"is required ({expected})"))
-        elif not value_matches(data[item["name"]], expected):
-            got = type(data[item["name"]]).__name__
-            issues.append(FieldIssue(item["name"], f"must be of type {expected}, got {got}"))
-    if issues:
-        raise InvalidEventData("event data does not match the workflow's inputs", issues=issues)
+class ExecutionNameTaken(Conflict):
+    """A named start whose name an execution of the workflow already has (AWS: ExecutionAlreadyExists)."""
+
+    code = "execution_exists"
 
 
 class Orchestrator:
@@ -122,12 +110,24 @@ class Orchestrator:
         storage: Storage,
         settings: WorkerSettings,
         run_worker: bool = True,
+        redrive_days: float = DEFAULT_REDRIVE_DAYS,
     ) -> None:
         self.storage = storage
         self.settings = settings
+        #: How long after its end an execution may be redriven (MACHINERY_REDRIVE_DAYS).
+        self.redrive_days = redrive_days
+        # Named starts check and create under one lock (one process; see start_named).
+        self._start_lock = threading.Lock()
         self.notifier = Notifier()
         self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
         self.express = ExpressRunner(storage, settings, self.notifier)
+        # Another process may finish an execution a request here waits for (a sibling of
+        # `serve --processes N`, a `machinery worker`): the watcher finds those for the waiters.
+        self.watcher = (
+            FinishWatcher(self.notifier, storage.finished_among, settings.finish_poll_interval)
+            if settings.finish_poll_interval > 0
+            else None
+        )
         # Workflow versions never change: compiled machines are kept by (id, version).
         self._machines: dict[tuple[str, int], CompiledMachine] = {}
 
@@ -135,8 +135,12 @@ class Orchestrator:
         if self.worker is not None:
             self.worker.start()
         self.express.start()
+        if self.watcher is not None:
+            self.watcher.start()
 
     def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.worker is not None:
             self.worker.stop()
         self.express.stop()
@@ -163,46 +167,60 @@ class Orchestrator:
             if refused is not None:
                 raise InvalidEventData("invalid event options", issues=[refused])
         check_data_size(request.data, self.settings.data_limit, "data")
+        return self.start_execution(workflow, request, traceparent=traceparent)
+
+    def start_execution(
+        self,
+        workflow: WorkflowRecord,
+        request: EventRequest,
+        execution_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> ExecutionRecord:
+        """Start an execution of ``workflow`` at its version (any stored one, not only the latest)."""
         check_event_data(workflow, request.data)
-        now = time.time()
-        execution_id = new_id()
-        record = ExecutionRecord(
-            execution_id=execution_id,
-            workflow_id=workflow.workflow_id,
-            workflow_name=workflow.name,
-            workflow_version=workflow.version,
-            name=request.name or execution_id,
-            status=ExecutionStatus.RUNNING,
-            input=request.data,
-            started_at=now,
-            callback_url=request.callback_url,
-            express=workflow.express,
-        )
         continued = parse_traceparent(traceparent)
         trace_parent = None if continued is None else continued.header()
-        root = Branch(
-            branch_id=execution_id,
+        new = new_execution(
+            workflow,
+            request.data,
+            time.time(),
+            time_scale=self.settings.time_scale,
             execution_id=execution_id,
-            container=(),
-            state_input=request.data,
+            name=request.name,
+            callback_url=request.callback_url,
             trace_parent=trace_parent,
         )
-        work = [WorkItem(execution_id, execution_id, WORK_START, now)]
-        # The compiled root's timeout is the definition's own field; reading it directly spares a canonical
-        # JSON dump of the whole definition on every event.
-        timeout = workflow.definition.get("TimeoutSeconds")
-        if timeout:
-            due = now + float(timeout) * self.settings.time_scale
-            work.append(WorkItem(execution_id, execution_id, WORK_TIMEOUT, due))
+        record = new.record
+        execution_id = record.execution_id
         if workflow.express:
             self.express.submit(record, self.machine(workflow), trace_parent)
         else:
-            self._create(self.storage, self.worker, record, root, work)
+            self._create(self.storage, self.worker, record, new.root, list(new.work))
         metrics.execution_started(workflow.name)
         logger.debug(
             "execution %s of %s started", execution_id, workflow.name, extra={"execution_id": execution_id}
         )
         return record
+
+    def start_named(
+        self, workflow: WorkflowRecord, request: EventRequest, execution_id: str | None = None
+    ) -> tuple[ExecutionRecord, bool]:
+        """Start an execution whose name is unique among the workflow's running ones, as Step Functions
+        starts a STANDARD one: the same name and input as a running execution give that execution back
+        (``False``: not started again); the name of a finished execution or other input is refused.
+
+        :raises ExecutionNameTaken: an execution of this name exists and is not the same request.
+        """
+        assert request.name is not None
+        with self._start_lock:
+            existing = self.storage.find_execution(workflow.name, request.name)
+            if existing is not None and existing.workflow_id == workflow.workflow_id:
+                if existing.status == ExecutionStatus.RUNNING and existing.input == request.data:
+                    return existing, False
+                raise ExecutionNameTaken(
+                    f"an execution named '{request.name}' already exists", execution_id=existing.execution_id
+                )
+            return self.start_execution(workflow, request, execution_id), True
 
     def _create(
         self,
@@ -247,8 +265,8 @@ class Orchestrator:
                 remaining = deadline - time.monotonic()
                 if record.status in TERMINAL_STATUSES or remaining <= 0:
                     return record
-                # Short slices: another process (a separate worker) may finish it without telling us.
-                waiter.wait(min(remaining, 0.5 if self.worker is None else 5.0))
+                # Another process finishing it wakes us through the watcher; the slices are a fallback.
+                waiter.wait(min(remaining, 0.5 if self.watcher is None and self.worker is None else 5.0))
             finally:
                 self.notifier.unregister(event_id, waiter)
 
@@ -303,6 +321,35 @@ class Orchestrator:
         if limit is not None and len(page) > limit:
             return page[:limit], page[limit - 1].event_id
         return page, None
+
+    def redrive_event(self, event_id: str, new_input: Any = KEEP_INPUT) -> ExecutionRecord:
+        """Redrive a FAILED, TIMED_OUT or ABORTED execution (see :mod:`machinery.control.redrive`).
+
+        :param new_input: the input of the state that runs again, instead of the one it had.
+        :raises NotRedrivable: it cannot be redriven (running, succeeded, express, too old ...).
+        """
+        record = self.get_event(event_id)
+        workflow = self.storage.get_workflow(record.workflow_id, record.workflow_version)
+        if workflow is None:
+            reason = "State machine is in DELETING status"
+            raise NotRedrivable(reason, reason=reason)
+        now = time.time()
+        plan = plan_redrive(
+            self.storage,
+            self.machine(workflow),
+            record,
+            now,
+            self.redrive_days,
+            new_input,
+            self.settings.time_scale,
+        )
+        if not self.storage.redrive_execution(plan, now):
+            current = self.get_event(event_id)
+            reason = not_redrivable_reason(current, self.redrive_days, now) or "it was redriven meanwhile"
+            raise NotRedrivable(reason, reason=reason)
+        if self.worker is not None:
+            self.worker.wake()
+        return self.get_event(event_id)
 
     def stop_event(self, event_id: str, error: str | None, cause: str | None) -> ExecutionRecord:
         record = self.get_event(event_id)

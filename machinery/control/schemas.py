@@ -19,6 +19,7 @@ from machinery.asl.simple import OPERATION_KINDS
 from machinery.control.names import NAME_SCHEMA, name_problem
 from machinery.errors import BadRequest, FieldIssue
 from machinery.limits import MAX_SAFE_INTEGER
+from machinery.runtime.publish import BROKER_SCHEMES
 from machinery.shapes import FIELD
 from machinery.status import ExecutionStatus
 
@@ -88,6 +89,9 @@ WORKFLOW: Schema = {
     "oneOf": [{"required": ["services"]}, {"required": ["definition"]}],
 }
 
+# An http(s) URL as for services, or a broker's URL (machinery.runtime.publish checks the rest).
+_CALLBACK_PATTERN = rf"(?:{_URL['pattern']})|^(?:{'|'.join(sorted(BROKER_SCHEMES))})://\S+$"
+
 #: The seed's envelope around event data: ``{"data": ..., "callback_url"?, "name"?}``.
 EVENT_ENVELOPE: Schema = {
     "type": "object",
@@ -96,7 +100,13 @@ EVENT_ENVELOPE: Schema = {
     "required": ["data"],
     "properties": {
         "data": {"description": "the event data (any JSON)"},
-        "callback_url": {**_URL, "description": "POSTed the final record when the event ends"},
+        "callback_url": {
+            "type": "string",
+            "maxLength": 2048,
+            "pattern": _CALLBACK_PATTERN,
+            "description": "receives the final record when the event ends: POSTed to an http(s) URL, or "
+            "published to a broker (amqp, nats, redis URL)",
+        },
         "name": {**NAME_SCHEMA, "description": "the execution's name (default: its id)"},
     },
     "additionalProperties": False,
@@ -116,6 +126,13 @@ STOP: Schema = {
     "type": "object",
     "description": "Why the event is stopped (both optional; an empty body or `null` gives no reason).",
     "properties": {"error": _ERROR_NAME, "cause": _CAUSE},
+}
+
+REDRIVE: Schema = {
+    "type": "object",
+    "description": "Optional: without `input`, the state that runs again gets the input it had.",
+    "properties": {"input": {"description": "the new input of the state that runs again (any JSON)"}},
+    "additionalProperties": False,
 }
 
 _TASK_TOKEN: Schema = {"type": "string", "minLength": 1, "maxLength": 2048}
@@ -241,6 +258,8 @@ def _message_of(error: ValidationError) -> str:
         return f"is not a known field ({error.message})"
     if error.validator == "pattern" and error.absolute_path and error.absolute_path[-1] in _URL_FIELDS:
         return "must be an http:// or https:// URL"
+    if error.validator == "pattern" and error.validator_value == _CALLBACK_PATTERN:
+        return "must be an http:// or https:// URL, or a broker's (amqp, nats, redis)"
     if error.validator == "pattern" and error.validator_value == _TEXT["pattern"]:
         return "must not contain U+0000"
     if error.validator == "pattern" and error.validator_value == NAME_SCHEMA["pattern"]:
@@ -248,7 +267,7 @@ def _message_of(error: ValidationError) -> str:
     return str(error.message)
 
 
-_URL_FIELDS = frozenset({"address", "callback_url"})
+_URL_FIELDS = frozenset({"address"})
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _NUMBER = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][-+]?[0-9]{1,3})?")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}

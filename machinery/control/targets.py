@@ -13,6 +13,7 @@ from typing import Any
 
 from machinery.errors import FieldIssue
 from machinery.runtime.outbound import OutboundPolicy, header_problem
+from machinery.runtime.publish import DestinationProblem, broker_refusal, destination, is_broker_url
 
 HTTP_INVOKE = "arn:aws:states:::http:invoke"
 
@@ -31,7 +32,15 @@ def service_issues(body: dict[str, Any], policy: OutboundPolicy) -> list[FieldIs
 
 
 def callback_issue(url: str, policy: OutboundPolicy) -> FieldIssue | None:
-    refusal = policy.refusal(url)
+    """What keeps the final record from being sent to ``url``: a webhook's or a broker's (issue 12)."""
+    if is_broker_url(url):
+        try:
+            destination(url)
+        except DestinationProblem as exc:
+            return FieldIssue("callback_url", str(exc))
+        refusal = broker_refusal(url, policy)
+    else:
+        refusal = policy.refusal(url)
     return None if refusal is None else FieldIssue("callback_url", refusal)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from machinery.asl.choice import evaluate_rule
 from machinery.asl.errors import StatesError
 from machinery.asl.jsonpath import PathNotFound, compile_path, set_path
-from machinery.asl.model import Catcher, State, is_set
+from machinery.asl.model import MAX_BATCH_BYTES, Catcher, State, is_set
 from machinery.asl.payload import apply_template
 from machinery.jsontext import dumps_compact
 
@@ -45,6 +45,50 @@ class MapLimits:
     max_concurrency: int | None
     tolerated_failure_count: int | None
     tolerated_failure_percentage: float | None
+
+
+@dataclass(frozen=True)
+class BatcherSpec:
+    """A Map state's ``ItemBatcher`` evaluated: at most ``max_items`` items and ``max_bytes`` bytes of
+    input per child (``None``: no such limit), and the ``BatchInput`` each batch carries (``None``: none)."""
+
+    max_items: int | None
+    max_bytes: int | None
+    batch_input: Any = None
+
+
+def batch_inputs(inputs: list[Any], spec: BatcherSpec) -> list[dict[str, Any]]:
+    """Group the items' inputs into batches: ``{"Items": [...]}`` plus ``BatchInput`` when given.
+
+    Items are taken in order; a batch is closed when it holds ``max_items`` items or when the next item
+    would take its JSON text past ``max_bytes``.
+
+    :raises StatesError: (``States.Runtime``) one item alone is larger than ``max_bytes``.
+    """
+    limit = spec.max_bytes if spec.max_bytes is not None else MAX_BATCH_BYTES
+    base: dict[str, Any] = {} if spec.batch_input is None else {"BatchInput": spec.batch_input}
+    overhead = len(to_json_text({**base, "Items": []}).encode())
+    batches: list[dict[str, Any]] = []
+    current: list[Any] = []
+    size = overhead
+    for index, value in enumerate(inputs):
+        item_size = len(to_json_text(value).encode()) + (1 if current else 0)
+        if overhead + item_size > limit:
+            raise StatesError(
+                "States.Runtime",
+                f"The item at index {index} is larger than the batch size limit of {limit} bytes "
+                "(MaxInputBytesPerBatch)",
+            )
+        full = spec.max_items is not None and len(current) >= spec.max_items
+        if current and (full or size + item_size > limit):
+            batches.append({**base, "Items": current})
+            current, size = [], overhead
+            item_size = len(to_json_text(value).encode())
+        current.append(value)
+        size += item_size
+    if current:
+        batches.append({**base, "Items": current})
+    return batches
 
 
 @dataclass(frozen=True)
@@ -86,6 +130,7 @@ class StateFlow(Protocol):
     def map_inputs(self, items: list[Any] | None = None) -> list[tuple[dict[str, Any], Any]]: ...
     def item_reader(self) -> ItemReaderSpec: ...
     def map_limits(self) -> MapLimits: ...
+    def item_batcher(self) -> BatcherSpec | None: ...
     def caught(self, catcher: Catcher, error: str, cause: str) -> Outcome: ...
 
 
@@ -260,7 +305,12 @@ class JsonPathFlow(FlowBase):
         return MapLimits(
             _integer(
                 self._number(
-                    state.max_concurrency, state.max_concurrency_path, "MaxConcurrencyPath", data, "integer"
+                    state.max_concurrency,
+                    state.max_concurrency_path,
+                    "MaxConcurrencyPath",
+                    data,
+                    "integer",
+                    0,
                 )
             ),
             _integer(
@@ -270,6 +320,7 @@ class JsonPathFlow(FlowBase):
                     "ToleratedFailureCountPath",
                     data,
                     "integer",
+                    0,
                 )
             ),
             self._number(
@@ -280,23 +331,47 @@ class JsonPathFlow(FlowBase):
             ),
         )
 
+    def item_batcher(self) -> BatcherSpec | None:
+        batcher = self.state.item_batcher
+        if not isinstance(batcher, dict):
+            return None
+        data = self.effective_input()
+        limits = []
+        for field in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+            found = self._number(
+                batcher.get(field), batcher.get(f"{field}Path"), f"{field}Path", data, "integer", 1
+            )
+            limits.append(_integer(found))
+        batch_input = batcher.get("BatchInput")
+        if batch_input is not None:
+            batch_input = render(batch_input, data, self.context, self.variables, "BatchInput")
+        return BatcherSpec(limits[0], limits[1], batch_input)
+
     def caught(self, catcher: Catcher, error: str, cause: str) -> Outcome:
         error_output = {"Error": error, "Cause": cause}
         assigned = self._assign(catcher.assign, error_output)
         return Outcome(merge_result(self.state_input, catcher.result_path, error_output), assigned)
 
     def _number(
-        self, value: Any, path: str | None, field: str, data: Any = None, kind: str = "float"
+        self,
+        value: Any,
+        path: str | None,
+        field: str,
+        data: Any = None,
+        kind: str = "float",
+        minimum: float | None = None,
     ) -> float | None:
+        """A number field or its ``...Path`` form; a path to a value that is no number of ``kind`` (or
+        is below ``minimum``) fails the state with ``States.Runtime``, as AWS does."""
         if path is not None:
             source = self.state_input if data is None else data
             found = select(path, source, {}, self.variables, field)
             number = _parse_number(found, kind)
-            if number is None:
-                raise StatesError(
-                    "States.Runtime",
-                    f'The {field} field refers to value "{plain(found)}" which is not a valid {kind}: {path}',
-                )
+            if number is None or (minimum is not None and number < minimum):
+                # AWS's words for a value that is no number; a number below the minimum says so too.
+                wanted = kind if number is None or minimum is None else f"{kind} (at least {minimum:g})"
+                message = f'The {field} field refers to value "{plain(found)}" which is not a valid {wanted}'
+                raise StatesError("States.Runtime", f"{message}: {path}")
             return number
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)

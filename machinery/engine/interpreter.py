@@ -27,6 +27,7 @@ from machinery.engine.dataflow import (
     JsonPathFlow,
     Outcome,
     StateFlow,
+    batch_inputs,
     check_size,
     to_json_text,
 )
@@ -75,7 +76,7 @@ _MAX_SYNC_TRANSITIONS = 100_000
 TASK_TOKEN_RANDOM_BYTES = 16
 
 
-__all__ = ["Interpreter", "Limits", "decode_task_token", "iso_time"]
+__all__ = ["Interpreter", "Limits", "decode_task_token", "iso_time", "map_run_arn", "map_run_id"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,15 @@ class Interpreter:
             self._record(step, "MapIterationStarted", {"index": branch.index}, now)
         container = self.machine.container(branch.container)
         self._run(step, container.start_at, branch.state_input, now)
+        return step
+
+    def redrive(self, branch: Branch, now: float) -> Step:
+        """Enter again the state a redriven branch did not finish, with the input it had then."""
+        branch = _copy(branch)
+        self._current_branch = branch
+        step = Step(branch=branch)
+        assert branch.state is not None
+        self._run(step, branch.state, branch.state_input, now)
         return step
 
     def heartbeat_seconds(self, branch: Branch) -> float | None:
@@ -298,13 +308,14 @@ class Interpreter:
             **({"timeoutInSeconds": int(timeout)} if timeout is not None else {}),
             **({"heartbeatInSeconds": int(heartbeat)} if heartbeat is not None else {}),
         }
-        if _task_event_prefix(resource) == "LambdaFunction":
+        prefix = _task_event_prefix(resource)
+        if prefix in ("LambdaFunction", "Activity"):
             details = {
                 "resource": resource,
                 "input": to_json_text(payload),
                 "inputDetails": {"truncated": False},
             }
-            self._record(step, "LambdaFunctionScheduled", {**details, **limits}, now)
+            self._record(step, f"{prefix}Scheduled", {**details, **limits}, now)
         else:
             details = {
                 "resource": resource,
@@ -391,9 +402,15 @@ class Interpreter:
                 items = reader.inline_items()
             if reader.max_items:
                 items = items[: reader.max_items]
+        inputs = flow.map_inputs(items)
+        batcher = flow.item_batcher() if state.item_batcher is not None else None
+        if batcher is not None:
+            # ItemBatcher: each child processes a batch, {"Items": [...], "BatchInput": ...}.
+            batches = batch_inputs([item_input for _item, item_input in inputs], batcher)
+            inputs = [({"Index": index, "Value": batch}, batch) for index, batch in enumerate(batches)]
         children = [
             ChildStart(container=state.processor or (), input=item_input, map_item=item)
-            for item, item_input in flow.map_inputs(items)
+            for item, item_input in inputs
         ]
         # Recorded on every attempt and before the limits are checked, as Step Functions does.
         self._record(step, "MapStateStarted", {"length": len(children)}, now)
@@ -426,12 +443,7 @@ class Interpreter:
 
     def _map_run_arn(self, state: State, branch: Branch) -> str:
         """``arn:...:mapRun:<machine>/<label>:<run id>``; the run id is the same on a replay."""
-        execution = self.execution
-        run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"machinery:{branch.branch_id}@{branch.attempt}")
-        return (
-            f"arn:aws:states:{execution.region}:{execution.account}:mapRun:"
-            f"{execution.state_machine_name}/{state.label or state.name}:{run_id}"
-        )
+        return map_run_arn(self.execution, state.label or state.name, f"{branch.branch_id}@{branch.attempt}")
 
     def _children_succeeded(self, step: Step, state: State, outputs: list[Any], now: float) -> None:
         kind = "Map" if state.type == "Map" else "Parallel"
@@ -584,6 +596,19 @@ class Interpreter:
         self._record(step, "EvaluationFailed", details, now)
 
 
+def map_run_id(join_id: str) -> str:
+    """The run id of the map run that a distributed Map's join is (the same on every replay)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"machinery:{join_id}"))
+
+
+def map_run_arn(execution: ExecutionContext, label: str, join_id: str) -> str:
+    """``arn:...:mapRun:<machine>/<label>:<run id>`` of the map run of ``join_id``."""
+    return (
+        f"arn:aws:states:{execution.region}:{execution.account}:mapRun:"
+        f"{execution.state_machine_name}/{label}:{map_run_id(join_id)}"
+    )
+
+
 def _unsupported(exc: PathSyntaxError) -> StatesError:
     # Validation rejects what it knows to be wrong; what slips through fails the execution, not the worker.
     return StatesError("States.Runtime", str(exc))
@@ -659,8 +684,14 @@ def decode_task_token(token: str) -> tuple[str, str, str, int] | None:
 
 
 def _task_event_prefix(resource: str | None) -> str:
-    """History events of a Task: ``LambdaFunction...`` for a Lambda ARN resource, else ``Task...``."""
-    return "LambdaFunction" if (resource or "").startswith("arn:aws:lambda:") else "Task"
+    """History events of a Task: ``LambdaFunction...`` for a Lambda ARN resource, ``Activity...`` for
+    an activity ARN, else ``Task...``."""
+    text = resource or ""
+    if text.startswith("arn:aws:lambda:"):
+        return "LambdaFunction"
+    if text.startswith("arn:aws:states:") and ":activity:" in text:
+        return "Activity"
+    return "Task"
 
 
 def _resource_type(resource: str) -> str:

@@ -21,6 +21,7 @@ from machinery.asl.jsonata import (
 from machinery.asl.model import Catcher, State, is_set
 from machinery.engine.context import states_variable
 from machinery.engine.dataflow import (
+    BatcherSpec,
     FlowBase,
     ItemReaderSpec,
     MapLimits,
@@ -187,6 +188,26 @@ class JsonataFlow(FlowBase):
                 )
             inputs.append((item, value))
         return inputs
+
+    def item_batcher(self) -> BatcherSpec | None:
+        batcher = self.state.item_batcher
+        if not isinstance(batcher, dict):
+            return None
+        max_items = self._number(batcher.get("MaxItemsPerBatch"), "MaxItemsPerBatch")
+        max_bytes = self._number(batcher.get("MaxInputBytesPerBatch"), "MaxInputBytesPerBatch")
+        for field, number in (("MaxItemsPerBatch", max_items), ("MaxInputBytesPerBatch", max_bytes)):
+            if number is not None and number < 1:
+                raise QueryEvaluationError(
+                    _unexpected(batcher.get(field), field, "positive integer", number), field
+                )
+        batch_input = batcher.get("BatchInput")
+        if batch_input is not None:
+            batch_input = self._evaluate(batch_input, "BatchInput")
+        return BatcherSpec(
+            None if max_items is None else int(max_items),
+            None if max_bytes is None else int(max_bytes),
+            batch_input,
+        )
 
     def item_reader(self) -> ItemReaderSpec:
         reader = self.state.item_reader or {}

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
 from machinery.engine.context import epoch_of
-from machinery.engine.interpreter import Interpreter, Limits, iso_time
+from machinery.engine.interpreter import Interpreter, Limits, iso_time, map_run_id
 from machinery.engine.types import (
     ACTIVE,
     FAILED,
@@ -48,16 +48,22 @@ from machinery.engine.types import (
 )
 from machinery.errors import LeaseLost, StorageError
 from machinery.runtime import spans, webhooks
+from machinery.runtime.activities import activity_name, enqueue_activity_task, wake_key
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
+from machinery.runtime.publish import is_broker_url, publish_record
 from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
+from machinery.runtime.schedules import fire_schedule
+from machinery.runtime.sources.manager import SourceManager
 from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
+    MAP_RUN,
     WORK_CHILDREN,
     WORK_READ,
+    WORK_SCHEDULE,
     WORK_START,
     WORK_TASK,
     WORK_TIMEOUT,
@@ -99,8 +105,14 @@ class WorkerSettings:
     webhook_secret: str | None = None
     webhook_attempts: int = webhooks.DEFAULT_ATTEMPTS
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    #: Consume the event sources (machinery.runtime.sources.manager) on this worker's loop.
+    consume_sources: bool = True
+    source_refresh_seconds: float = 2.0
     #: Off unless given (the server passes ``MACHINERY_RETENTION_DAYS``).
     retention: RetentionSettings = NO_RETENTION
+    #: Seconds between looks for executions another process finished while a request here waits for
+    #: them (0: never look; waits then end on their own timeouts).
+    finish_poll_interval: float = 0.02
 
 
 class Worker:
@@ -138,6 +150,7 @@ class Worker:
             else None
         )
         self._cache_lock = threading.Lock()
+        self.sources: SourceManager | None = None
         self._submitted_lock = threading.Lock()
         # Workflow versions never change: their compiled machines are cached by (id, version).
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
@@ -213,6 +226,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._ready.set()
         renew = asyncio.create_task(self._renew_leases())
+        sources = self._consume_sources()
         retain = asyncio.create_task(self.retention.run(self._blocking)) if self.retention.enabled else None
         self._listen_for_work()
         try:
@@ -226,6 +240,9 @@ class Worker:
                 await self._sleep_until_due()
         finally:
             renew.cancel()
+            if sources is not None:
+                sources.cancel()
+                await asyncio.gather(sources, return_exceptions=True)
             if retain is not None:
                 retain.cancel()
             for task in list(self._tasks):
@@ -238,6 +255,24 @@ class Worker:
                 self.storage.release_leases(self.owner)
             except StorageError:
                 logger.warning("could not release leases of %s", self.owner)
+
+    def _consume_sources(self) -> asyncio.Task[None] | None:
+        """Run the event sources' consumers on this loop (they hand their executions to this worker)."""
+        if not self.settings.consume_sources:
+            return None
+        self.sources = SourceManager.of_worker(self, self.settings)
+        return asyncio.create_task(self.sources.run(), name="machinery-sources")
+
+    def refresh_sources(self) -> None:
+        """Look at the stored event sources now, not at the next refresh (thread-safe)."""
+        loop, sources = self._loop, self.sources
+        if loop is not None and sources is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(sources.refresh)
+
+    async def blocking(self, call: Callable[..., _T], *args: Any) -> _T:
+        """Run a storage call as this worker does (see :meth:`_blocking`), for what runs on its loop."""
+        return await self._blocking(call, *args)
 
     def _claim(self) -> list[WorkItem]:
         room = self.settings.max_in_flight - len(self._in_flight)
@@ -359,16 +394,25 @@ class Worker:
         if item.kind == WORK_TIMEOUT:
             await self._blocking(self._timeout_execution, item)
             return []
+        if item.kind == WORK_SCHEDULE:
+            return await self._blocking(self._fire_schedule, item)
         loaded = await self._blocking(self._load, item)
         if loaded is None:
-            await self._blocking(self.storage.complete_work, item)
+            await self._blocking(self._retire, item)
             return []
         execution, branch, interpreter = loaded
         now = self.clock()
         if item.kind == WORK_START:
-            step = interpreter.start(branch, now)
+            # A branch that has a state already was redriven: it enters that state again.
+            redriven = branch.state is not None
+            step = interpreter.redrive(branch, now) if redriven else interpreter.start(branch, now)
         elif item.kind == WORK_TASK:
             effect = InvokeTask(**item.payload)
+            activity = activity_name(effect.resource)
+            if activity is not None:
+                # Taken by a worker of the activity (GetActivityTask), which reports with the token.
+                await self._blocking(self._queue_activity_task, item, branch, effect, activity)
+                return []
             identity = CallIdentity(
                 execution.execution_id,
                 branch.branch_id,
@@ -459,6 +503,17 @@ class Worker:
             entry = (compile_machine(workflow.definition), workflow.name)
             self._machines[key] = entry
         return entry
+
+    def _retire(self, item: WorkItem) -> None:
+        """Drop an item whose branch is over, except the start of a child that succeeded before its join
+        was reopened by a redrive: admitted again, it is counted again without running."""
+        if item.kind == WORK_START:
+            branch = self.storage.get_branch(item.branch_id)
+            if branch is not None and branch.status == SUCCEEDED and branch.parent_id is not None:
+                self.storage.commit(Commit(branch.execution_id, item, branch), self.clock())
+                self.wake()
+                return
+        self.storage.complete_work(item)
 
     def _children_event(self, item: WorkItem) -> ResumeEvent:
         payload = item.payload or {}
@@ -640,6 +695,20 @@ class Worker:
                 if record is not None:
                     pinned = (record.workflow_id, record.workflow_version)
         as_executions = pinned is not None
+        if as_executions:
+            # What the AWS API's DescribeMapRun and ListExecutions(mapRunArn) read; the same on a replay.
+            self.storage.put_resource(
+                MAP_RUN,
+                map_run_id(join_id),
+                {
+                    "execution_id": execution.execution_id,
+                    "join_id": join_id,
+                    "label": effect.label,
+                    "state": effect.state_name,
+                    "total": len(effect.children),
+                    "started_at": now,
+                },
+            )
         trace_parent = spans.children_parent(execution.execution_id, parent)
         commit.join = JoinSpec(
             join_id=join_id,
@@ -719,6 +788,22 @@ class Worker:
         self.storage.commit(commit, now)
         self.wake()  # its timers may be due before the loop next looks
 
+    def _queue_activity_task(self, item: WorkItem, branch: Branch, effect: InvokeTask, activity: str) -> None:
+        assert effect.task_token is not None
+        enqueue_activity_task(self.storage, activity, effect.task_token, effect.payload, self.clock())
+        self._park_for_token(item, branch, effect)
+        self.notifier.finished(wake_key(activity))
+
+    def _fire_schedule(self, item: WorkItem) -> list[WorkItem]:
+        """Start a schedule's due ticks; the new executions' first work comes back to this worker."""
+        owner = self.owner if self.has_room() else None
+        settings = self.settings
+        result = fire_schedule(
+            self.storage, item, self.clock(), settings.time_scale, owner, settings.lease_seconds
+        )
+        self.wake()  # the next tick may be due before the loop next looks
+        return result.claimed
+
     def _timeout_execution(self, item: WorkItem) -> None:
         now = self.clock()
         if self.storage.finish_execution(
@@ -738,7 +823,10 @@ class Worker:
             await self._blocking(self.storage.complete_work, item)
             return
         secret = self.settings.webhook_secret
-        delivery = await deliver_webhook(self.invoker.client, execution, secret, self.clock())
+        if is_broker_url(execution.callback_url):
+            delivery = await publish_record(execution, secret, self.clock(), self.settings.outbound)
+        else:
+            delivery = await deliver_webhook(self.invoker.client, execution, secret, self.clock())
         attempt = int((item.payload or {}).get("attempt", 0)) + 1
         now = self.clock()
         details: dict[str, Any] = {

@@ -28,6 +28,10 @@ WORK_TOKEN = "token"  # a callback arrived for a .waitForTaskToken task (payload
 WORK_WEBHOOK = "webhook"  # POST the final record to the execution's callback_url
 WORK_TIMEOUT = "timeout"  # the execution's own TimeoutSeconds elapsed
 WORK_READ = "read"  # read a Map state's items (payload: the ReadItems effect)
+WORK_SCHEDULE = "schedule"  # a schedule's cursor: its next tick is due (payload: the schedule's state)
+
+#: Resources (see :meth:`Storage.put_resource`): a distributed Map's run, by its run id.
+MAP_RUN = "map-run"
 
 #: The error of the ``WORK_TOKEN`` item that fails a ``.waitForTaskToken`` task missing its heartbeats.
 HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
@@ -93,6 +97,9 @@ class ExecutionRecord:
     express: bool = False
     #: The execution whose ``DISTRIBUTED`` Map started this one (one item of it), else ``None``.
     parent_execution_id: str | None = None
+    #: How often the execution was redriven, and when last (epoch seconds).
+    redrive_count: int = 0
+    redrive_date: float | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,55 @@ def decide_join(join: JoinState, child_succeeded: bool, error: str | None, cause
         join.started += 1
         return JoinDecision(start_indexes=(index,))
     return JoinDecision()
+
+
+def admitted_after_limit_change(join: JoinState, max_concurrency: int) -> int:
+    """How many children a join has started once its ``max_concurrency`` becomes ``max_concurrency``.
+
+    Children are admitted one per finished child, so the number running stays what it was: raising the
+    limit admits the difference at once. Lowering it cannot stop running children; it is not honoured
+    until as many of them finished (see :meth:`machinery.storage.base.Storage.update_join_limits`).
+    """
+    spec = join.spec
+    running = join.started - join.succeeded - join.failed
+    wanted = spec.total if max_concurrency <= 0 else max_concurrency
+    extra = max(0, wanted - running)
+    return min(spec.total, join.started + extra)
+
+
+@dataclass
+class RedrivePlan:
+    """What reopening a finished execution writes, atomically (see :meth:`Storage.redrive_execution`).
+
+    ``executions`` are the executions to reopen with the status each must still have (the execution
+    itself and the child executions of its distributed Maps that rerun); ``branches`` the branches to
+    write back, active again, each with its join id; ``joins`` the joins to reopen with their new
+    counters; ``work`` what starts them; ``history`` what to append to each execution's history.
+    """
+
+    executions: list[tuple[str, str]]
+    branches: list[tuple[Branch, str | None]] = field(default_factory=list)
+    joins: list[JoinState] = field(default_factory=list)
+    work: list[WorkItem] = field(default_factory=list)
+    history: dict[str, list[HistoryEvent]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewExecution:
+    """An execution for :meth:`Storage.start_executions` to create: record, root branch, first work."""
+
+    record: ExecutionRecord
+    root: Branch
+    work: Sequence[WorkItem] = ()
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """What :meth:`Storage.start_executions` did: the ids it created (the others existed already) and
+    the work it inserted claimed by the caller."""
+
+    created: list[str] = field(default_factory=list)
+    claimed: list[WorkItem] = field(default_factory=list)
 
 
 @dataclass
@@ -395,6 +451,16 @@ class Storage(abc.ABC):
         None). Backends read a page through the ``(execution_id, event_id)`` index, never the whole history.
         """
 
+    def finished_among(self, execution_ids: Sequence[str]) -> list[str]:
+        """Those of ``execution_ids`` that have ended (what a request waiting on another process's
+        execution looks for). The default reads them one by one; the SQL backends in one query."""
+        return [
+            execution_id
+            for execution_id in execution_ids
+            if (record := self.get_execution(execution_id)) is not None
+            and record.status != ExecutionStatus.RUNNING
+        ]
+
     @abc.abstractmethod
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
         """Store an execution that ran elsewhere (express) in its final state."""
@@ -556,4 +622,64 @@ class Storage(abc.ABC):
         """Delete and return the first resource (in key order) whose key starts with ``prefix``.
 
         Atomic: two callers never take the same resource (a queue of activity tasks).
+        """
+
+    # redrive ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_join(self, join_id: str) -> JoinState | None:
+        """A join's spec and counters."""
+
+    @abc.abstractmethod
+    def redrive_execution(self, plan: RedrivePlan, now: float) -> bool:
+        """Reopen finished executions as ``plan`` says, in one transaction.
+
+        Each execution of ``plan.executions`` becomes ``RUNNING`` again (its output, error, cause and
+        end cleared, ``redrive_count`` one more, ``redrive_date`` = ``now``) if it still has the status
+        given with it; otherwise nothing is written and the result is False (redriven concurrently).
+        """
+
+    @abc.abstractmethod
+    def update_join_limits(
+        self, join_id: str, max_concurrency: int, tolerated_count: int, tolerated_pct: float, now: float
+    ) -> bool:
+        """Change an open join's limits (AWS's UpdateMapRun); False when the join is closed or unknown.
+
+        A higher ``max_concurrency`` (0: no limit) starts queued children at once; a lower one holds
+        back as many admissions as children run beyond it.
+        """
+
+    # triggers --------------------------------------------------------------------------------
+    # Schedules and event sources start executions whose ids derive from the tick or the message, so
+    # that a start repeated after a crash or a redelivery creates nothing. A schedule's cursor is one
+    # work item under a pseudo execution id (``schedule:<id>``), read and replaced whole.
+
+    @abc.abstractmethod
+    def start_executions(
+        self,
+        starts: Sequence[NewExecution],
+        now: float,
+        consumed: WorkItem | None = None,
+        follow: Sequence[WorkItem] = (),
+        claim_owner: str | None = None,
+        lease_until: float = 0.0,
+    ) -> StartResult:
+        """In one transaction: create each execution whose id is not stored yet (with its root branch and
+        work), consume the claimed item ``consumed`` under its fence and add the ``follow`` work.
+
+        An execution whose id exists is left as it is, with nothing of its start written again. With
+        ``claim_owner``, the created executions' work due by ``now`` is inserted claimed by it (as
+        :meth:`create_execution_claimed`); backends may ignore that.
+
+        :raises machinery.errors.LeaseLost: ``consumed`` is no longer this owner's (nothing is written).
+        """
+
+    @abc.abstractmethod
+    def get_work(self, execution_id: str) -> list[WorkItem]:
+        """The pending work items of ``execution_id`` (claimed or not), by due time."""
+
+    @abc.abstractmethod
+    def replace_work(self, execution_id: str, work: Sequence[WorkItem]) -> None:
+        """Delete every pending work item of ``execution_id`` (claimed or not) and add ``work``, atomically.
+
+        A worker holding one of the deleted items then loses its lease (its commit is fenced out).
         """

@@ -76,7 +76,9 @@ from machinery.storage.mongo_documents import (
     webhook_doc,
     work_doc,
 )
+from machinery.storage.mongo_redrive import MongoRedrive
 from machinery.storage.mongo_resources import MongoResources
+from machinery.storage.mongo_triggers import MongoTriggers
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -135,7 +137,7 @@ def _open_database(url: str) -> tuple[Database[Doc], Any]:
     return client.get_default_database(default="machinery"), client
 
 
-class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, Storage):
+class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, MongoTriggers, Storage):
     """Storage on a MongoDB database (or mongomock's in-memory imitation of one).
 
     :param database: a :class:`pymongo.database.Database`, or a ``mongodb://`` / ``mongomock://`` URL.
@@ -293,6 +295,7 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, Storage):
             "create": self._apply_create,
             "store": self._apply_store,
             "finish": self._apply_finish,
+            "start": self._apply_start,
         }
         try:
             result = appliers[intent["op"]](anchor_id, intent)

@@ -88,6 +88,8 @@ def execution_record(doc: Doc) -> ExecutionRecord:
         callback_url=doc["callback_url"],
         express=doc["express"],
         parent_execution_id=doc.get("parent_execution_id"),
+        redrive_count=doc.get("redrive_count", 0),
+        redrive_date=doc.get("redrive_date"),
     )
 
 

@@ -34,6 +34,7 @@ from machinery.storage.base import (
     ExecutionRecord,
     JoinSpec,
     JoinState,
+    RedrivePlan,
     ServiceRecord,
     Storage,
     StoredEvent,
@@ -45,6 +46,7 @@ from machinery.storage.base import (
     new_id,
 )
 from machinery.storage.queries import load_queries
+from machinery.storage.sqltriggers import SqlTriggers
 
 _T = TypeVar("_T")
 
@@ -197,27 +199,31 @@ class SqlTransaction:
             ],
         )
 
-    def insert_execution(self, record: ExecutionRecord) -> None:
+    def insert_execution(self, record: ExecutionRecord, query: str = "execution_insert") -> bool:
+        """Insert an execution row; ``query="execution_insert_new"`` skips an id that exists (then False)."""
         flag = self.storage._flag
-        self.execute(
-            "execution_insert",
-            {
-                "execution_id": record.execution_id,
-                "workflow_id": record.workflow_id,
-                "workflow_name": record.workflow_name,
-                "workflow_version": record.workflow_version,
-                "name": record.name,
-                "status": record.status,
-                "input": self.storage._doc(record.input),
-                "output": self.json(record.output),
-                "error": record.error,
-                "cause": record.cause,
-                "started_at": record.started_at,
-                "finished_at": record.finished_at,
-                "callback_url": record.callback_url,
-                "express": flag(record.express),
-                "parent_execution_id": record.parent_execution_id,
-            },
+        return (
+            self.execute(
+                query,
+                {
+                    "execution_id": record.execution_id,
+                    "workflow_id": record.workflow_id,
+                    "workflow_name": record.workflow_name,
+                    "workflow_version": record.workflow_version,
+                    "name": record.name,
+                    "status": record.status,
+                    "input": self.storage._doc(record.input),
+                    "output": self.json(record.output),
+                    "error": record.error,
+                    "cause": record.cause,
+                    "started_at": record.started_at,
+                    "finished_at": record.finished_at,
+                    "callback_url": record.callback_url,
+                    "express": flag(record.express),
+                    "parent_execution_id": record.parent_execution_id,
+                },
+            ).rowcount
+            != 0
         )
 
     def insert_work(self, work: Sequence[WorkItem], claim: Claim | None = None) -> list[WorkItem]:
@@ -394,7 +400,7 @@ def abort_children(tx: SqlTransaction, execution_id: str, now: float) -> None:
 # the storage -----------------------------------------------------------------------------------------
 
 
-class SqlStorage(Storage):
+class SqlStorage(SqlTriggers, Storage):
     """Every storage operation over named statements; subclasses supply the dialect's hooks."""
 
     #: The folder under ``storage/sql/`` holding the dialect's ``queries.sql`` and ``migrations/``.
@@ -551,6 +557,8 @@ class SqlStorage(Storage):
             callback_url=row["callback_url"],
             express=bool(row["express"]),
             parent_execution_id=row["parent_execution_id"],
+            redrive_count=row["redrive_count"],
+            redrive_date=row["redrive_date"],
         )
 
     def _branch(self, row: Mapping[str, Any]) -> Branch:
@@ -777,6 +785,12 @@ class SqlStorage(Storage):
         rows = self._run(lambda tx: tx.db.execute(sql, params).fetchall(), write=False)
         return [self._execution(row) for row in rows]
 
+    def finished_among(self, execution_ids: Sequence[str]) -> list[str]:
+        if not execution_ids:
+            return []
+        rows = self._read("executions_finished_among", ids=self._id_list(list(execution_ids)))
+        return [row["execution_id"] for row in rows]
+
     def count_executions(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
         for row in self._read("executions_count"):
@@ -951,3 +965,27 @@ class SqlStorage(Storage):
         params = {"kind": kind, "prefix": prefix}
         row = self._run(lambda tx: tx.execute("resource_take", params).fetchone())
         return (row["key"], dict(self._from_doc(row["body"]))) if row else None
+
+    # redrive -------------------------------------------------------------------------------------
+
+    def get_join(self, join_id: str) -> JoinState | None:
+        rows = self._read("join_get", join_id=join_id)
+        return join_state(join_id, rows[0]) if rows else None
+
+    def redrive_execution(self, plan: RedrivePlan, now: float) -> bool:
+        from machinery.storage.sqlredrive import RedriveConflict, apply_redrive
+
+        try:
+            self._run(lambda tx: apply_redrive(tx, plan, now))
+        except RedriveConflict:
+            return False
+        return True
+
+    def update_join_limits(
+        self, join_id: str, max_concurrency: int, tolerated_count: int, tolerated_pct: float, now: float
+    ) -> bool:
+        from machinery.storage.sqlredrive import apply_join_limits
+
+        return self._run(
+            lambda tx: apply_join_limits(tx, join_id, max_concurrency, tolerated_count, tolerated_pct, now)
+        )

@@ -36,21 +36,39 @@ CASES_DIRECTORY = SHARED / "asl-conformance"
 CASE_FILES = ("cases.pure.json", "cases.lambda.json")
 CASE_PATHS = tuple(CASES_DIRECTORY / name for name in CASE_FILES)
 JSONATA_KEYS = frozenset({"QueryLanguage", "Assign", "Output", "Arguments"})
-#: Values that stand for "any value of that kind" when they are a whole string.
-WHOLE_PLACEHOLDERS = frozenset(
-    {
-        "timestamp",
-        "date",
-        "snf_role_arn",
-        "generated-uuid",
-        "start-time",
-        "entered-time",
-        "RequestId",
-        "x-amzn-RequestId",
-        "X-Amzn-Trace-Id",
-    }
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ISO_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})"
+#: A timestamp inside a message may be one a user gave, offset or not (the invalid ones are the point).
+_ANY_ISO_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+_HTTP_DATE = r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT"
+_ARN_PART = r"[^:\s]+"
+#: What each placeholder of the recording stands for: a non-empty value of that kind (a regular
+#: expression its text must match whole). Whole-string placeholders are the README's bare words.
+WHOLE_PLACEHOLDERS: dict[str, str] = {
+    "timestamp": f"{_ISO_TIME}|\\d+(?:\\.\\d+)?",
+    "date": f"{_ISO_TIME}|{_HTTP_DATE}",
+    "start-time": _ISO_TIME,
+    "entered-time": _ISO_TIME,
+    "snf_role_arn": r"arn:aws[a-z-]*:iam::\d{12}:role/\S+",
+    "generated-uuid": _UUID,
+    "map_run_arn": r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:mapRun:\S+",
+    "RequestId": r"\S+",
+    "x-amzn-RequestId": r"\S+",
+    "X-Amzn-Trace-Id": r"\S+",
+}
+#: Placeholders inside strings, by the name they are written with (``<uuid:1>``, ``<ArnPart_0idx>``):
+#: the kind's expression, and whether each numbered one must be the same value everywhere in a case.
+_INNER: tuple[tuple[re.Pattern[str], str, bool], ...] = (
+    (re.compile(r"uuid:\d+"), _UUID, True),
+    (re.compile(r"(?:Exec|MapRun)?ArnPart\d*_\d+idx"), _ARN_PART, True),
+    (re.compile(r"json-input:\d+"), r".+", True),
+    (re.compile(r"region"), r"[a-z0-9-]+", False),
+    (re.compile(r"partition"), r"aws[a-z-]*", False),
+    (re.compile(r"timestamp|start-time|entered-time"), f"{_ANY_ISO_TIME}|\\d+(?:\\.\\d+)?", False),
+    (re.compile(r"lambda[_-]function(?:_\d+)?[_-]name"), r"[A-Za-z0-9_-]+", False),
+    (re.compile(r"request_id|omitted"), r".+", False),
 )
-_PLACEHOLDER_PART = re.compile(r"<[^<>]*>|111111111111")
+_PLACEHOLDER_PART = re.compile(r"<([^<>]*)>|111111111111")
 #: How long one case may run before it counts as failed (its execution is still RUNNING).
 CASE_WAIT_SECONDS = 20
 
@@ -77,53 +95,107 @@ def uses_jsonata(node: Any) -> bool:
 # Comparing outcomes -------------------------------------------------------------------------------
 
 
-def _placeholder_pattern(expected: str) -> re.Pattern[str] | None:
-    if not _PLACEHOLDER_PART.search(expected):
-        return None
-    parts = _PLACEHOLDER_PART.split(expected)
-    return re.compile(".*?".join(re.escape(part) for part in parts), re.DOTALL)
+class Matcher:
+    """Deep equality where the README's placeholders match a non-empty value of their kind.
+
+    One matcher compares one case: a numbered placeholder (``<uuid:1>``, ``<ArnPart_0idx>``) is bound to
+    the first value it matches, and must be that value everywhere else in the case.
+    """
+
+    def __init__(self) -> None:
+        self.bound: dict[str, str] = {}
+
+    def _pattern(self, expected: str) -> tuple[re.Pattern[str], list[str]] | None:
+        if not _PLACEHOLDER_PART.search(expected):
+            return None
+        pieces: list[str] = []
+        names: list[str] = []
+        position = 0
+        for found in _PLACEHOLDER_PART.finditer(expected):
+            pieces.append(re.escape(expected[position : found.start()]))
+            position = found.end()
+            inner = found.group(1)
+            if inner is None:  # the recording's account
+                pieces.append(r"\d{12}")
+                continue
+            kind = next(((regex, bind) for name, regex, bind in _INNER if name.fullmatch(inner)), None)
+            if kind is None:
+                pieces.append(re.escape(found.group(0)))
+                continue
+            regex, bind = kind
+            if bind and inner in self.bound:
+                pieces.append(re.escape(self.bound[inner]))
+            elif bind and inner in names:
+                pieces.append(f"(?P={_group(inner)})")
+            elif bind:
+                names.append(inner)
+                pieces.append(f"(?P<{_group(inner)}>{regex})")
+            else:
+                pieces.append(f"(?:{regex})")
+        pieces.append(re.escape(expected[position:]))
+        return re.compile("".join(pieces), re.DOTALL), names
+
+    def matches(self, expected: Any, actual: Any) -> bool:
+        if isinstance(expected, str):
+            whole = WHOLE_PLACEHOLDERS.get(expected)
+            if whole is not None:
+                text = actual if isinstance(actual, str) else json.dumps(actual)
+                return actual is not None and text != "" and re.fullmatch(whole, text) is not None
+            if not isinstance(actual, str):
+                return False
+            compiled = self._pattern(expected)
+            if compiled is None:
+                return expected == actual
+            pattern, names = compiled
+            found = pattern.fullmatch(actual)
+            if found is None:
+                return False
+            for name in names:
+                self.bound[name] = found.group(_group(name))
+            return True
+        if isinstance(expected, dict):
+            if not isinstance(actual, dict):
+                return False
+            optional = {"SdkHttpMetadata", "SdkResponseMetadata"}
+            if set(expected) - optional != set(actual) - optional:
+                return False
+            return all(self.matches(value, actual[key]) for key, value in expected.items() if key in actual)
+        if isinstance(expected, list):
+            return (
+                isinstance(actual, list)
+                and len(expected) == len(actual)
+                and all(self.matches(e, a) for e, a in zip(expected, actual, strict=True))
+            )
+        if isinstance(expected, bool) or isinstance(actual, bool):
+            return expected is actual
+        if isinstance(expected, int | float) and isinstance(actual, int | float):
+            return float(expected) == float(actual)
+        return bool(expected == actual)
+
+    def cause_matches(self, expected: Any, actual: Any) -> bool:
+        """Causes are strings; the recording parsed the ones that were JSON."""
+        if expected is None:
+            return True
+        if isinstance(expected, str):
+            return self.matches(expected, actual if actual is not None else "")
+        try:
+            parsed = json.loads(actual) if isinstance(actual, str) else actual
+        except ValueError:
+            return False
+        return self.matches(expected, parsed)
+
+
+def _group(name: str) -> str:
+    return "p_" + re.sub(r"\W", "_", name)
 
 
 def matches(expected: Any, actual: Any) -> bool:
-    """Deep equality where the README's placeholders match any value of their kind."""
-    if isinstance(expected, str):
-        if expected in WHOLE_PLACEHOLDERS:
-            return actual is not None
-        if not isinstance(actual, str):
-            return False
-        pattern = _placeholder_pattern(expected)
-        return pattern.fullmatch(actual) is not None if pattern else expected == actual
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            return False
-        optional = {"SdkHttpMetadata", "SdkResponseMetadata"}
-        if set(expected) - optional != set(actual) - optional:
-            return False
-        return all(matches(value, actual[key]) for key, value in expected.items() if key in actual)
-    if isinstance(expected, list):
-        return (
-            isinstance(actual, list)
-            and len(expected) == len(actual)
-            and all(matches(e, a) for e, a in zip(expected, actual, strict=True))
-        )
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected is actual
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        return float(expected) == float(actual)
-    return bool(expected == actual)
+    """:meth:`Matcher.matches` with a fresh matcher (placeholders bound within this one comparison)."""
+    return Matcher().matches(expected, actual)
 
 
 def cause_matches(expected: Any, actual: Any) -> bool:
-    """Causes are strings; the recording parsed the ones that were JSON."""
-    if expected is None:
-        return True
-    if isinstance(expected, str):
-        return matches(expected, actual if actual is not None else "")
-    try:
-        parsed = json.loads(actual) if isinstance(actual, str) else actual
-    except ValueError:
-        return False
-    return matches(expected, parsed)
+    return Matcher().cause_matches(expected, actual)
 
 
 @dataclass
@@ -142,8 +214,12 @@ class CaseResult:
     history_types: list[str] = field(default_factory=list)
 
 
-def judge(case: dict[str, Any], reply: dict[str, Any]) -> tuple[bool, str, bool]:
-    """``(passed, reason, cause_matched)`` for one case's reply from ``POST /e``."""
+def judge(
+    case: dict[str, Any], reply: dict[str, Any], matcher: Matcher | None = None
+) -> tuple[bool, str, bool]:
+    """``(passed, reason, cause_matched)`` for one case's outcome: status, then output or error and the
+    cause (where AWS recorded one), with one :class:`Matcher` for the whole case."""
+    matcher = matcher or Matcher()
     expected = case["expected"]
     status = reply.get("status")
     if expected["status"] == "UNKNOWN":
@@ -154,13 +230,13 @@ def judge(case: dict[str, Any], reply: dict[str, Any]) -> tuple[bool, str, bool]
         detail = reply.get("output") if status == "SUCCEEDED" else (reply.get("error"), reply.get("cause"))
         return False, f"status {status} ≠ {expected['status']}: {str(detail)[:400]}", True
     if status == "SUCCEEDED":
-        if matches(expected.get("output"), reply.get("output")):
+        if matcher.matches(expected.get("output"), reply.get("output")):
             return True, "", True
         return False, f"output {json.dumps(reply.get('output'))[:600]}", True
     if reply.get("error") != expected.get("error"):
         return False, f"error {reply.get('error')!r} ≠ {expected.get('error')!r}: {reply.get('cause')}", True
-    cause_ok = cause_matches(expected.get("cause"), reply.get("cause"))
-    return True, "" if cause_ok else f"cause {reply.get('cause')!r}", cause_ok
+    cause_ok = matcher.cause_matches(expected.get("cause"), reply.get("cause"))
+    return cause_ok, "" if cause_ok else f"cause {reply.get('cause')!r} ≠ {expected.get('cause')!r}", cause_ok
 
 
 # The Lambda Invoke stub ---------------------------------------------------------------------------
@@ -354,7 +430,62 @@ def case_input(case: dict[str, Any]) -> Any:
     return {"start_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(due))}
 
 
-def run_case(base_url: str, number: int, case: dict[str, Any]) -> CaseResult:
+def _run_native(
+    base_url: str, name: str, case: dict[str, Any]
+) -> tuple[str, dict[str, Any], list[str] | None]:
+    """Register and run a case over the native API: ``(failure, reply, history types)``."""
+    status, reply = _request("POST", f"{base_url}/w", {"name": name, "definition": case["definition"]})
+    if status not in (200, 201):
+        return f"registration answered {status}: {json.dumps(reply)[:600]}", {}, None
+    wait = 2 if case["expected"]["status"] == "UNKNOWN" else CASE_WAIT_SECONDS
+    status, reply = _request(
+        "POST", f"{base_url}/e/{name}?wait={wait}", _event_body(case_input(case)), wait + 30
+    )
+    if status not in (201, 202) or not isinstance(reply, dict):
+        return f"POST /e answered {status}: {json.dumps(reply)[:600]}", {}, None
+    types = None
+    if reply.get("status") != "RUNNING":
+        status, history = _request("GET", f"{base_url}/e/{reply['event_id']}/history")
+        if status == 200:
+            types = [event["type"] for event in history["events"]]
+    return "", reply, types
+
+
+def _run_aws(sfn: Any, name: str, case: dict[str, Any]) -> tuple[str, dict[str, Any], list[str] | None]:
+    """The same through boto3: CreateStateMachine, StartExecution, DescribeExecution, GetExecutionHistory."""
+    from botocore.exceptions import ClientError
+
+    try:
+        machine = sfn.create_state_machine(
+            name=name, definition=json.dumps(case["definition"]), roleArn="arn:aws:iam::111111111111:role/c"
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(case_input(case)))[
+            "executionArn"
+        ]
+        wait = 2 if case["expected"]["status"] == "UNKNOWN" else CASE_WAIT_SECONDS
+        deadline = time.monotonic() + wait
+        while True:  # as a client of AWS waits: DescribeExecution until the execution has ended
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        reply: dict[str, Any] = {"status": described["status"]}
+        if "output" in described:
+            reply["output"] = json.loads(described["output"])
+        for key in ("error", "cause"):
+            if key in described:
+                reply[key] = described[key]
+        types = None
+        if reply["status"] != "RUNNING":
+            pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution)
+            types = [event["type"] for page in pages for event in page["events"]]
+    except ClientError as error:
+        return f"boto3: {error}", {}, None
+    return "", reply, types
+
+
+def run_case(target: Any, number: int, case: dict[str, Any], via: str = "native") -> CaseResult:
+    """Run one case over the native API (``target``: the base URL) or boto3 (``target``: the client)."""
     started = time.monotonic()
     result = CaseResult(
         case_id=case["id"],
@@ -364,37 +495,39 @@ def run_case(base_url: str, number: int, case: dict[str, Any]) -> CaseResult:
         passed=False,
     )
     name = f"conformance-{number}"
-    status, reply = _request("POST", f"{base_url}/w", {"name": name, "definition": case["definition"]})
-    if status not in (200, 201):
-        result.reason = f"registration answered {status}: {json.dumps(reply)[:600]}"
-        result.seconds = time.monotonic() - started
-        return result
-    wait = 2 if case["expected"]["status"] == "UNKNOWN" else CASE_WAIT_SECONDS
-    status, reply = _request(
-        "POST", f"{base_url}/e/{name}?wait={wait}", _event_body(case_input(case)), wait + 30
+    failure, reply, types = (
+        _run_native(target, name, case) if via == "native" else _run_aws(target, name, case)
     )
-    if status not in (201, 202) or not isinstance(reply, dict):
-        result.reason = f"POST /e answered {status}: {json.dumps(reply)[:600]}"
+    if failure:
+        result.reason = failure
     else:
         result.actual = reply
         result.passed, result.reason, result.cause_matched = judge(case, reply)
-        if case.get("history") and reply.get("status") != "RUNNING":
-            status, history = _request("GET", f"{base_url}/e/{reply['event_id']}/history")
-            if status == 200:
-                result.history_types = [event["type"] for event in history["events"]]
-                result.history_matched = result.history_types == [event["type"] for event in case["history"]]
+        recorded = [event["type"] for event in case.get("history") or []]
+        if recorded and types is not None and case["expected"]["status"] != "UNKNOWN":
+            result.history_types = types
+            result.history_matched = types == recorded
+            if result.passed and not result.history_matched:
+                result.passed = False
+                result.reason = "history event types differ from AWS's"
     result.seconds = time.monotonic() - started
     return result
 
 
-def run_all(cases: list[dict[str, Any]], threads: int = 16) -> list[CaseResult]:
-    """Start the stub and the server, run every case, return the results in case order."""
+def run_all(cases: list[dict[str, Any]], threads: int = 16, via: str = "native") -> list[CaseResult]:
+    """Start the stub and the server, run every case (over the native API or boto3), return the results
+    in case order."""
     with ExitStack() as stack:
         stub = stack.enter_context(LambdaStub(lambda_functions(cases)))
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         base_url = stack.enter_context(machinery_server(directory, stub.url))
+        target: Any = base_url
+        if via == "aws":
+            from tests.acceptance.aws_helpers import sfn_client
+
+            target = sfn_client(base_url, max_pool_connections=threads)
         pool = stack.enter_context(ThreadPoolExecutor(threads))
-        futures = [pool.submit(run_case, base_url, number, case) for number, case in enumerate(cases)]
+        futures = [pool.submit(run_case, target, number, case, via) for number, case in enumerate(cases)]
         return [future.result() for future in futures]
 
 
@@ -443,8 +576,8 @@ def report(results: list[CaseResult]) -> str:
     lines = ["ASL conformance (recorded against AWS):"]
     for key in sorted(groups, key=lambda k: (not k.startswith(("all", "file", "JSON")), k)):
         lines.append(f"  {key:<40} {groups[key]}")
-    causes = [r for r in results if r.passed and not r.cause_matched]
-    lines.append(f"  passed with a different cause: {len(causes)}")
+    causes = [r for r in results if not r.cause_matched]
+    lines.append(f"  failed on the cause alone: {len(causes)}")
     for jsonata, label in ((False, "JSONPath-only"), (True, "JSONata/variables")):
         compared = [r for r in results if r.history_matched is not None and r.jsonata == jsonata]
         same = sum(1 for r in compared if r.history_matched)
@@ -455,6 +588,7 @@ def report(results: list[CaseResult]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-k", default="", help="only cases whose id contains this text")
+    parser.add_argument("--aws", action="store_true", help="run the cases through boto3 (the AWS API)")
     parser.add_argument("--jsonata", action="store_true", help="show JSONata failures too")
     parser.add_argument("--causes", action="store_true", help="show passes with a different cause")
     parser.add_argument(
@@ -463,7 +597,7 @@ def main() -> int:
     args = parser.parse_args()
     cases = [case for case in load_cases() if args.k in case["id"]]
     started = time.monotonic()
-    results = run_all(cases)
+    results = run_all(cases, via="aws" if args.aws else "native")
     by_id = {case["id"]: case for case in cases}
     for result in results:
         if (not result.passed and (args.jsonata or not result.jsonata)) or (

@@ -178,6 +178,24 @@ def test_the_seed_workflow_graph_has_its_three_states_in_order(tab: Page) -> Non
     tab.shot("workflow-seed")
 
 
+def test_versions_are_selectable_and_compared(tab: Page, server: str) -> None:
+    one = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    two = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Succeed"}}}
+    post_workflow(server, {"name": "versioned", "definition": one})
+    status, reply = request("PUT", f"{server}/w/versioned", {"name": "versioned", "definition": two})
+    assert status == 200, reply
+    page = tab.open("/ui/workflows/versioned")
+    page.wait_for_selector("[data-page=workflow][data-version='2'] svg.graph[data-drawn]", timeout=WAIT_MS)
+    assert set(node_statuses(page)) == {"A", "B"}
+    page.click("details:has([data-diff=versions]) summary")
+    added = page.locator("[data-diff=versions] .line-added")
+    assert any('"B"' in text for text in added.all_inner_texts())
+    page.select_option("[data-control=version]", "1")
+    page.wait_for_selector("[data-page=workflow][data-version='1'] svg.graph[data-drawn]", timeout=WAIT_MS)
+    assert set(node_statuses(page)) == {"A"}
+    assert page.url.endswith("/ui/workflows/versioned?version=1")
+
+
 def test_an_asl_workflow_renders_every_state_and_edge(tab: Page, server: str) -> None:
     post_workflow(server, {"name": "rich", "definition": CONSOLE_TOUR})
     page = tab.open("/ui/workflows/rich")
@@ -378,6 +396,19 @@ def test_failed_and_caught_states_are_coloured_and_the_failure_selected(
     tab.shot("execution-caught-timeline")
     deep = tab.open(f"/ui/executions/{event_id}?state=Recover")
     deep.wait_for_selector("[data-state='Recover'].selected", timeout=WAIT_MS)
+    # From the keyboard: a state takes the focus and Enter selects it.
+    deep.focus("svg.graph [data-state='Done']")
+    deep.keyboard.press("Enter")
+    deep.wait_for_selector("[data-state='Done'].selected", timeout=WAIT_MS)
+    assert deep.locator("[data-panel=state] h2").inner_text().startswith("Done")
+    # The whole history as one JSON file.
+    with deep.expect_download(timeout=WAIT_MS) as download:
+        deep.click("[data-action=download]")
+    saved = json.loads(Path(download.value.path()).read_text())
+    assert saved["event_id"] == event_id
+    assert [e["type"] for e in saved["events"]] == [
+        e["type"] for e in request("GET", f"{server}/e/{event_id}/history")[1]["events"]
+    ]
 
 
 def test_redrive_reruns_a_failed_execution_from_the_failed_state(

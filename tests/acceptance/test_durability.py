@@ -80,7 +80,7 @@ def _gate_server(gate: Gate) -> ThreadingHTTPServer:
     return server
 
 
-def _start(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start(db: Path, port: int, log: Path, processes: int) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -90,6 +90,8 @@ def _start(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         str(port),
         "--database-url",
         f"sqlite:///{db}",
+        "--processes",
+        str(processes),
     ]
     with log.open("ab") as output:
         process = subprocess.Popen(
@@ -113,13 +115,16 @@ def gate() -> Iterator[tuple[Gate, str]]:
     server.server_close()
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_sigkill_mid_execution_then_restart_finishes_each_execution_once(
-    tmp_path: Path, gate: tuple[Gate, str]
+    tmp_path: Path, gate: tuple[Gate, str], processes: int
 ) -> None:
+    """With ``--processes 2`` the SIGKILL reaches the supervisor: its children die with it (none is left
+    holding work), and the restarted server voids their leases before its children start."""
     the_gate, gate_url = gate
     db, log, port = tmp_path / "db.sqlite", tmp_path / "server.log", free_port()
     base = f"http://127.0.0.1:{port}"
-    process = _start(db, port, log)
+    process = _start(db, port, log, processes)
     try:
         definition = {
             "StartAt": "First",
@@ -148,7 +153,7 @@ def test_sigkill_mid_execution_then_restart_finishes_each_execution_once(
         process.wait(10)
         keys_before_crash = list(the_gate.keys)
 
-        process = _start(db, port, log)
+        process = _start(db, port, log, processes)
         the_gate.open.set()
         for n, event_id in enumerate(ids):
             status, record = request("GET", f"{base}/e/{event_id}?wait=30")
@@ -170,6 +175,47 @@ def test_sigkill_mid_execution_then_restart_finishes_each_execution_once(
         repeated = Counter(the_gate.keys)
         assert set(repeated) == set(keys_before_crash)
         assert all(count == 2 for count in repeated.values())
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_sigkill_between_start_execution_and_the_end_through_the_aws_api(
+    tmp_path: Path, gate: tuple[Gate, str]
+) -> None:
+    """StartExecution through boto3, SIGKILL while a task is in flight, restart: DescribeExecution reports
+    the execution finished, under the same ARN, with its whole history."""
+    from tests.acceptance.aws_helpers import ROLE, sfn_client, wait_until_done
+
+    the_gate, gate_url = gate
+    db, log, port = tmp_path / "db.sqlite", tmp_path / "server.log", free_port()
+    process = _start(db, port, log)
+    try:
+        sfn = sfn_client(f"http://127.0.0.1:{port}")
+        definition = {
+            "StartAt": "Hold",
+            "States": {
+                "Hold": {"Type": "Task", "Resource": f"{gate_url}/hold", "ResultPath": "$.b", "End": True}
+            },
+        }
+        machine = sfn.create_state_machine(
+            name="durable-aws", definition=json.dumps(definition), roleArn=ROLE
+        )
+        started = sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"], name="survivor", input='{"n": 7}'
+        )
+        assert the_gate.wait_for_blocked(1, 30), "the task call did not reach the gate"
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+        process = _start(db, port, log)
+        the_gate.open.set()
+        done = wait_until_done(sfn, started["executionArn"], timeout=30)
+        assert done["status"] == "SUCCEEDED", done
+        assert json.loads(done["output"]) == {"n": 7, "b": {"hold_seen": 7}}
+        assert done["executionArn"] == started["executionArn"] and done["startDate"] == started["startDate"]
+        types = [e["type"] for e in sfn.get_execution_history(executionArn=started["executionArn"])["events"]]
+        assert types.count("ExecutionStarted") == 1 and types[-1] == "ExecutionSucceeded"
     finally:
         process.terminate()
         process.wait(10)

@@ -24,6 +24,7 @@ from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
     WORK_CHILDREN,
+    WORK_SCHEDULE,
     WORK_START,
     WORK_TASK,
     WORK_TIMER,
@@ -33,6 +34,8 @@ from machinery.storage.base import (
     Commit,
     ExecutionRecord,
     JoinSpec,
+    NewExecution,
+    RedrivePlan,
     Storage,
     WorkCounts,
     WorkItem,
@@ -1183,6 +1186,180 @@ class TestLookupsAndResources:
         assert storage.get_resource("task", "other/0") == {"n": 0}
 
 
+class TestRedrive:
+    """Reopening a finished execution: status, counters, branches, joins, history and work at once."""
+
+    def _failed_join(self, storage: Storage) -> tuple[str, str, list[Branch]]:
+        """A Parallel of three children whose child 1 failed (child 0 succeeded, child 2 cancelled)."""
+        execution_id, join_id, children = open_join(storage, total=3)
+        items = {item.branch_id: item for item in claim_all(storage)}
+        finish_child(storage, items[children[0].branch_id], SUCCEEDED)
+        finish_child(storage, items[children[1].branch_id], FAILED, error="Boom")
+        parent_item = claim_one(storage)
+        parent = root_of(storage, execution_id)
+        update = {"status": FAILED, "error": "Boom", "cause": "cause of Boom"}
+        failed = replace(parent, status=FAILED, error="Boom")
+        storage.commit(Commit(execution_id, parent_item, failed, execution_update=update), NOW + 1)
+        return execution_id, join_id, children
+
+    def test_get_join(self, storage: Storage) -> None:
+        _execution_id, join_id, children = self._failed_join(storage)
+        join = storage.get_join(join_id)
+        assert join is not None
+        assert (join.spec.total, join.succeeded, join.failed, join.closed) == (3, 1, 1, True)
+        assert join.spec.parent_id == children[0].parent_id
+        assert storage.get_join("nope") is None
+
+    def test_redrive_reopens_what_the_plan_says(self, storage: Storage) -> None:
+        execution_id, join_id, children = self._failed_join(storage)
+        record = storage.get_execution(execution_id)
+        assert record is not None and record.status == FAILED and record.redrive_count == 0
+        join = storage.get_join(join_id)
+        assert join is not None
+        parent = root_of(storage, execution_id)
+        rerun = [replace(storage.get_branch(c.branch_id), status="ACTIVE", error=None) for c in children[1:]]  # type: ignore[type-var]
+        plan = RedrivePlan(
+            executions=[(execution_id, FAILED)],
+            branches=[(replace(parent, status="ACTIVE", error=None), None), *((b, join_id) for b in rerun)],
+            joins=[replace(join, started=3, succeeded=1, failed=0, closed=False)],
+            work=[WorkItem(execution_id, b.branch_id, WORK_START, NOW + 2) for b in rerun],
+            history={execution_id: [HistoryEvent("ExecutionRedriven", {"redriveCount": 1}, NOW + 2)]},
+        )
+        assert storage.redrive_execution(plan, NOW + 2) is True
+        record = storage.get_execution(execution_id)
+        assert record is not None
+        assert (record.status, record.redrive_count, record.redrive_date) == ("RUNNING", 1, NOW + 2)
+        assert (record.error, record.cause, record.finished_at) == (None, None, None)
+        assert [b.status for b in storage.child_results(join_id)] == [SUCCEEDED, "ACTIVE", "ACTIVE"]
+        reopened = storage.get_join(join_id)
+        assert reopened is not None and (reopened.started, reopened.succeeded, reopened.failed) == (3, 1, 0)
+        assert not reopened.closed
+        assert storage.get_history(execution_id)[-1].type == "ExecutionRedriven"
+        assert sorted(item.branch_id for item in claim_all(storage, now=NOW + 3)) == [
+            children[1].branch_id,
+            children[2].branch_id,
+        ]
+        # The reopened join counts the rerun children as any join does.
+        for item in storage.claim_work("w1", NOW + 100, 10, LEASE):
+            finish_child(storage, item, SUCCEEDED)
+        (parent_item,) = storage.claim_work("w1", NOW + 200, 10, LEASE)
+        assert parent_item.kind == WORK_CHILDREN and parent_item.payload.get("error") is None
+
+    def test_update_join_limits_admits_more_children(self, storage: Storage) -> None:
+        _execution_id, join_id, children = open_join(storage, total=5, max_concurrency=1, kind="Map")
+        assert [item.branch_id for item in claim_all(storage)] == [children[0].branch_id]
+        assert storage.update_join_limits(join_id, 3, 1, 20.0, NOW + 1) is True
+        join = storage.get_join(join_id)
+        assert join is not None
+        assert (join.spec.max_concurrency, join.spec.tolerated_failure_count, join.started) == (3, 1, 3)
+        assert join.spec.tolerated_failure_percentage == 20.0
+        started = sorted(item.branch_id for item in claim_all(storage, now=NOW + 2))
+        assert started == [children[1].branch_id, children[2].branch_id]
+        # No limit: every queued child starts.
+        assert storage.update_join_limits(join_id, 0, 1, 20.0, NOW + 3) is True
+        assert sorted(item.branch_id for item in claim_all(storage, now=NOW + 4)) == [
+            children[3].branch_id,
+            children[4].branch_id,
+        ]
+        assert storage.update_join_limits("nope", 1, 0, 0.0, NOW) is False
+
+    def test_redrive_only_from_the_expected_status(self, storage: Storage) -> None:
+        execution_id, _join_id, _children = self._failed_join(storage)
+        plan = RedrivePlan(
+            executions=[(execution_id, "ABORTED")],
+            history={execution_id: [HistoryEvent("ExecutionRedriven", {"redriveCount": 1}, NOW + 2)]},
+        )
+        assert storage.redrive_execution(plan, NOW + 2) is False
+        record = storage.get_execution(execution_id)
+        assert record is not None and record.status == FAILED and record.redrive_count == 0
+        assert "ExecutionRedriven" not in [event.type for event in storage.get_history(execution_id)]
+
+
+class TestTriggers:
+    """Exactly-once starts of schedules and event sources, and a schedule's cursor."""
+
+    def _new(self, storage: Storage, workflow_id: str, execution_id: str) -> NewExecution:
+        workflow = storage.get_workflow(workflow_id)
+        assert workflow is not None
+        record = ExecutionRecord(
+            execution_id, workflow_id, workflow.name, workflow.version, execution_id, "RUNNING", {"k": 1}, NOW
+        )
+        root = Branch(branch_id=execution_id, execution_id=execution_id, container=(), state_input={"k": 1})
+        return NewExecution(record, root, [WorkItem(execution_id, execution_id, WORK_START, NOW)])
+
+    def test_a_repeated_start_creates_nothing(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        first = storage.start_executions([self._new(storage, workflow_id, "t-1")], NOW)
+        assert first.created == ["t-1"]
+        again = storage.start_executions(
+            [self._new(storage, workflow_id, "t-1"), self._new(storage, workflow_id, "t-2")], NOW
+        )
+        assert again.created == ["t-2"]
+        # One start work item per execution: the repeated start added none.
+        claimed = storage.claim_work("w1", NOW, 10, LEASE)
+        assert sorted(item.execution_id for item in claimed) == ["t-1", "t-2"]
+        record = storage.get_execution("t-1")
+        assert record is not None and record.input == {"k": 1} and record.status == "RUNNING"
+
+    def test_concurrent_starts_of_one_id_create_it_once(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        with ThreadPoolExecutor(4) as pool:
+            results = list(
+                pool.map(
+                    lambda _: storage.start_executions([self._new(storage, workflow_id, "same")], NOW),
+                    range(4),
+                )
+            )
+        assert sum(len(result.created) for result in results) == 1
+        assert len(storage.claim_work("w1", NOW, 10, LEASE)) == 1
+
+    def test_start_consumes_under_the_fence_and_adds_follow_work(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        cursor = WorkItem("schedule:s1", "s1", WORK_SCHEDULE, NOW, {"tick": 1})
+        storage.add_work([cursor])
+        claimed = claim_one(storage)
+        follow = WorkItem("schedule:s1", "s1", WORK_SCHEDULE, NOW + 60, {"tick": 2})
+        result = storage.start_executions(
+            [self._new(storage, workflow_id, "tick-1")], NOW, consumed=claimed, follow=[follow]
+        )
+        assert result.created == ["tick-1"]
+        pending = storage.get_work("schedule:s1")
+        assert [(item.due_at, item.payload) for item in pending] == [(NOW + 60, {"tick": 2})]
+        # The consumed item is gone: a second start under it is fenced out and writes nothing.
+        with pytest.raises(LeaseLost):
+            storage.start_executions(
+                [self._new(storage, workflow_id, "tick-x")], NOW, consumed=claimed, follow=[follow]
+            )
+        assert storage.get_execution("tick-x") is None
+        assert len(storage.get_work("schedule:s1")) == 1
+
+    def test_start_hands_the_new_work_to_the_claimer(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        result = storage.start_executions(
+            [self._new(storage, workflow_id, "c-1")], NOW, claim_owner="w1", lease_until=NOW + LEASE
+        )
+        # Backends may ignore the request (MongoDB does): the work is then claimable instead.
+        claimable = storage.claim_work("w2", NOW, 10, LEASE)
+        assert len(result.claimed) + len(claimable) == 1
+        assert all(item.owner == "w1" for item in result.claimed)
+
+    def test_replace_work_swaps_a_cursor_and_fences_out_its_holder(self, storage: Storage) -> None:
+        workflow_id = make_workflow(storage)
+        storage.add_work([WorkItem("schedule:s2", "s2", WORK_SCHEDULE, NOW, {"revision": 1})])
+        held = claim_one(storage)
+        assert storage.get_work("schedule:s2")[0].owner == "w1"
+        storage.replace_work(
+            "schedule:s2", [WorkItem("schedule:s2", "s2", WORK_SCHEDULE, NOW + 5, {"revision": 2})]
+        )
+        assert [item.payload for item in storage.get_work("schedule:s2")] == [{"revision": 2}]
+        with pytest.raises(LeaseLost):
+            storage.start_executions([self._new(storage, workflow_id, "late")], NOW, consumed=held)
+        assert storage.get_execution("late") is None
+        storage.replace_work("schedule:s2", [])
+        assert storage.get_work("schedule:s2") == []
+        assert storage.get_work("schedule:none") == []
+
+
 def test_every_storage_method_is_covered() -> None:
     """A new abstract method must get a test here before a backend implements it."""
     covered = {
@@ -1193,10 +1370,10 @@ def test_every_storage_method_is_covered() -> None:
         "store_finished_execution", "finish_execution", "get_branch", "child_results", "claim_work",
         "renew_leases", "release_leases", "next_due", "commit", "add_work", "complete_work",
         "wait_for_work", "extend_heartbeat", "create_execution_claimed", "find_execution", "put_resource",
-        "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource",
+        "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource", "get_join",
+        "redrive_execution", "update_join_limits", "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
-        "commit_many",
-        "count_work", "count_running",
+        "commit_many", "finished_among", "count_work", "count_running",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

@@ -15,7 +15,7 @@ from flask import Flask, Response, jsonify, request
 from flask.testing import FlaskClient
 
 from machinery import auth
-from machinery.auth.access import PREFIX_ACCESS, ROUTE_ACCESS, Access, route_access
+from machinery.auth.access import PREFIX_ACCESS, ROUTE_ACCESS, Access, aws_action_access, route_access
 from machinery.auth.tokens import IssuedToken, create_token
 
 ELSEWHERE = {"REMOTE_ADDR": "10.1.2.3"}
@@ -77,6 +77,9 @@ def test_each_route_admits_exactly_the_scopes_it_needs(
         for method in sorted((rule.methods or set()) - {"OPTIONS"}):
             access = route_access(method, rule.rule)
             assert access is not None
+            if access is Access.AWS_ACTION:
+                # Sent here without an X-Amz-Target: an unknown action, which needs admin.
+                access = aws_action_access(None)
             url = concrete(rule.rule)
             needed = access.scope
             anonymous = client.open(url, method=method).status_code

@@ -350,10 +350,45 @@ def test_express_machines_refuse_sync_integrations() -> None:
     definition = machine(
         ("T", {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync", "End": True})
     )
-    assert validate_definition(definition) == []
+    # A STANDARD machine refuses it too: machinery does not run that integration (AWS's message).
+    assert [issue.message for issue in validate_definition(definition)] == [
+        "The resource provided arn:aws:states:::states:startExecution.sync is not recognized. The value is "
+        "not a valid resource ARN, or the resource is not available in this region."
+    ]
     issue = only_issue(definition, state_machine_type="EXPRESS")
     assert issue.path == "/States/T/Resource"
     assert "'.sync'" in issue.message
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "arn:aws:states:::dynamodb:putItem",
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "arn:aws:states:::x",
+    ],
+)
+def test_integrations_machinery_does_not_run_are_refused(resource: str) -> None:
+    issue = only_issue(machine(("T", {"Type": "Task", "Resource": resource, "End": True})))
+    assert issue.path == "/States/T/Resource"
+    assert issue.message.startswith(f"The resource provided {resource} is not recognized.")
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "arn:aws:states:::lambda:invoke",
+        "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "arn:aws:states:::http:invoke",
+        "arn:aws:states:us-east-1:123456789012:activity:work",
+        "arn:aws:lambda:us-east-1:123456789012:function:f",
+    ],
+)
+def test_integrations_machinery_runs_are_accepted(resource: str) -> None:
+    task = {"Type": "Task", "Resource": resource, "End": True}
+    if resource.endswith("http:invoke"):
+        task["Parameters"] = {"ApiEndpoint": "https://example.org", "Method": "GET"}
+    assert validate_definition(machine(("T", task))) == []
 
 
 # -- Retry and Catch --------------------------------------------------------------------------------------

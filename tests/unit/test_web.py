@@ -19,37 +19,34 @@ def post(client: FlaskClient, path: str, body: Any) -> Any:
     return response.get_json()
 
 
+def flow_definition(call: str) -> dict[str, Any]:
+    return {
+        "StartAt": "Shape",
+        "States": {
+            "Shape": {
+                "Type": "Pass",
+                "InputPath": "$.in",
+                "Parameters": {"v.$": "$.a", "twice.$": "States.MathAdd($.a, $.a)"},
+                "ResultPath": "$.shaped",
+                "OutputPath": "$.shaped",
+                "Next": "Call",
+            },
+            "Call": {
+                "Type": "Task",
+                "Resource": call,
+                "ResultSelector": {"got.$": "$.value"},
+                "ResultPath": "$.call",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+                "Next": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
 @pytest.fixture
 def asl(client: FlaskClient) -> dict[str, Any]:
-    return post(
-        client,
-        "/w",
-        {
-            "name": "flow",
-            "definition": {
-                "StartAt": "Shape",
-                "States": {
-                    "Shape": {
-                        "Type": "Pass",
-                        "InputPath": "$.in",
-                        "Parameters": {"v.$": "$.a", "twice.$": "States.MathAdd($.a, $.a)"},
-                        "ResultPath": "$.shaped",
-                        "OutputPath": "$.shaped",
-                        "Next": "Call",
-                    },
-                    "Call": {
-                        "Type": "Task",
-                        "Resource": "http://127.0.0.1:9/x",
-                        "ResultSelector": {"got.$": "$.value"},
-                        "ResultPath": "$.call",
-                        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
-                        "Next": "Done",
-                    },
-                    "Done": {"Type": "Succeed"},
-                },
-            },
-        },
-    )
+    return post(client, "/w", {"name": "flow", "definition": flow_definition("http://127.0.0.1:9/x")})
 
 
 def test_a_browser_at_the_root_is_sent_to_the_console(client: FlaskClient) -> None:
@@ -146,30 +143,6 @@ def test_a_simple_workflows_graph_carries_fields_and_the_type_check(client: Flas
     graph = client.get("/ui/api/workflows/simple/graph").get_json()
     assert graph["nodes"][0]["inputs"][0]["issue"] is not None
     assert len(graph["issues"]) == 1
-
-
-def flow_definition(call: str) -> dict[str, Any]:
-    return {
-        "StartAt": "Shape",
-        "States": {
-            "Shape": {
-                "Type": "Pass",
-                "InputPath": "$.in",
-                "Parameters": {"v.$": "$.a", "twice.$": "States.MathAdd($.a, $.a)"},
-                "ResultPath": "$.shaped",
-                "OutputPath": "$.shaped",
-                "Next": "Call",
-            },
-            "Call": {
-                "Type": "Task",
-                "Resource": call,
-                "ResultSelector": {"got.$": "$.value"},
-                "ResultPath": "$.call",
-                "Next": "Done",
-            },
-            "Done": {"Type": "Succeed"},
-        },
-    }
 
 
 @pytest.fixture

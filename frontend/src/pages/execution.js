@@ -15,14 +15,17 @@ const POLL_FAST = 300;
 const POLL_SLOW = 1000;
 
 export async function executionPage(id, params) {
-  let record = await api(`/e/${enc(id)}`);
-  const graph = await api(`/ui/api/workflows/${enc(record.workflow_id)}/graph?version=${record.workflow_version}`);
+  // The record (for its workflow version) and the first history page are fetched together.
+  const [fetched, first] = await Promise.all([api(`/e/${enc(id)}`), api(`/e/${enc(id)}/history?limit=1000`)]);
+  let record = fetched;
+  // Then its graph, and the rest of a long history in one request, also together.
+  const [graph, rest] = await Promise.all([
+    api(`/ui/api/workflows/${enc(record.workflow_id)}/graph?version=${record.workflow_version}`),
+    first.next_cursor ? api(`/e/${enc(id)}/history?after=${first.next_cursor}`) : { events: [] },
+  ]);
   const definitionStates = collectStates(graph);
   const fold = new ExecutionFold(graph);
-  const events = [];
-  const first = await api(`/e/${enc(id)}/history?limit=1000`);
-  events.push(...first.events);
-  if (first.next_cursor) events.push(...(await api(`/e/${enc(id)}/history?after=${first.next_cursor}`)).events);
+  const events = [...first.events, ...rest.events];
   fold.apply(events);
 
   const root = h("main", { dataset: { page: "execution", execution: id, executionStatus: record.status } });

@@ -6,11 +6,17 @@ import { jsonBlock, lineDiff, pretty } from "../json.js";
 import { navigate } from "../nav.js";
 
 export async function workflowPage(name, params) {
-  const { versions } = await api(`/w/${enc(name)}/versions`);
+  const asked = Number(params.get("version")) || null;
+  // Without a version in the URL the latest is drawn: its graph is fetched beside the versions.
+  const [{ versions }, latestGraph] = await Promise.all([
+    api(`/w/${enc(name)}/versions`),
+    asked ? null : api(`/ui/api/workflows/${enc(name)}/graph`),
+  ]);
   const latest = versions[versions.length - 1];
-  const wanted = Number(params.get("version")) || latest.version;
-  const workflow = versions.find((v) => v.version === wanted) || latest;
-  const graph = await api(`/ui/api/workflows/${enc(name)}/graph?version=${workflow.version}`);
+  const workflow = versions.find((v) => v.version === (asked || latest.version)) || latest;
+  const graph = latestGraph && latestGraph.version === workflow.version
+    ? latestGraph
+    : await api(`/ui/api/workflows/${enc(name)}/graph?version=${workflow.version}`);
 
   const graphHost = h("div", { class: "graph-host", dataset: { graph: "workflow" } });
   const selection = h("div", { class: "selection muted" }, "Select a state to see its definition.");

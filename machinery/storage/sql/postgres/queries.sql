@@ -322,6 +322,19 @@ DELETE FROM resources WHERE (kind, key) = (
     ORDER BY key COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED
 ) RETURNING key, body;
 
+-- name: execution_reopen
+UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, finished_at = NULL,
+    redrive_count = redrive_count + 1, redrive_date = %(now)s
+WHERE execution_id = %(execution_id)s AND status = %(status)s;
+
+-- name: join_get
+SELECT * FROM joins WHERE join_id = %(join_id)s;
+
+-- name: join_update_limits
+UPDATE joins SET max_concurrency = %(max_concurrency)s, tolerated_count = %(tolerated_count)s,
+    tolerated_pct = %(tolerated_pct)s, started = %(started)s
+WHERE join_id = %(join_id)s;
+
 -- name: generation_get
 SELECT value FROM definitions_generation WHERE id = 1;
 
@@ -338,6 +351,9 @@ ROLLBACK TO SAVEPOINT group_commit;
 -- name: savepoint_release
 RELEASE SAVEPOINT group_commit;
 
+-- name: executions_finished_among
+SELECT execution_id FROM executions WHERE execution_id = ANY(%(ids)s) AND status != 'RUNNING';
+
 -- name: work_counts
 -- For /metrics: what the claim query would take now (due), what waits for its time (scheduled), what
 -- live leases hold (claimed). One pass over the work table, which holds only pending work.
@@ -349,3 +365,22 @@ FROM work;
 
 -- name: executions_running_by_workflow
 SELECT workflow_name, COUNT(*) AS running FROM executions WHERE status = %(status)s GROUP BY workflow_name;
+
+-- triggers (schedules and event sources) ---------------------------------------------------------------
+
+-- name: execution_insert_new
+-- A trigger's execution id derives from its tick or message: a repeated start inserts nothing.
+INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                        output, error, cause, started_at, finished_at, callback_url, express,
+                        parent_execution_id)
+VALUES (%(execution_id)s, %(workflow_id)s, %(workflow_name)s, %(workflow_version)s, %(name)s, %(status)s,
+        %(input)s, %(output)s, %(error)s, %(cause)s, %(started_at)s, %(finished_at)s, %(callback_url)s,
+        %(express)s, %(parent_execution_id)s)
+ON CONFLICT (execution_id) DO NOTHING;
+
+-- name: work_of_execution
+SELECT work_id, execution_id, branch_id, kind, due_at, payload, owner, fence FROM work
+WHERE execution_id = %(execution_id)s ORDER BY due_at, work_id;
+
+-- name: work_delete_all_of_execution
+DELETE FROM work WHERE execution_id = %(execution_id)s;

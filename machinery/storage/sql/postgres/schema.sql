@@ -52,7 +52,10 @@ CREATE TABLE executions (
     express BOOLEAN NOT NULL DEFAULT FALSE,
     last_event_id BIGINT NOT NULL DEFAULT 0,
     -- the execution whose DISTRIBUTED Map started this one (one item of it)
-    parent_execution_id TEXT
+    parent_execution_id TEXT,
+    -- how often it was redriven, and when last
+    redrive_count INTEGER NOT NULL DEFAULT 0,
+    redrive_date DOUBLE PRECISION
 );
 CREATE INDEX executions_by_workflow ON executions (workflow_id, seq);
 CREATE INDEX executions_by_status ON executions (status, seq);

@@ -281,6 +281,16 @@ DELETE FROM resources WHERE kind = :kind AND key = (
     SELECT key FROM resources WHERE kind = :kind AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key LIMIT 1
 ) RETURNING key, body;
 
+-- name: execution_reopen
+UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, finished_at = NULL,
+    redrive_count = redrive_count + 1, redrive_date = :now
+WHERE execution_id = :execution_id AND status = :status;
+
+-- name: join_update_limits
+UPDATE joins SET max_concurrency = :max_concurrency, tolerated_count = :tolerated_count,
+    tolerated_pct = :tolerated_pct, started = :started
+WHERE join_id = :join_id;
+
 -- name: generation_get
 SELECT value FROM definitions_generation WHERE id = 1;
 
@@ -297,6 +307,10 @@ ROLLBACK TO SAVEPOINT group_commit;
 -- name: savepoint_release
 RELEASE SAVEPOINT group_commit;
 
+-- name: executions_finished_among
+SELECT execution_id FROM executions
+WHERE execution_id IN (SELECT value FROM json_each(:ids)) AND status != 'RUNNING';
+
 -- name: work_counts
 -- For /metrics: what the claim query would take now (due), what waits for its time (scheduled), what
 -- live leases hold (claimed). One pass over the work table, which holds only pending work.
@@ -309,3 +323,21 @@ FROM work;
 
 -- name: executions_running_by_workflow
 SELECT workflow_name, COUNT(*) AS running FROM executions WHERE status = :status GROUP BY workflow_name;
+
+-- triggers (schedules and event sources) ---------------------------------------------------------------
+
+-- name: execution_insert_new
+-- A trigger's execution id derives from its tick or message: a repeated start inserts nothing.
+INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                        output, error, cause, started_at, finished_at, callback_url, express,
+                        parent_execution_id)
+VALUES (:execution_id, :workflow_id, :workflow_name, :workflow_version, :name, :status, :input,
+        :output, :error, :cause, :started_at, :finished_at, :callback_url, :express, :parent_execution_id)
+ON CONFLICT (execution_id) DO NOTHING;
+
+-- name: work_of_execution
+SELECT work_id, execution_id, branch_id, kind, due_at, payload, owner, fence FROM work
+WHERE execution_id = :execution_id ORDER BY due_at, work_id;
+
+-- name: work_delete_all_of_execution
+DELETE FROM work WHERE execution_id = :execution_id;
