@@ -4,10 +4,10 @@ tick's due time to its execution's start.
 Messages: ``--messages`` JSON messages wait in a fresh queue or stream of each broker (the machine's
 RabbitMQ, NATS JetStream and Redis); a worker on a fresh SQLite file then consumes them through an event
 source (batches of ``--batch``), and the clock runs from the consumer's connection until every execution
-is stored. The direct figure, measured in the same run, starts the same number of executions straight
-through ``Storage.start_executions`` in batches of the same size on another fresh file: the ratio is what
-the broker path costs over the storage it ends in. The workflow is one Pass state, so the worker also
-runs every execution to its end meanwhile, as it would in production.
+is stored. The workflow is one Pass state, so the worker also runs each execution to its end meanwhile,
+as it would in production. The direct figure, measured in the same run, starts the same executions
+straight through ``Storage.start_executions`` in batches of the same size on another fresh file and
+hands their first work to a running worker, as the intake does: the ratio is what the broker adds.
 
 Ticks: a schedule of ``*/1 * * * * *`` (every second) on a worker with the real clock; the delay of each
 tick is its execution's ``started_at`` minus the tick's due time, over ``--ticks`` ticks.
@@ -33,10 +33,11 @@ from machinery.control import schedules as schedule_control
 from machinery.control import sources as source_control
 from machinery.runtime.starts import derived_id, new_execution
 from machinery.runtime.worker import Worker, WorkerSettings
+from machinery.status import ExecutionStatus
 from machinery.storage.sqlite import SQLiteStorage
 from tests.acceptance.brokers import NATS_URL, RABBITMQ_URL, REDIS_URL, Nats, RabbitMQ, Redis, numbered
 
-TYPED = {
+TYPED: dict[str, Any] = {
     "name": "typed",
     "inputs": [{"name": "n", "type": "integer"}],
     "definition": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
@@ -50,28 +51,44 @@ def fresh_storage(folder: Path) -> SQLiteStorage:
     return storage
 
 
-def count(storage: SQLiteStorage) -> int:
+def count(storage: SQLiteStorage, status: ExecutionStatus | None = None) -> int:
     workflow = storage.get_workflow("typed")
     assert workflow is not None
-    return len(storage.list_executions(workflow.workflow_id, None, 1_000_000, None))
+    return len(storage.list_executions(workflow.workflow_id, status, 1_000_000, None))
 
 
-def direct(folder: Path, messages: int, batch: int) -> float:
-    """Executions per second started straight through storage, in batches."""
+def wait_finished(storage: SQLiteStorage, messages: int) -> None:
+    while count(storage, ExecutionStatus.SUCCEEDED) < messages:
+        time.sleep(0.01)
+
+
+def direct(folder: Path, messages: int, batch: int) -> dict[str, float]:
+    """Executions per second started in batches straight through ``Storage.start_executions``, with their
+    first work handed to a running worker as the intake hands it: the event-source path without a broker."""
     storage = fresh_storage(folder)
     workflow = storage.get_workflow("typed")
     assert workflow is not None
-    started = time.perf_counter()
-    for first in range(0, messages, batch):
-        now = time.time()
-        starts = [
-            new_execution(workflow, {"n": n}, now, execution_id=derived_id("bench", str(n)))
-            for n in range(first, min(messages, first + batch))
-        ]
-        storage.start_executions(starts, now)
-    elapsed = time.perf_counter() - started
+    worker = Worker(storage, WorkerSettings(poll_interval=0.05, consume_sources=False))
+    worker.start()
+    try:
+        started = time.perf_counter()
+        for first in range(0, messages, batch):
+            while not worker.has_room():
+                time.sleep(0.001)
+            now = time.time()
+            starts = [
+                new_execution(workflow, {"n": n}, now, execution_id=derived_id("bench", str(n)))
+                for n in range(first, min(messages, first + batch))
+            ]
+            result = storage.start_executions(starts, now, claim_owner=worker.owner, lease_until=now + 30)
+            worker.submit(result.claimed)
+        stored = time.perf_counter() - started
+        wait_finished(storage, messages)
+        finished = time.perf_counter() - started
+    finally:
+        worker.stop()
     storage.close()
-    return messages / elapsed
+    return {"started_per_second": messages / stored, "finished_per_second": messages / finished}
 
 
 def through_broker(kind: str, folder: Path, messages: int, batch: int) -> dict[str, Any]:
@@ -95,12 +112,18 @@ def through_broker(kind: str, folder: Path, messages: int, batch: int) -> dict[s
             started = time.perf_counter()
             while count(storage) < messages:
                 time.sleep(0.005)
-            elapsed = time.perf_counter() - started
+            stored = time.perf_counter() - started
+            wait_finished(storage, messages)
+            finished = time.perf_counter() - started
         finally:
             worker.stop()
-        stored = count(storage)
         storage.close()
-        return {"broker": kind, "messages": messages, "seconds": elapsed, "per_second": stored / elapsed}
+        return {
+            "broker": kind,
+            "messages": messages,
+            "started_per_second": messages / stored,
+            "finished_per_second": messages / finished,
+        }
     finally:
         broker.run(broker.cleanup(name))
 
@@ -151,13 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         baseline = direct(folder, args.messages, args.batch)
-        results["direct_per_second"] = baseline
-        print(f"direct start_executions: {baseline:8.0f} executions/s (batches of {args.batch})")
+        results["direct"] = baseline
+        print(f"{'':>9}  started/s  finished/s   ratios to direct (batches of {args.batch})")
+        line = "{:>9}: {:9.0f} {:11.0f}   {}"
+        print(line.format("direct", baseline["started_per_second"], baseline["finished_per_second"], ""))
         for kind in args.brokers.split(","):
             row = through_broker(kind, folder, args.messages, args.batch)
-            row["ratio_to_direct"] = row["per_second"] / baseline
+            row["started_ratio"] = row["started_per_second"] / baseline["started_per_second"]
+            row["finished_ratio"] = row["finished_per_second"] / baseline["finished_per_second"]
             results["brokers"].append(row)
-            print(f"{kind:>9}: {row['per_second']:8.0f} executions/s  ratio {row['ratio_to_direct']:.2f}")
+            ratios = f"{row['started_ratio']:.2f} {row['finished_ratio']:.2f}"
+            print(line.format(kind, row["started_per_second"], row["finished_per_second"], ratios))
         if args.ticks:
             delays = tick_delays(folder, args.ticks)
             results["tick_delay_ms"] = {

@@ -67,15 +67,3 @@ export function duration(seconds) {
 export function statusBadge(status) {
   return h("span", { class: `badge status-${String(status).toLowerCase()}`, dataset: { status } }, status);
 }
-
-export function link(href, ...children) {
-  return h("a", { href }, ...children);
-}
-
-export function debounce(fn, ms) {
-  let timer = null;
-  return (...args) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), ms);
-  };
-}

@@ -152,7 +152,9 @@ def update_schedule(
         changes["anchor"] = float(math.floor(now))
     schedule = replace(current, **changes, revision=current.revision + 1, updated_at=now)
     _check(storage, schedule, now, policy)
-    return _store(storage, current, schedule, now, restart=timing)
+    # Unpausing through an update skips what was missed while paused, as resume does.
+    resumed = current.paused and not schedule.paused
+    return _store(storage, current, schedule, now, restart=timing or resumed)
 
 
 def pause_schedule(storage: Storage, name: str, now: float) -> Schedule:

@@ -170,10 +170,11 @@ class Interpreter:
             elif isinstance(event, TaskFailed) and branch.phase == PHASE_TASK:
                 self._record_task_started(step, state, now)
                 prefix = _task_event_prefix(state.resource)
+                failure = {**_task_resource(state), "error": event.error, "cause": event.cause}
                 if event.error in ("States.Timeout", "States.HeartbeatTimeout"):
-                    self._record(step, f"{prefix}TimedOut", {"error": event.error, "cause": event.cause}, now)
+                    self._record(step, f"{prefix}TimedOut", failure, now)
                 else:
-                    self._record(step, f"{prefix}Failed", {"error": event.error, "cause": event.cause}, now)
+                    self._record(step, f"{prefix}Failed", failure, now)
                 self._state_failed(step, state, event.error, event.cause, now)
             elif isinstance(event, TimerFired) and branch.phase == PHASE_WAIT:
                 outcome = self._flow(state, branch.state_input, now).wait_outcome(branch.pending)
@@ -340,14 +341,14 @@ class Interpreter:
     def _record_task_started(self, step: Step, state: State, now: float) -> None:
         # The runtime does not report the moment a call starts; the interpreter records it with the outcome,
         # which keeps the order Step Functions shows (Scheduled, Started, Succeeded/Failed/TimedOut).
-        self._record(step, f"{_task_event_prefix(state.resource)}Started", {}, now)
+        self._record(step, f"{_task_event_prefix(state.resource)}Started", _task_resource(state), now)
 
     def _task_succeeded(self, step: Step, state: State, result: Any, now: float) -> None:
         self._record_task_started(step, state, now)
         self._record(
             step,
             f"{_task_event_prefix(state.resource)}Succeeded",
-            {"output": to_json_text(result), "outputDetails": {"truncated": False}},
+            {**_task_resource(state), "output": to_json_text(result), "outputDetails": {"truncated": False}},
             now,
             state,
         )
@@ -692,6 +693,15 @@ def _task_event_prefix(resource: str | None) -> str:
     if text.startswith("arn:aws:states:") and ":activity:" in text:
         return "Activity"
     return "Task"
+
+
+def _task_resource(state: State) -> dict[str, str]:
+    """``resourceType`` and ``resource`` of a ``Task...`` event, as its ``TaskScheduled`` names them
+    (Lambda ARN and activity events have neither)."""
+    resource = state.resource if isinstance(state.resource, str) else ""
+    if _task_event_prefix(resource) != "Task":
+        return {}
+    return {"resourceType": _resource_type(resource), "resource": resource}
 
 
 def _resource_type(resource: str) -> str:

@@ -284,6 +284,30 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, M
         )
         return anchor_id
 
+    def _place_intent(
+        self, consumed: WorkItem | None, execution_id: str, branch_id: str, now: float, text: str
+    ) -> int:
+        """Write ``text`` onto the consumed item under its fence (the commit point), or onto a fresh
+        anchor when nothing is consumed; the id of the item that carries it.
+
+        :raises LeaseLost: the consumed item is no longer this owner's.
+        """
+        if consumed is None:
+            return self._anchor(execution_id, branch_id, now, text)
+        fenced = self._work.find_one_and_update(
+            {
+                "_id": consumed.work_id,
+                "fence": consumed.fence,
+                "owner": consumed.owner,
+                "done": False,
+                "intent": None,
+            },
+            {"$set": {"intent": text}},
+        )
+        if fenced is None:
+            raise LeaseLost("work item was claimed by another worker or cancelled", execution_id=execution_id)
+        return consumed.work_id or 0
+
     def _run_intent(self, anchor_id: int, text: str) -> CommitResult:
         """Apply an intent (again) and retire its anchor.
 
@@ -686,25 +710,7 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, M
             "update": commit.execution_update,
         }
         text = dumps(intent)
-        consumed = commit.consumed
-        if consumed is None:
-            anchor_id = self._anchor(commit.execution_id, branch.branch_id, now, text)
-        else:
-            anchor_id = consumed.work_id or 0
-            fenced = self._work.find_one_and_update(
-                {
-                    "_id": consumed.work_id,
-                    "fence": consumed.fence,
-                    "owner": consumed.owner,
-                    "done": False,
-                    "intent": None,
-                },
-                {"$set": {"intent": text}},
-            )
-            if fenced is None:
-                raise LeaseLost(
-                    "work item was claimed by another worker or cancelled", execution_id=commit.execution_id
-                )
+        anchor_id = self._place_intent(commit.consumed, commit.execution_id, branch.branch_id, now, text)
         return self._run_intent(anchor_id, text)
 
     def _apply_commit(self, anchor_id: int, intent: Doc) -> CommitResult:

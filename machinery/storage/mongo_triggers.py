@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 
-from machinery.errors import LeaseLost
 from machinery.storage.base import CommitResult, NewExecution, StartResult, WorkItem
 from machinery.storage.mongo_definitions import driver_errors
 from machinery.storage.mongo_documents import Doc, dumps, execution_doc, loads, work_doc
@@ -31,9 +30,11 @@ class MongoTriggers:
 
         def _allocate(self, counter: str, count: int) -> int: ...
 
-        def _anchor(self, execution_id: str, branch_id: str, now: float, intent: str) -> int: ...
-
         def _run_intent(self, anchor_id: int, text: str) -> CommitResult: ...
+
+        def _place_intent(
+            self, consumed: WorkItem | None, execution_id: str, branch_id: str, now: float, text: str
+        ) -> int: ...
 
         def _insert_execution(self, doc: Doc) -> None: ...
 
@@ -74,22 +75,8 @@ class MongoTriggers:
             "follow": [[next(work_ids), work_doc(item)] for item in follow],
         }
         text = dumps(intent)
-        if consumed is None:
-            anchor_id = self._anchor("start", "start", now, text)
-        else:
-            anchor_id = consumed.work_id or 0
-            fenced = self._work.find_one_and_update(
-                {
-                    "_id": consumed.work_id,
-                    "fence": consumed.fence,
-                    "owner": consumed.owner,
-                    "done": False,
-                    "intent": None,
-                },
-                {"$set": {"intent": text}},
-            )
-            if fenced is None:
-                raise LeaseLost("work item was claimed by another worker or cancelled")
+        where = consumed.execution_id if consumed is not None else "start"
+        anchor_id = self._place_intent(consumed, where, where, now, text)
         self._run_intent(anchor_id, text)
         created = self._executions.find({"_id": {"$in": ids}, "created_by": anchor_id}, {"_id": 1})
         mine = {doc["_id"] for doc in created}

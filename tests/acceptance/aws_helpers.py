@@ -16,6 +16,7 @@ import boto3
 from botocore.config import Config
 
 from examples.demo import machinery_process
+from tests.aws_shapes import check_raw_output
 
 ROLE = "arn:aws:iam::123456789012:role/machinery-tests"
 REGION = "eu-west-1"
@@ -35,8 +36,12 @@ def aws_server(directory: Path, settings: dict[str, str] | None = None) -> Itera
 
 
 def sfn_client(endpoint: str, max_pool_connections: int = 10) -> Any:
-    """boto3 as a script written for AWS would build it, pointed at machinery (``endpoint_url``)."""
-    return boto3.client(
+    """boto3 as a script written for AWS would build it, pointed at machinery (``endpoint_url``).
+
+    Every successful answer it receives is checked against botocore's output shape before boto3 parses
+    it (boto3 itself ignores members the model does not know and types it does not expect).
+    """
+    client = boto3.client(
         "stepfunctions",
         endpoint_url=endpoint,
         region_name=REGION,
@@ -48,6 +53,13 @@ def sfn_client(endpoint: str, max_pool_connections: int = 10) -> Any:
             max_pool_connections=max_pool_connections,
         ),
     )
+    client.meta.events.register("before-parse.sfn.*", _check_answer)
+    return client
+
+
+def _check_answer(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+    if response_dict["status_code"] == 200:
+        check_raw_output(operation_model.name, response_dict["body"])
 
 
 def wait_until_done(sfn: Any, arn: str, timeout: float = 20.0) -> dict[str, Any]:

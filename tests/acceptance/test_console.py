@@ -592,3 +592,41 @@ def test_with_api_tokens_the_console_signs_in_and_keeps_a_session(
             page.wait_for_selector("[data-page=sign-in]", timeout=WAIT_MS)
         finally:
             tab.close()
+
+
+def test_the_workflow_page_lists_creates_pauses_and_resumes_schedules(tab: Page, server: str) -> None:
+    typed = {
+        "name": "scheduled",
+        "inputs": [{"name": "n", "type": "integer"}],
+        "definition": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+    }
+    post_workflow(server, typed)
+    body = {"name": "nightly", "workflow": "scheduled", "expression": "0 3 * * *", "timezone": "Asia/Tokyo",
+            "input": {"n": 1}}  # fmt: skip
+    assert request("POST", f"{server}/schedules", body)[0] == 201
+    page = tab.open("/ui/workflows/scheduled")
+    page.wait_for_selector("[data-schedule=nightly] [data-next-runs] li", timeout=WAIT_MS)
+    assert page.locator("[data-schedule=nightly] [data-next-runs] li").count() == 5
+    assert page.locator("[data-schedule=nightly] code").first.text_content() == "0 3 * * *"
+
+    # A new schedule whose input the workflow refuses: the API's field error shows at the input.
+    tab.expect_rejection(422)
+    page.fill("[data-schedule-field=name]", "every-5")
+    page.fill("[data-schedule-field=expression]", "rate(5 minutes)")
+    page.fill("[data-schedule-field=input]", '{"n": "five"}')
+    page.click("[data-action=create-schedule]")
+    page.wait_for_selector("[data-field-error='schedule/input']:text('integer')", timeout=WAIT_MS)
+    page.fill("[data-schedule-field=input]", '{"n": 5, "at": "<machinery.scheduled-time>"}')
+    page.select_option("[data-schedule-field=overlap]", "buffer_one")
+    page.click("[data-action=create-schedule]")
+    page.wait_for_selector("[data-schedule=every-5][data-paused=false]", timeout=WAIT_MS)
+    status, created = request("GET", f"{server}/schedules/every-5")
+    assert status == 200 and created["overlap"] == "buffer_one" and created["input"]["n"] == 5
+
+    page.click("[data-schedule=nightly] [data-action=pause-schedule]")
+    page.wait_for_selector("[data-schedule=nightly][data-paused=true]", timeout=WAIT_MS)
+    assert request("GET", f"{server}/schedules/nightly")[1]["paused"] is True
+    tab.shot("workflow-schedules")
+    page.click("[data-schedule=nightly] [data-action=resume-schedule]")
+    page.wait_for_selector("[data-schedule=nightly][data-paused=false] [data-next-runs]", timeout=WAIT_MS)
+    assert request("GET", f"{server}/schedules/nightly")[1]["paused"] is False

@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from botocore.model import Shape
 from flask.testing import FlaskClient
 
 from machinery.aws.model import service_model
 from machinery.aws.protocol import ACTIONS
+from tests.aws_shapes import check_output
 
 HEADERS = {"Content-Type": "application/x-amz-json-1.0"}
 ROLE = "arn:aws:iam::123456789012:role/test"
@@ -29,49 +29,6 @@ def call(client: FlaskClient, action: str, body: Any = None, **headers: str) -> 
     if response.status_code == 200 and action in ACTIONS:
         check_output(action, answer)
     return response.status_code, answer
-
-
-def check_output(action: str, answer: dict[str, Any]) -> None:
-    shape = service_model().operation_model(action).output_shape
-    assert shape is not None
-    problems: list[str] = []
-    _conforms(shape, answer, action, problems)
-    assert not problems, problems
-
-
-def _conforms(shape: Shape, value: Any, at: str, problems: list[str]) -> None:
-    kind = shape.type_name
-    if kind == "structure":
-        if not isinstance(value, dict):
-            problems.append(f"{at}: not an object")
-            return
-        members = shape.members  # type: ignore[attr-defined]
-        for name in shape.required_members:  # type: ignore[attr-defined]
-            if name not in value:
-                problems.append(f"{at}.{name}: required, missing")
-        for name, item in value.items():
-            if name not in members:
-                problems.append(f"{at}.{name}: not in the model")
-            else:
-                _conforms(members[name], item, f"{at}.{name}", problems)
-    elif kind == "list":
-        if not isinstance(value, list):
-            problems.append(f"{at}: not a list")
-            return
-        for index, item in enumerate(value):
-            _conforms(shape.member, item, f"{at}[{index}]", problems)  # type: ignore[attr-defined]
-    elif kind == "string":
-        enum = getattr(shape, "enum", None)
-        if not isinstance(value, str) or (enum and value not in enum):
-            problems.append(f"{at}: {value!r} is not a {shape.name}")
-    elif kind in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{at}: {value!r} is not an integer")
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            problems.append(f"{at}: {value!r} is not a boolean")
-    elif kind == "timestamp" and (isinstance(value, bool) or not isinstance(value, int | float)):
-        problems.append(f"{at}: {value!r} is not epoch seconds")
 
 
 def test_unknown_actions_answer_400_unknown_operation(client: FlaskClient) -> None:

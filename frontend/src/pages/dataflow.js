@@ -16,7 +16,7 @@ function stepRow(name, expr, value, error) {
     error ? h("p", { class: "field-error" }, error) : jsonBlock(value));
 }
 
-export function dataFlow(record, node, graphNode, visit) {
+export function dataFlow(record, node, visit) {
   const box = h("details", { class: "dataflow", dataset: { dataflow: "" } }, h("summary", {}, "Data flow"));
   if (!node) return box;
   const lastSuccess = visit.attempts.findLast((a) => a.outcome === "succeeded");

@@ -23,7 +23,6 @@ export async function executionPage(id, params) {
     api(`/ui/api/workflows/${enc(record.workflow_id)}/graph?version=${record.workflow_version}`),
     first.next_cursor ? api(`/e/${enc(id)}/history?after=${first.next_cursor}`) : { events: [] },
   ]);
-  const definitionStates = collectStates(graph);
   const fold = new ExecutionFold(graph);
   const events = [...first.events, ...rest.events];
   fold.apply(events);
@@ -197,7 +196,7 @@ export async function executionPage(id, params) {
       h("div", {}, h("h3", {}, "Input"), jsonBlock(visit.input, { dataset: { json: "input" } })),
       h("div", {}, h("h3", {}, "Output"), jsonBlock(visit.output, { dataset: { json: "output" } }))));
     if (visit.output !== undefined) parts.push(h("h3", {}, "Input → output"), diffView(visit.input, visit.output));
-    parts.push(dataFlow(record, node, definitionStates.get(name), visit));
+    parts.push(dataFlow(record, node, visit));
     if (visit.attempts.length) parts.push(attemptsTable(visit));
     if (node && node.type === "Map") parts.push(iterations(visit, node));
     if (node && node.type === "Parallel") parts.push(branches(node));
@@ -398,10 +397,6 @@ function follower(id, fold, events, onChange, running) {
 /** Whether the console offers a redrive: an ended, unsuccessful, durable top-level execution. */
 function redrivable(record) {
   return ["FAILED", "TIMED_OUT", "ABORTED"].includes(record.status) && !record.express && !record.parent_event_id;
-}
-
-function collectStates(graph) {
-  return new Map(graph.nodes.map((n) => [n.name, n]));
 }
 
 /** The history as a table: filter by type, expand a row, one page of rows at a time (never all). */

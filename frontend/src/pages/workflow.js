@@ -4,6 +4,7 @@ import { clear, h, time } from "../dom.js";
 import { graphView } from "../graph.js";
 import { jsonBlock, lineDiff, pretty } from "../json.js";
 import { navigate } from "../nav.js";
+import { schedulesPanel } from "./schedules.js";
 
 export async function workflowPage(name, params) {
   const asked = Number(params.get("version")) || null;
@@ -43,6 +44,7 @@ export async function workflowPage(name, params) {
       h("section", { class: "pane graph-pane", "aria-label": "Graph" }, graphHost, selection),
       h("section", { class: "pane side" },
         startForm(workflow),
+        workflow.express ? null : schedulesPanel(workflow),
         h("details", { open: true }, h("summary", {}, "Definition"), jsonBlock(workflow.definition, { dataset: { definition: "" } })),
         versions.length > 1 ? versionDiff(versions, workflow) : null)));
   return { element, title: workflow.name, cleanup: () => view.element.remove() };

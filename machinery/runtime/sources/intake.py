@@ -11,6 +11,7 @@ and then acknowledged, or dead-lettered where the broker has that. When the batc
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -145,7 +146,8 @@ class Intake:
                 outcomes.append(None)
         owner = self.host.owner if self.host.has_room() else None
         try:
-            result: StartResult = await self.host.blocking(
+            # In a thread even on SQLite: the worker's loop goes on running executions while a batch commits.
+            result: StartResult = await asyncio.to_thread(
                 storage.start_executions, starts, now, None, (), owner, now + self.lease_seconds
             )
             if rejections:

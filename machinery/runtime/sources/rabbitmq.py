@@ -71,6 +71,10 @@ class RabbitMQConsumer(Consumer):
 
     async def _settle(self, batch: list[AbstractIncomingMessage]) -> None:
         outcomes = await self.handle([Incoming(message_key(m), m.body) for m in batch])
+        if all(outcome.settlement in ("started", "duplicate") for outcome in outcomes):
+            # Every earlier delivery on the channel is settled: one frame acknowledges the whole batch.
+            await batch[-1].ack(multiple=True)
+            return
         for message, outcome in zip(batch, outcomes, strict=True):
             if outcome.settlement == "rejected":
                 await message.reject(requeue=False)
