@@ -24,8 +24,8 @@ from machinery.errors import BadRequest, FieldIssue, MachineryError
 Schema = dict[str, Any]
 View = TypeVar("View", bound=Callable[..., Any])
 
-#: Problems every operation may answer with, whatever it is (503: storage unavailable). A check in front
-#: of every route (authentication) adds its statuses here.
+#: Problems every operation may answer with, whatever it is (503: storage unavailable). 401/403 come from
+#: the route's access rule (machinery/auth/access.py) and 507 with every method but GET (openapi.py).
 COMMON_PROBLEMS: list[int] = [503]
 
 

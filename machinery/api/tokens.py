@@ -29,6 +29,7 @@ def list_tokens() -> Response:
 @blueprint.post("")
 @operation(
     "Create an API token",
+    operation_id="createToken",
     tag="tokens",
     description="The answer holds the token and its SigV4 secret: they are shown this once.",
     body=Body(schemas.TOKEN, "its name and scope (default read)", invalid=Conflict),
@@ -45,6 +46,7 @@ def create(body: dict[str, Any]) -> tuple[Response, int]:
 @blueprint.delete("/<ref>")
 @operation(
     "Revoke an API token",
+    operation_id="revokeToken",
     tag="tokens",
     description="Its bearer value, sessions and SigV4 keys stop working at once.",
     path={"ref": "the token's id or name"},
