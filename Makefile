@@ -36,6 +36,7 @@ lint: setup
 	$(VENV)/bin/ruff check machinery tests examples bench
 	$(VENV)/bin/ruff format --check machinery tests examples bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/pylint machinery
 
 test: setup $(NEWMAN) lint
 	$(PY) -m pytest

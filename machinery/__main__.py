@@ -1,3 +1,5 @@
+"""``python -m machinery``: the ``machinery`` command."""
+
 from __future__ import annotations
 
 import sys

@@ -4,7 +4,7 @@ Request-level problems derive from :class:`MachineryError`; each subclass carrie
 needs (which field, which id), an HTTP status and a problem type (RFC 9457): a ``code`` (the ``error``
 member clients have always read), a ``title`` and a page that explains it (``/problems/<code>``). They
 are turned into ``application/problem+json`` responses in one place (:mod:`machinery.api.errors`).
-A new subclass with its own ``code`` is listed on the problem pages by itself.
+A new subclass with its own ``code`` and ``title`` is listed on the problem pages by itself.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ PROBLEM_TYPES: dict[str, ProblemType] = {}
 class MachineryError(Exception):
     """Root of machinery's own errors. ``status`` is the HTTP status the API answers with."""
 
-    status: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
+    status: int = 500
+    code: str = "internal_error"
     title: ClassVar[str] = "Internal server error"
 
     def __init__(self, message: str, *, issues: list[FieldIssue] | None = None, **data: Any) -> None:
@@ -57,7 +57,9 @@ class MachineryError(Exception):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "code" in cls.__dict__:
+        # A problem type is a class with a code and a title of its own (errors the server never answers
+        # with, such as the client's, have no title).
+        if "code" in cls.__dict__ and "title" in cls.__dict__:
             _register(cls)
 
     def to_json(self) -> dict[str, Any]:

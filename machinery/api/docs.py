@@ -102,6 +102,7 @@ def docs_asset(name: str) -> Response:
 @blueprint.get("/problems")
 @undocumented("pages for people: what each problem type means (the targets of problems' `type`)")
 def problem_index() -> Response:
+    """The page that lists every problem type."""
     items = "".join(
         f'<li><a href="/problems/{html.escape(code)}"><code>{html.escape(code)}</code></a> '
         f"({problem.status}) {html.escape(problem.title)}</li>"

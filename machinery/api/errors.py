@@ -28,6 +28,8 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 
 def register_error_handlers(app: Flask) -> None:
+    """Answer every error as JSON: machinery's own, HTTP errors, and anything unexpected (a 500)."""
+
     @app.errorhandler(MachineryError)
     def machinery_error(error: MachineryError) -> Response:
         return problem_response(error_problem(error, _instance()))

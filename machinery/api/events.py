@@ -54,6 +54,7 @@ _LINKS = {
     problems=(422,),
 )
 def create_event(ref: str, body: Any, query: dict[str, Any]) -> tuple[Response, int]:
+    """Start an execution with the event; 201 once it ended within the wait, else 202."""
     orchestrator = orchestrator_of(current_app)
     wait = query["wait"] if query["wait"] is not None else float(current_app.config["SYNC_WAIT"])
     record = orchestrator.start_event(ref, body, traceparent=request.headers.get("traceparent"))
@@ -76,6 +77,7 @@ def create_event(ref: str, body: Any, query: dict[str, Any]) -> tuple[Response, 
     problems=(404,),
 )
 def list_events(query: dict[str, Any]) -> Response:
+    """One page of events, newest first."""
     orchestrator = orchestrator_of(current_app)
     status = None if query["status"] is None else ExecutionStatus(query["status"])
     records, cursor = orchestrator.list_events(
@@ -94,6 +96,7 @@ def list_events(query: dict[str, Any]) -> Response:
     replies=(Reply(200, "the event's record (once it ended, or when `wait` ran out)", shapes.EVENT_RECORD),),
 )
 def get_event(ref: str, query: dict[str, Any]) -> Response:
+    """An event's record, long-polled with ``wait``."""
     orchestrator = orchestrator_of(current_app)
     wait = query["wait"]
     record = orchestrator.wait_event(ref, wait) if wait > 0 else orchestrator.get_event(ref)
@@ -111,6 +114,7 @@ def get_event(ref: str, query: dict[str, Any]) -> Response:
     replies=(Reply(200, "one page of the history", shapes.HISTORY_PAGE),),
 )
 def get_history(event_id: str, query: dict[str, Any]) -> Response:
+    """One page of an event's history."""
     events, cursor = orchestrator_of(current_app).history(
         event_id, query["after"], query["limit"], query["reverse"]
     )
@@ -133,6 +137,7 @@ def get_history(event_id: str, query: dict[str, Any]) -> Response:
     problems=(409,),
 )
 def stop_event(event_id: str, body: Any) -> Response:
+    """Abort a running event."""
     reason = body or {}
     orchestrator = orchestrator_of(current_app)
     record = orchestrator.stop_event(event_id, reason.get("error"), reason.get("cause"))
@@ -156,6 +161,7 @@ def stop_event(event_id: str, body: Any) -> Response:
     problems=(409,),
 )
 def redrive_event(event_id: str, body: Any) -> Response:
+    """Rerun a failed, timed-out or aborted event from what did not finish."""
     orchestrator = orchestrator_of(current_app)
     record = (
         orchestrator.redrive_event(event_id, body["input"])

@@ -41,6 +41,7 @@ def _answer(schedule: Schedule) -> Response:
     problems=(409, 422),
 )
 def create_schedule(body: Any) -> tuple[Response, int]:
+    """Create a schedule and arm its cursor."""
     orchestrator = orchestrator_of(current_app)
     schedule = schedules.create_schedule(
         orchestrator.storage, body, time.time(), orchestrator.settings.outbound

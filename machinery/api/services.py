@@ -56,6 +56,7 @@ _LINKS = {
     problems=(409,),
 )
 def create_service(body: Any) -> tuple[Response, int]:
+    """Register a service, or update the one with that name."""
     orchestrator = orchestrator_of(current_app)
     service, _created = definitions.register_service(
         orchestrator.storage, body, policy=orchestrator.settings.outbound
@@ -97,6 +98,7 @@ def get_service(ref: str) -> Response:
     problems=(409,),
 )
 def replace_service(ref: str, body: Any) -> Response:
+    """Replace a service (renaming is refused while workflows use it)."""
     orchestrator = orchestrator_of(current_app)
     definitions.find_service(orchestrator.storage, ref)
     service, _created = definitions.register_service(

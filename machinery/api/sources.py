@@ -55,6 +55,7 @@ def _record(source: Source) -> dict[str, object]:
     problems=(409, 422),
 )
 def create_source(body: Any) -> tuple[Response, int]:
+    """Create an event source."""
     orchestrator = orchestrator_of(current_app)
     source = sources.create_source(orchestrator.storage, body, time.time(), orchestrator.settings.outbound)
     response = _answer(source)

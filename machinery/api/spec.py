@@ -114,7 +114,7 @@ OPERATION_ATTRIBUTE = "__machinery_operation__"
 UNDOCUMENTED_ATTRIBUTE = "__machinery_undocumented__"
 
 
-def operation(
+def operation(  # pylint: disable=too-many-arguments  # keyword-only: each a part of the description
     summary: str,
     *,
     tag: str,

@@ -29,6 +29,7 @@ _PROBLEMS = (404, 409)
     problems=_PROBLEMS,
 )
 def task_success(body: dict[str, Any]) -> Response:
+    """A waiting task succeeds with the output."""
     orchestrator_of(current_app).report_task(body["taskToken"], {"output": body["output"]})
     return jsonify({"accepted": True})
 
@@ -43,6 +44,7 @@ def task_success(body: dict[str, Any]) -> Response:
     problems=_PROBLEMS,
 )
 def task_failure(body: dict[str, Any]) -> Response:
+    """A waiting task fails with the error and cause."""
     outcome = {"error": body.get("error", "States.TaskFailed"), "cause": body.get("cause", "")}
     orchestrator_of(current_app).report_task(body["taskToken"], outcome)
     return jsonify({"accepted": True})

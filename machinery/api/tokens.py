@@ -37,6 +37,7 @@ def list_tokens() -> Response:
     problems=(409,),
 )
 def create(body: dict[str, Any]) -> tuple[Response, int]:
+    """Create an API token; its secrets are answered this once."""
     gate = gate_of(current_app)
     issued = create_token(gate.storage, gate.keys, body["name"], body.get("scope", "read"), time.time())
     gate.tokens_changed()
@@ -53,6 +54,7 @@ def create(body: dict[str, Any]) -> tuple[Response, int]:
     replies=(Reply(204, "revoked"),),
 )
 def revoke(ref: str) -> Response:
+    """Revoke an API token by id or name."""
     gate = gate_of(current_app)
     revoke_token(gate.storage, ref)
     gate.tokens_changed()

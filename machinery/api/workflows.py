@@ -52,6 +52,7 @@ _LINKS = {
     problems=(409,),
 )
 def create_workflow(body: Any) -> tuple[Response, int]:
+    """Define a workflow, or a new version of the one with that name."""
     orchestrator = orchestrator_of(current_app)
     workflow, _created = definitions.register_workflow(
         orchestrator.storage, body, policy=orchestrator.settings.outbound, limits=input_limits(current_app)
@@ -90,6 +91,7 @@ def get_workflow(ref: str, query: dict[str, Any]) -> Response:
     problems=(409,),
 )
 def replace_workflow(ref: str, body: Any) -> Response:
+    """Replace a workflow: a new version."""
     orchestrator = orchestrator_of(current_app)
     definitions.find_workflow(orchestrator.storage, ref)
     workflow, _created = definitions.register_workflow(

@@ -135,31 +135,45 @@ def _type_test(check: Callable[[Any], bool]) -> Callable[[Any, Any], bool]:
     return compare
 
 
-_EQ: Callable[[int], bool] = lambda sign: sign == 0  # noqa: E731
-_LT: Callable[[int], bool] = lambda sign: sign < 0  # noqa: E731
-_GT: Callable[[int], bool] = lambda sign: sign > 0  # noqa: E731
-_LE: Callable[[int], bool] = lambda sign: sign <= 0  # noqa: E731
-_GE: Callable[[int], bool] = lambda sign: sign >= 0  # noqa: E731
+def _eq(sign: int) -> bool:
+    return sign == 0
+
+
+def _lt(sign: int) -> bool:
+    return sign < 0
+
+
+def _gt(sign: int) -> bool:
+    return sign > 0
+
+
+def _le(sign: int) -> bool:
+    return sign <= 0
+
+
+def _ge(sign: int) -> bool:
+    return sign >= 0
+
 
 #: Comparator name -> (test of (variable value, operand), kind of literal operand it takes).
 COMPARATORS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
-    "StringEquals": (_compare_strings(_EQ), "string"),
-    "StringLessThan": (_compare_strings(_LT), "string"),
-    "StringGreaterThan": (_compare_strings(_GT), "string"),
-    "StringLessThanEquals": (_compare_strings(_LE), "string"),
-    "StringGreaterThanEquals": (_compare_strings(_GE), "string"),
+    "StringEquals": (_compare_strings(_eq), "string"),
+    "StringLessThan": (_compare_strings(_lt), "string"),
+    "StringGreaterThan": (_compare_strings(_gt), "string"),
+    "StringLessThanEquals": (_compare_strings(_le), "string"),
+    "StringGreaterThanEquals": (_compare_strings(_ge), "string"),
     "StringMatches": (_string_matches, "string"),
-    "NumericEquals": (_compare_numbers(_EQ), "number"),
-    "NumericLessThan": (_compare_numbers(_LT), "number"),
-    "NumericGreaterThan": (_compare_numbers(_GT), "number"),
-    "NumericLessThanEquals": (_compare_numbers(_LE), "number"),
-    "NumericGreaterThanEquals": (_compare_numbers(_GE), "number"),
+    "NumericEquals": (_compare_numbers(_eq), "number"),
+    "NumericLessThan": (_compare_numbers(_lt), "number"),
+    "NumericGreaterThan": (_compare_numbers(_gt), "number"),
+    "NumericLessThanEquals": (_compare_numbers(_le), "number"),
+    "NumericGreaterThanEquals": (_compare_numbers(_ge), "number"),
     "BooleanEquals": (_boolean_equals, "boolean"),
-    "TimestampEquals": (_compare_timestamps(_EQ), "timestamp"),
-    "TimestampLessThan": (_compare_timestamps(_LT), "timestamp"),
-    "TimestampGreaterThan": (_compare_timestamps(_GT), "timestamp"),
-    "TimestampLessThanEquals": (_compare_timestamps(_LE), "timestamp"),
-    "TimestampGreaterThanEquals": (_compare_timestamps(_GE), "timestamp"),
+    "TimestampEquals": (_compare_timestamps(_eq), "timestamp"),
+    "TimestampLessThan": (_compare_timestamps(_lt), "timestamp"),
+    "TimestampGreaterThan": (_compare_timestamps(_gt), "timestamp"),
+    "TimestampLessThanEquals": (_compare_timestamps(_le), "timestamp"),
+    "TimestampGreaterThanEquals": (_compare_timestamps(_ge), "timestamp"),
     "IsNull": (_type_test(lambda value: value is None), "boolean"),
     "IsNumeric": (_type_test(_is_number), "boolean"),
     "IsString": (_type_test(lambda value: isinstance(value, str)), "boolean"),

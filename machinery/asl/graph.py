@@ -96,6 +96,8 @@ class Edge:
 
 @dataclass
 class Graph:
+    """A machine's states as nodes and its transitions as edges, for the console to draw."""
+
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
     #: The definition-time type check of a simple workflow (empty: every input is provided).

@@ -161,6 +161,7 @@ class _IntrinsicParser:
             self.pos += 1
 
     def parse_call(self) -> IntrinsicCall:
+        """Parse ``States.<Function>(<arguments>)``."""
         self.skip_spaces()
         match = _NAME.match(self.text, self.pos)
         if not match:
@@ -189,6 +190,7 @@ class _IntrinsicParser:
         return call
 
     def parse_argument(self) -> Argument:
+        """One argument: a string, a path, a nested call, a number, a boolean or null."""
         self.skip_spaces()
         text = self.text
         char = text[self.pos : self.pos + 1]
@@ -213,6 +215,7 @@ class _IntrinsicParser:
         raise self.error(f"unexpected character {char!r}")
 
     def parse_string(self) -> StringLiteral:
+        """A single-quoted string literal, with its backslash escapes resolved."""
         start = self.pos + 1
         self.pos = start
         chars: list[str] = []
@@ -233,6 +236,7 @@ class _IntrinsicParser:
             self.pos += 1
 
     def parse_path(self) -> PathArgument:
+        """A path argument (``$.a`` or ``$$.Execution.Id``), up to the next separator."""
         # A path runs to the next ',' or ')' that is not inside brackets, parentheses or quotes.
         start = self.pos
         text = self.text

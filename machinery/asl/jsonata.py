@@ -124,6 +124,16 @@ class CompiledExpression:
             expression matched nothing.
         :raises StatesError: ``States.QueryEvaluationError`` when the evaluation fails.
         """
+        if self.text == MERGE_INPUT_RESULT:
+            merged = merge_input_result(states)
+            if merged is not None:
+                return merged
+        return self.evaluate_natively(states, variables, field=field)
+
+    def evaluate_natively(
+        self, states: Mapping[str, Any], variables: Mapping[str, Any], *, field: str = ""
+    ) -> Any:
+        """:meth:`evaluate` by the JSONata engine itself, without the fast paths."""
         bindings = dict(variables)
         bindings["states"] = states if isinstance(states, dict) else dict(states)
         _host_failure.message = None
@@ -146,6 +156,43 @@ class CompiledExpression:
         if result is UNDEFINED:
             raise QueryEvaluationError(undefined_cause(self.text, field), field)
         return result
+
+
+#: What every Task of the simple (seed) form evaluates as its ``Output``: the reply merged over the input.
+MERGE_INPUT_RESULT = "$merge([$states.input, $states.result])"
+
+
+def merge_input_result(states: Mapping[str, Any]) -> dict[str, Any] | None:
+    """:data:`MERGE_INPUT_RESULT` evaluated in Python, as the engine evaluates it, when both are objects;
+    ``None`` otherwise (the engine then evaluates it, errors and all).
+
+    The engine's round trip through JSON text costs more than the rest of the state; its results have
+    every integral number as an integer, which this keeps.
+    """
+    given, result = states.get("input"), states.get("result")
+    if not isinstance(given, dict) or not isinstance(result, dict):
+        return None
+    try:
+        merged = _as_jsonata_numbers({**given, **result})
+    except ValueError:  # NaN or an infinity: let the engine say what it makes of them
+        return None
+    assert isinstance(merged, dict)
+    return merged
+
+
+def _as_jsonata_numbers(value: Any) -> Any:
+    """``value`` with its numbers as the engine returns them (see :func:`_parse_number`)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("not a JSON number")
+        if value.is_integer() and abs(value) < _LARGEST_PLAIN_INTEGER:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {key: _as_jsonata_numbers(member) for key, member in value.items()}
+    if isinstance(value, list):
+        return [_as_jsonata_numbers(member) for member in value]
+    return value
 
 
 @functools.lru_cache(maxsize=4_096)

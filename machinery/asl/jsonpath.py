@@ -322,6 +322,7 @@ class _PathParser:
         self.pos += len(token)
 
     def parse(self) -> JsonPath:
+        """Parse the whole text into a path; raises a syntax error naming the position."""
         text = self.text
         if not text.startswith("$"):
             raise self.error("a path must start with '$'")
@@ -370,6 +371,7 @@ class _PathParser:
         return self.parse_dot_member(stop=None, allow_function=False)
 
     def parse_dot_member(self, stop: str | None, allow_function: bool = True) -> _Segment:
+        """A member after ``.``: a name, ``*``, or a function call (``length()``) where allowed."""
         if self.peek() == "*":
             self.pos += 1
             return _Wildcard()
@@ -392,6 +394,7 @@ class _PathParser:
         return _Child(name)
 
     def parse_bracket(self) -> _Segment:
+        """A bracketed segment: ``[*]``, ``['name']``, an index, a slice, a union or a filter ``[?(...)]``."""
         self.pos += 1  # '['
         self.skip_spaces()
         char = self.peek()
@@ -421,6 +424,7 @@ class _PathParser:
         return segment
 
     def parse_quoted(self) -> str:
+        """A single- or double-quoted name, with its escapes resolved."""
         quote = self.peek()
         if quote not in ("'", '"'):
             raise self.error("expected a quoted name")
@@ -450,6 +454,7 @@ class _PathParser:
         return int(match.group())
 
     def parse_index_or_slice(self) -> _Segment:
+        """``[n]``, ``[start:stop:step]`` or a union of indexes ``[a,b]``."""
         first = self.parse_int()
         if self.peek() == ":":
             self.pos += 1
@@ -521,6 +526,7 @@ class _PathParser:
         return left.exists
 
     def parse_operand(self) -> _Operand:
+        """One side of a filter comparison: a relative or absolute path, or a literal."""
         self.skip_spaces()
         char = self.peek()
         if char in ("@", "$"):

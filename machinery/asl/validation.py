@@ -316,6 +316,7 @@ class _Checker(MapFieldChecks):
             self.reachability(definition["StartAt"], states, states_path)
 
     def state(self, name: str, state: Any, base: str, inherited: str) -> None:
+        """Check one state: its type, the fields its type and query language allow, then its own rules."""
         if not isinstance(state, dict):
             self.add(base, f"Expected value of type Object but was {_type_name(state)}")
             return
@@ -362,6 +363,7 @@ class _Checker(MapFieldChecks):
             self.catch(state, base, language)
 
     def language(self, state: dict[str, Any], base: str, inherited: str) -> str:
+        """The state's query language (its own ``QueryLanguage`` or the inherited one), checking the value."""
         if "QueryLanguage" not in state:
             return inherited
         value = state["QueryLanguage"]
@@ -385,6 +387,7 @@ class _Checker(MapFieldChecks):
             self.add(base, "This state must have either a 'Next' field or 'End': true")
 
     def common_io(self, state: dict[str, Any], state_type: str, base: str, language: str) -> None:
+        """Check the input and output fields every state type shares (paths, templates, ``Assign``)."""
         self.assign(state, base, language)
         if language == JSONATA:
             for field in ("Output", "Arguments"):
@@ -407,6 +410,7 @@ class _Checker(MapFieldChecks):
         """Succeed states have only common fields."""
 
     def state_task(self, state: dict[str, Any], base: str, language: str) -> None:
+        """Check a Task state: its resource, timeouts, heartbeats and credentials."""
         if "Resource" not in state:
             self.add(base, "The field 'Resource' is required but was missing")
         elif language == JSONATA and self.jsonata_string(state["Resource"], _pointer(base, "Resource")):
@@ -480,6 +484,7 @@ class _Checker(MapFieldChecks):
             self.machine(branch, _pointer(base, "Branches", index), root=False, language=language)
 
     def state_map(self, state: dict[str, Any], base: str, language: str) -> None:
+        """Check a Map state: its item processor, item source, selector, batching and tolerances."""
         self.exclusive(state, ("ItemProcessor", "Iterator"), base, required=True)
         for field in ("ItemProcessor", "Iterator"):
             if field in state:
@@ -561,6 +566,7 @@ class _Checker(MapFieldChecks):
             self.choice_rule(rule, _pointer(base, "Choices", index), language, top=True)
 
     def choice_rule(self, rule: Any, base: str, language: str, *, top: bool) -> None:
+        """Check a Choice rule and its nested rules (``top``: one of the state's choices, with ``Next``)."""
         if not isinstance(rule, dict):
             self.add(base, f"Expected value of type Object but was {_type_name(rule)}")
             return
@@ -642,6 +648,7 @@ class _Checker(MapFieldChecks):
             self.add(path, "States.ALL must appear alone in the last ErrorEquals of the list")
 
     def retry(self, state: dict[str, Any], base: str) -> None:
+        """Check a state's ``Retry`` list: each retrier's fields and error names."""
         if not self.expect(state, "Retry", base, "array"):
             return
         retriers = state["Retry"]
@@ -667,6 +674,7 @@ class _Checker(MapFieldChecks):
             self.expect(retrier, "Comment", path, "string")
 
     def catch(self, state: dict[str, Any], base: str, language: str) -> None:
+        """Check a state's ``Catch`` list: each catcher's error names, ``Next`` and result fields."""
         if not self.expect(state, "Catch", base, "array"):
             return
         catchers = state["Catch"]
@@ -711,6 +719,7 @@ class _Checker(MapFieldChecks):
         return found
 
     def transitions(self, states: dict[str, Any], base: str) -> None:
+        """Every ``Next`` names a state, and the machine has at least one terminal state."""
         terminal = False
         for name, state in states.items():
             state_path = _pointer(base, name)

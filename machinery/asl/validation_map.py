@@ -125,6 +125,7 @@ class MapFieldChecks:
             self.add(_pointer(path, params_field), "The field 'ApiEndpoint' is required but was missing")
 
     def reader_config(self, config: dict[str, Any], path: str, language: str) -> None:
+        """Check an ``ItemReader``'s ``ReaderConfig`` (input type, CSV settings, ``MaxItems``)."""
         self.unknown_fields(config, _READER_CONFIG_FIELDS, path)
         for name, allowed in (
             ("InputType", ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET")),

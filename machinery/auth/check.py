@@ -102,12 +102,14 @@ class Gate:
             self._has_tokens, self._tokens_checked_at = found, now
         return found
 
+    # pylint: disable-next=redefined-outer-name  # the request it is given, not flask's proxy
     def admits_without_token(self, request: Request) -> bool:
         """The open-server rule: no token exists and the caller is on loopback (or ``--insecure``)."""
         if self.has_tokens():
             return False
         return self.settings.insecure or is_loopback(request.remote_addr)
 
+    # pylint: disable-next=redefined-outer-name  # the request it is given, not flask's proxy
     def authenticate(self, request: Request) -> tuple[Principal, Session | None] | None:
         """The request's credential as a principal (and its session, if by cookie); None without one.
 
@@ -137,6 +139,7 @@ class Gate:
     def lookup_access_key(self, access_key_id: str) -> SigV4Credentials | None:
         return lookup_access_key(self.storage, self.keys, access_key_id)
 
+    # pylint: disable-next=redefined-outer-name  # the request it is given, not flask's proxy
     def authorize(self, request: Request) -> tuple[Principal, Session | None] | None:
         """Let the request through (returning whom it acts for, None on open routes) or raise.
 

@@ -124,6 +124,7 @@ def _summary(call: Call, record: ExecutionRecord) -> dict[str, Any]:
 
 
 def describe(call: Call, record: ExecutionRecord, with_data: bool = True) -> dict[str, Any]:
+    """An execution as ``DescribeExecution`` answers it (``with_data``: its input and output too)."""
     answer = _summary(call, record)
     if with_data:
         answer["input"] = _json_text(record.input)
@@ -208,6 +209,7 @@ def start_execution(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("StartSyncExecution")
 def start_sync_execution(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``StartSyncExecution`` action."""
     record = _start(call, params, sync=True)
     record = call.orchestrator.wait_event(record.execution_id, SYNC_LIMIT_SECONDS)
     answer = describe(call, record, params.get("includedData") != "METADATA_ONLY")
@@ -233,6 +235,7 @@ def describe_execution(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("DescribeStateMachineForExecution")
 def describe_state_machine_for_execution(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``DescribeStateMachineForExecution`` action."""
     record = find_execution(call, params["executionArn"])
     storage = call.orchestrator.storage
     workflow = storage.get_workflow(record.workflow_id, record.workflow_version)
@@ -258,6 +261,7 @@ def describe_state_machine_for_execution(call: Call, params: dict[str, Any]) -> 
 
 @action("StopExecution")
 def stop_execution(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``StopExecution`` action."""
     record = find_execution(call, params["executionArn"])
     if record.status == ExecutionStatus.RUNNING:
         try:
@@ -276,8 +280,9 @@ _LIST_BATCH = 200
 
 @action("ListExecutions")
 def list_executions(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``ListExecutions`` action."""
     storage = call.orchestrator.storage
-    machine_arn, map_run_arn = params.get("stateMachineArn"), params.get("mapRunArn")
+    machine_arn, map_run_arn = params.get("stateMachineArn"), params.get("mapRunArn")  # pylint: disable=redefined-outer-name
     if (machine_arn is None) == (map_run_arn is None):
         raise validation(
             "Exactly one of stateMachineArn and mapRunArn must be given", "MISSING_REQUIRED_PARAMETER"
@@ -404,6 +409,7 @@ def history_event(
 
 @action("GetExecutionHistory")
 def get_execution_history(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``GetExecutionHistory`` action."""
     record = find_execution(call, params["executionArn"])
     reverse = bool(params.get("reverseOrder", False))
     cursor = paging.decode("GetExecutionHistory", params.get("nextToken"))
@@ -437,6 +443,7 @@ def get_execution_history(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("RedriveExecution")
 def redrive_execution(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``RedriveExecution`` action."""
     record = find_execution(call, params["executionArn"])
     storage = call.orchestrator.storage
     token = params.get("clientToken")

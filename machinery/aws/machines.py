@@ -163,6 +163,7 @@ def _check_name(name: str) -> None:
 
 @action("CreateStateMachine")
 def create_state_machine(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``CreateStateMachine`` action."""
     storage = call.orchestrator.storage
     name = params["name"]
     _check_name(name)
@@ -200,6 +201,7 @@ def create_state_machine(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("DescribeStateMachine")
 def describe_state_machine(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``DescribeStateMachine`` action."""
     arn = params["stateMachineArn"]
     workflow, ref = find_machine(call, arn)
     if ref.alias is not None:
@@ -237,6 +239,7 @@ def _machine_json(call: Call, workflow: WorkflowRecord, settings: sm.MachineSett
 
 @action("UpdateStateMachine")
 def update_state_machine(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``UpdateStateMachine`` action."""
     storage = call.orchestrator.storage
     arn = params["stateMachineArn"]
     workflow, _ref = find_machine(call, arn, qualified=False)
@@ -276,6 +279,7 @@ def update_state_machine(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("DeleteStateMachine")
 def delete_state_machine(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``DeleteStateMachine`` action."""
     arn = params["stateMachineArn"]
     ref = state_machine_ref(arn)
     if ref.version is not None or ref.alias is not None:
@@ -301,6 +305,7 @@ def delete_state_machine(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("ListStateMachines")
 def list_state_machines(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``ListStateMachines`` action."""
     storage = call.orchestrator.storage
     workflows = sorted(storage.list_workflows(), key=lambda w: w.name)
     chosen, token = paging.page("ListStateMachines", workflows, [w.name for w in workflows], params)
@@ -347,6 +352,7 @@ def validate_state_machine_definition(call: Call, params: dict[str, Any]) -> dic
 
 @action("PublishStateMachineVersion")
 def publish_state_machine_version(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``PublishStateMachineVersion`` action."""
     arn = params["stateMachineArn"]
     workflow, _ref = find_machine(call, arn, qualified=False)
     if _deleting(call, workflow):
@@ -380,6 +386,7 @@ def list_state_machine_versions(call: Call, params: dict[str, Any]) -> dict[str,
 
 @action("DeleteStateMachineVersion")
 def delete_state_machine_version(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``DeleteStateMachineVersion`` action."""
     arn = params["stateMachineVersionArn"]
     ref = state_machine_ref(arn)
     if ref.version is None:
@@ -439,6 +446,7 @@ def _route_json(call: Call, workflow: WorkflowRecord, alias: sm.Alias) -> list[d
 
 @action("CreateStateMachineAlias")
 def create_state_machine_alias(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``CreateStateMachineAlias`` action."""
     name = params["name"]
     if _ALIAS_NAME.match(name) is None:
         raise AwsError("InvalidName", f"Invalid Name: '{name}'")
@@ -471,6 +479,7 @@ def create_state_machine_alias(call: Call, params: dict[str, Any]) -> dict[str, 
 
 @action("DescribeStateMachineAlias")
 def describe_state_machine_alias(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``DescribeStateMachineAlias`` action."""
     arn = params["stateMachineAliasArn"]
     workflow, name = _alias_machine(call, arn)
     alias = sm.find_alias(call.orchestrator.storage, workflow.workflow_id, name)
@@ -490,6 +499,7 @@ def describe_state_machine_alias(call: Call, params: dict[str, Any]) -> dict[str
 
 @action("UpdateStateMachineAlias")
 def update_state_machine_alias(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``UpdateStateMachineAlias`` action."""
     arn = params["stateMachineAliasArn"]
     workflow, name = _alias_machine(call, arn)
     storage = call.orchestrator.storage

@@ -99,6 +99,7 @@ def _counts(records: list[ExecutionRecord], join: JoinState, body: dict[str, Any
 
 @action("DescribeMapRun")
 def describe_map_run(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``DescribeMapRun`` action."""
     from machinery.aws.executions import execution_arn
 
     run_id, body = _run(call, params["mapRunArn"])
@@ -128,6 +129,7 @@ def describe_map_run(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("ListMapRuns")
 def list_map_runs(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``ListMapRuns`` action."""
     from machinery.aws.executions import execution_arn, find_execution
 
     record = find_execution(call, params["executionArn"])
@@ -162,6 +164,7 @@ def list_map_runs(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("UpdateMapRun")
 def update_map_run(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``UpdateMapRun`` action."""
     _run_id, body = _run(call, params["mapRunArn"])
     changes = ("maxConcurrency", "toleratedFailurePercentage", "toleratedFailureCount")
     if not any(key in params for key in changes):

@@ -26,6 +26,7 @@ def service_model() -> ServiceModel:
 
 def operation(name: str) -> OperationModel | None:
     model = service_model()
+    # pylint: disable-next=unsupported-membership-test  # botocore's cached property is a list
     return model.operation_model(name) if name in model.operation_names else None
 
 

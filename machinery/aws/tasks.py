@@ -101,6 +101,7 @@ def delete_activity(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @action("ListActivities")
 def list_activities(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``ListActivities`` action."""
     found = activities.list_activities(call.orchestrator.storage)
     chosen, token = paging.page("ListActivities", found, [a.name for a in found], params)
     answer: dict[str, Any] = {

@@ -29,6 +29,7 @@ def _text(value: Any) -> str:
 
 @action("TestState")
 def run_test_state(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``TestState`` action."""
     try:
         definition = json.loads(params["definition"])
     except (ValueError, RecursionError) as exc:

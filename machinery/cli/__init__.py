@@ -4,7 +4,14 @@ One module per family of commands, each a plain click command or group:
 
 - :mod:`machinery.cli.server`: ``serve``, ``worker``, ``migrate`` (they run the server's code);
 - :mod:`machinery.cli.admin`: ``tokens``, ``purge`` (they work on the database, as ``migrate`` does);
+- :mod:`machinery.cli.running`: ``run`` and ``watch`` (start and follow executions, with
+  :mod:`machinery.cli.progress` showing their states);
+- :mod:`machinery.cli.resources`: ``services``, ``workflows``, ``events`` (the API's resources);
 - :mod:`machinery.cli.completion`: ``completion`` (the shell completion script).
+
+The client commands talk to a server through :mod:`machinery.client` only; :func:`machinery.cli.common.
+api_command` gives them ``--url``, ``--token`` and ``--json`` and reports the server's refusals, and
+:mod:`machinery.cli.output` prints (tables on a terminal, plain lines when piped).
 
 To add a command: write it as a click command (or group) in the module of its family, or in a new module
 under ``machinery/cli/``, and add it to :data:`COMMANDS` below; ``machinery --help`` lists the commands in
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import click
 
-from machinery.cli import admin, completion, server
+from machinery.cli import admin, completion, resources, running, server
 from machinery.cli.base import RootGroup, configure_logging
 
 #: Every command of ``machinery``, in the order ``--help`` shows them.
@@ -28,6 +35,11 @@ COMMANDS: list[click.Command] = [
     server.migrate,
     admin.tokens,
     admin.purge,
+    running.run,
+    running.watch,
+    resources.services,
+    resources.workflows,
+    resources.events,
     completion.completion,
 ]
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import click
 
-#: Exit statuses of the client commands (click itself exits with 2 on a usage error).
-EXIT_OK = 0
+#: Exit statuses of the client commands, besides 0 (done) and click's 2 (a usage error).
 EXIT_EXECUTION_FAILED = 1
-EXIT_USAGE = 2
 EXIT_API_ERROR = 3
+
+
+#: The client commands' own settings, shown with the server's in ``--help``.
+CLIENT_SETTINGS: dict[str, tuple[str, str]] = {
+    "URL": ("http://127.0.0.1:5000", "client commands: the server's base URL (--url)"),
+    "TOKEN": ("", "client commands: API token sent as Authorization: Bearer (--token)"),
+}
 
 
 def format_settings(formatter: click.HelpFormatter) -> None:
@@ -19,8 +24,9 @@ def format_settings(formatter: click.HelpFormatter) -> None:
     """
     from machinery.config import SETTINGS
 
+    settings = {**SETTINGS, **CLIENT_SETTINGS}
     rows = [
-        (f"MACHINERY_{name}", f"{text} (default: {default!r})") for name, (default, text) in SETTINGS.items()
+        (f"MACHINERY_{name}", f"{text} (default: {default!r})") for name, (default, text) in settings.items()
     ]
     with formatter.section("Settings (environment variables)"):
         formatter.write_dl(rows, col_max=34)

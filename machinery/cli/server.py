@@ -49,6 +49,10 @@ def _use_database_url(database_url: str | None) -> None:
     help="server processes, each with the API and a worker, sharing the port and the database "
     "[default: the number of cores; 1 for memory://]",
 )  # fmt: skip
+@click.option(
+    "--dev", is_flag=True,
+    help="Flask's development server, in debug mode (one process): restarts when the code changes",
+)  # fmt: skip
 def serve(
     host: str,
     port: int,
@@ -57,6 +61,7 @@ def serve(
     no_worker: bool,
     insecure: bool,
     processes: int | None,
+    dev: bool,
 ) -> None:
     """Run the API and a worker.
 
@@ -64,7 +69,7 @@ def serve(
     another address (--host 0.0.0.0) is refused unless --insecure is given.
     """
     _use_database_url(database_url)
-    count = _process_count(processes, os.environ.get("MACHINERY_DATABASE_URL", ""))
+    count = 1 if dev else _process_count(processes, os.environ.get("MACHINERY_DATABASE_URL", ""))
     if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Every process records its metrics into one directory that a scrape of any of them sums
         # (prometheus_client's multiprocess mode): chosen before prometheus_client is first imported. A
@@ -73,8 +78,6 @@ def serve(
 
     from machinery.api import create_app, orchestrator_of
     from machinery.api.http_server import create_http_server
-    from machinery.auth import gate_of
-    from machinery.auth.check import binds_loopback_only
     from machinery.telemetry import metrics, tracing
 
     if count == 1:
@@ -85,17 +88,11 @@ def serve(
         overrides["RUN_WORKER"] = False
     if insecure:
         overrides["INSECURE"] = True
+    if dev:
+        _serve_development(host, port, overrides)
+        return
     app = create_app(overrides)
-    gate = gate_of(app)
-    if not binds_loopback_only(host) and not gate.has_tokens():
-        if not gate.settings.insecure:
-            orchestrator_of(app).storage.close()
-            raise click.ClickException(
-                f"refusing to serve on {host} without an API token: anyone who can reach the port could "
-                "register services and run workflows. Create a token first (machinery tokens create --name "
-                "NAME --scope admin), or pass --insecure to serve unauthenticated on a network you trust."
-            )
-        logger.warning("serving on %s with no API token (--insecure): every caller can do anything", host)
+    _refuse_an_open_network(app, host)
     if count == 1:
         server = create_http_server(
             app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
@@ -124,6 +121,55 @@ def serve(
     status = supervisor.supervise(count, child, on_exit=metrics.process_exited)
     if status:
         raise SystemExit(status)
+
+
+def _refuse_an_open_network(app: Any, host: str) -> None:
+    """Refuse to serve beyond loopback while no API token exists, unless ``--insecure``."""
+    from machinery.api import orchestrator_of
+    from machinery.auth import gate_of
+    from machinery.auth.check import binds_loopback_only
+
+    gate = gate_of(app)
+    if not binds_loopback_only(host) and not gate.has_tokens():
+        if not gate.settings.insecure:
+            orchestrator_of(app).storage.close()
+            raise click.ClickException(
+                f"refusing to serve on {host} without an API token: anyone who can reach the port could "
+                "register services and run workflows. Create a token first (machinery tokens create --name "
+                "NAME --scope admin), or pass --insecure to serve unauthenticated on a network you trust."
+            )
+        logger.warning("serving on %s with no API token (--insecure): every caller can do anything", host)
+
+
+def _serve_development(host: str, port: int, overrides: dict[str, object]) -> None:
+    """``serve --dev`` (what ``./run_app`` runs): Werkzeug's development server with its reloader.
+
+    The reloader's first process only watches the source files and starts the serving process again when
+    one changes; only that serving process creates the app (and its worker), so that one worker, not two,
+    owns the database. Werkzeug's interactive debugger stays off: the API answers every error as JSON
+    (the traceback goes to the log), so it would never show, and it would run code for whoever reaches it.
+    """
+    import atexit
+
+    from flask.cli import show_server_banner
+    from werkzeug.serving import is_running_from_reloader, run_simple
+
+    from machinery.api import create_app, orchestrator_of
+
+    if not is_running_from_reloader():
+        show_server_banner(True, "machinery.api:create_app")
+        run_simple(host, port, _watcher_only, use_reloader=True, use_debugger=False, threaded=True)
+        return
+    app = create_app({**overrides, "DEBUG": True})
+    _refuse_an_open_network(app, host)
+    orchestrator_of(app).start()
+    atexit.register(orchestrator_of(app).stop)
+    logging.getLogger("machinery").info("serving on http://%s:%s (development server)", host, port)
+    run_simple(host, port, app, use_reloader=True, use_debugger=False, threaded=True)
+
+
+def _watcher_only(_environ: object, _start_response: object) -> list[bytes]:
+    raise RuntimeError("the reloader's watching process serves no request")
 
 
 def _process_count(requested: int | None, database_url: str) -> int:

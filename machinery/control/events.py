@@ -100,6 +100,7 @@ class ExecutionNameTaken(Conflict):
     """A named start whose name an execution of the workflow already has (AWS: ExecutionAlreadyExists)."""
 
     code = "execution_exists"
+    title = "Execution name taken"
 
 
 class Orchestrator:
@@ -352,6 +353,7 @@ class Orchestrator:
         return self.get_event(event_id)
 
     def stop_event(self, event_id: str, error: str | None, cause: str | None) -> ExecutionRecord:
+        """Abort a running event (durable or express) with ``error`` and ``cause``; a Conflict if it ended."""
         record = self.get_event(event_id)
         if record.express:
             stopped = self.express.stop_execution(event_id, error, cause)

@@ -273,3 +273,71 @@ def _store(
     storage.put_resource(SCHEDULE_KIND, schedule.name, schedule.to_json())
     storage.replace_work(schedule.cursor_id, [cursor_item(state, _due(schedule, state))])
     return schedule
+
+
+_TIME = {"type": "string", "format": "date-time"}
+_MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}
+#: The public record of a schedule (``schedule_json``), for the API's description.
+SCHEDULE_RECORD: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "name",
+        "schedule_id",
+        "workflow",
+        "expression",
+        "kind",
+        "timezone",
+        "input",
+        "overlap",
+        "catch_up",
+        "grace_seconds",
+        "paused",
+        "revision",
+        "created_at",
+        "updated_at",
+        "next_runs",
+        "state",
+    ],
+    "properties": {
+        "name": {"type": "string"},
+        "schedule_id": {"type": "string"},
+        "workflow": {"type": "string"},
+        "expression": {"type": "string"},
+        "kind": {"type": "string", "enum": ["cron", "rate"]},
+        "timezone": {"type": "string"},
+        "input": {},
+        "overlap": {"type": "string", "enum": list(OVERLAP_POLICIES)},
+        "catch_up": {"type": "integer"},
+        "grace_seconds": {"type": "number"},
+        "paused": {"type": "boolean"},
+        "callback_url": {"type": ["string", "null"]},
+        "description": {"type": "string"},
+        "revision": {"type": "integer"},
+        "created_at": _TIME,
+        "updated_at": _TIME,
+        "next_runs": {"type": "array", "items": _TIME, "maxItems": NEXT_RUNS_SHOWN},
+        "state": {
+            "type": "object",
+            "required": [
+                "next_run_at",
+                "last_tick_at",
+                "last_event_id",
+                "buffered_tick_at",
+                "started",
+                "skipped",
+                "last_error",
+            ],
+            "properties": {
+                "next_run_at": _MAYBE_TIME,
+                "last_tick_at": _MAYBE_TIME,
+                "last_event_id": {"type": ["string", "null"]},
+                "buffered_tick_at": _MAYBE_TIME,
+                "started": {"type": "integer"},
+                "skipped": {"type": "integer"},
+                "last_error": {"type": ["string", "null"]},
+            },
+            "additionalProperties": False,
+        },
+    },
+    "additionalProperties": False,
+}

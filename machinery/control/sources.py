@@ -230,3 +230,66 @@ def _check(storage: Storage, source: Source, policy: OutboundPolicy | None) -> N
     missing = missing_library(source.type)
     if missing is not None:
         raise Conflict(missing, issues=[FieldIssue("type", missing)], extra=BROKERS[source.type].extra)
+
+
+_COUNT = {"type": "integer", "minimum": 0}
+#: The public record of a source (``source_json``), for the API's description.
+SOURCE_RECORD: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "name",
+        "source_id",
+        "workflow",
+        "type",
+        "url",
+        "enabled",
+        "revision",
+        "created_at",
+        "updated_at",
+        "state",
+        "processes",
+    ],
+    "properties": {
+        "name": {"type": "string"},
+        "source_id": {"type": "string"},
+        "workflow": {"type": "string"},
+        "type": {"type": "string", "enum": sorted(BROKERS)},
+        "url": {"type": "string", "description": "the broker's URL, its password shown as ***"},
+        **{key: {} for key in _OPTIONS},
+        "enabled": {"type": "boolean"},
+        "callback_url": {"type": ["string", "null"]},
+        "description": {"type": "string"},
+        "revision": {"type": "integer"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "state": {
+            "type": "object",
+            "required": ["connected", "consumers", "lag", "saturated", "last_error", *_COUNTERS],
+            "properties": {
+                "connected": {"type": "boolean"},
+                "consumers": _COUNT,
+                "lag": {"type": ["integer", "null"]},
+                "saturated": {"type": "boolean"},
+                "last_error": {"type": ["string", "null"]},
+                **dict.fromkeys(_COUNTERS, _COUNT),
+            },
+            "additionalProperties": False,
+        },
+        "processes": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": False,
+}
+#: A rejected message as ``GET /sources/<name>/rejections`` lists it.
+REJECTION_RECORD: dict[str, Any] = {
+    "type": "object",
+    "required": ["message_id", "reason", "errors", "body", "bytes", "rejected_at"],
+    "properties": {
+        "message_id": {"type": "string"},
+        "reason": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "body": {"type": "string", "description": "the first 512 bytes of the body, as text"},
+        "bytes": _COUNT,
+        "rejected_at": {"type": "string", "format": "date-time"},
+        "owner": {"type": "string"},
+    },
+}

@@ -57,6 +57,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Alias:
+    """A state machine alias: its name and the versions it routes executions to, by weight."""
+
     name: str
     description: str
     routes: tuple[Route, ...]
@@ -214,7 +216,7 @@ def check_routes(storage: Storage, workflow_id: str, routes: tuple[Route, ...]) 
         raise Conflict("the routing configuration must name one or two different versions")
     if sum(r.weight for r in routes) != 100 or any(not 0 <= r.weight <= 100 for r in routes):
         raise Conflict("the weights of the routing configuration must add up to 100")
-    for route in routes:
+    for route in routes:  # pylint: disable=redefined-outer-name
         if published_version(storage, workflow_id, route.version) is None:
             raise NotFound(f"version {route.version} is not published")
 

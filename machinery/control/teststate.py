@@ -112,6 +112,7 @@ def isolated_machine(definition: Any, state_name: str | None) -> tuple[dict[str,
     return machine, name
 
 
+# pylint: disable-next=too-many-arguments,too-many-positional-arguments  # TestState's own parameters
 def run_state_test(
     definition: Any,
     state_name: str | None,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 from machinery.asl.choice import evaluate_rule
 from machinery.asl.errors import StatesError
 from machinery.asl.jsonpath import PathNotFound, compile_path, set_path
@@ -207,6 +209,7 @@ class JsonPathFlow(FlowBase):
         return as_text(error), as_text(cause)
 
     def wait(self, now: float) -> tuple[float, Any]:
+        """When a Wait state ends (``Seconds``, ``Timestamp`` or their paths) and its effective input."""
         state = self.state
         effective = self.effective_input()
         if state.seconds is not None:
@@ -332,6 +335,7 @@ class JsonPathFlow(FlowBase):
         )
 
     def item_batcher(self) -> BatcherSpec | None:
+        """The Map state's ``ItemBatcher`` settings, evaluated, or None without one."""
         batcher = self.state.item_batcher
         if not isinstance(batcher, dict):
             return None
@@ -411,7 +415,7 @@ def check_assignment(assigned: Mapping[str, Any]) -> None:
     """Enforce AWS's size limits on variables: 256 KiB for each, and for everything one ``Assign`` sets."""
     total = 0
     for name, value in assigned.items():
-        size = len(to_json_text(value).encode())
+        size = json_size(value)
         if size > VARIABLE_LIMIT:
             raise StatesError(
                 "States.DataLimitExceeded",
@@ -457,6 +461,14 @@ def parse_timestamp(value: Any, message: str, error: str = "States.Runtime") -> 
 def to_json_text(value: Any) -> str:
     """Compact JSON as Step Functions prints it in history and error causes."""
     return dumps_compact(value)
+
+
+def json_size(value: Any) -> int:
+    """The bytes of ``value`` as compact UTF-8 JSON (the data limits), by orjson: a tenth of the time."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # what orjson does not encode (integers beyond 64 bits, keys that are not strings)
+        return len(to_json_text(value).encode())
 
 
 def select(
@@ -544,7 +556,7 @@ def check_size(value: Any, limit: int, state_name: str) -> None:
     """Raise ``States.DataLimitExceeded`` when ``value`` serialises to more than ``limit`` bytes."""
     if limit <= 0:
         return
-    size = len(to_json_text(value).encode())
+    size = json_size(value)
     if size > limit:
         raise StatesError(
             "States.DataLimitExceeded",

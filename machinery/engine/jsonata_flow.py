@@ -95,6 +95,7 @@ class JsonataFlow(FlowBase):
         return self._outcome(self.state.output, self.state.assign, self.state_input)
 
     def choose(self) -> tuple[str, Outcome]:
+        """The ``Next`` of the first choice whose ``Condition`` holds, else the ``Default``."""
         state = self.state
         for choice in state.choices:
             condition = choice.rule.get("Condition")
@@ -117,6 +118,7 @@ class JsonataFlow(FlowBase):
         return as_text(error), as_text(cause)
 
     def wait(self, now: float) -> tuple[float, Any]:
+        """When a Wait state ends (``Seconds`` or ``Timestamp``, evaluated) and its output."""
         state = self.state
         if state.seconds is not None:
             seconds = self._number(state.seconds, "Seconds")
@@ -169,6 +171,7 @@ class JsonataFlow(FlowBase):
         return self._outcome(self.state.output, self.state.assign, result, states)
 
     def map_inputs(self, items: list[Any] | None = None) -> list[tuple[dict[str, Any], Any]]:
+        """Each Map iteration's input (after ``ItemSelector``) with its item, from ``Items`` or ``items``."""
         state = self.state
         if items is None and is_set(state.items):
             items = self._evaluate(state.items, "Items")
@@ -190,6 +193,7 @@ class JsonataFlow(FlowBase):
         return inputs
 
     def item_batcher(self) -> BatcherSpec | None:
+        """The Map state's ``ItemBatcher`` settings, evaluated, or None without one."""
         batcher = self.state.item_batcher
         if not isinstance(batcher, dict):
             return None

@@ -90,6 +90,7 @@ class ExpressRunner:
             self._begin(run, machine)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Cancel the running express executions and stop the loop thread."""
         loop = self._loop
         if self._thread is None or loop is None:
             return
@@ -123,6 +124,14 @@ class ExpressRunner:
                 self._waiting.append((run, machine))
                 return
         self._begin(run, machine)
+
+    async def execute(self, record: ExecutionRecord, machine: CompiledMachine) -> None:
+        """Run an execution on the current event loop until its record is stored (what :meth:`submit`
+        does on the runner's own loop; for callers that drive a loop themselves, such as unit tests)."""
+        run = _Run(record)
+        self._runs[record.execution_id] = run
+        run.task = asyncio.current_task()
+        await self._execute(run, machine)
 
     def _begin(self, run: _Run, machine: CompiledMachine) -> None:
         loop = self._loop
@@ -192,7 +201,7 @@ class ExpressRunner:
             final = {"status": ExecutionStatus.ABORTED, "error": error, "cause": cause}
             details = {"error": error, "cause": cause} if error else {}
             run.history.append(HistoryEvent("ExecutionAborted", details, self.clock()))
-        except Exception as exc:  # a bug must not leave the execution RUNNING forever
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # a bug must not leave it RUNNING
             logger.exception("express execution %s failed", record.execution_id)
             final = {"status": ExecutionStatus.FAILED, "error": "States.Runtime", "cause": str(exc)}
             run.history.append(HistoryEvent("ExecutionFailed", {"error": final["error"]}, self.clock()))
@@ -209,7 +218,10 @@ class ExpressRunner:
             final.get("error"),
         )
         try:
-            await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
+            if self.storage.blocking_io:
+                await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
+            else:  # SQLite: one short transaction, no thread hop
+                self.storage.store_finished_execution(finished, run.history)
         finally:
             self._runs.pop(record.execution_id, None)
             self.notifier.finished(record.execution_id)

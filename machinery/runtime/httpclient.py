@@ -192,6 +192,7 @@ class ReplyParser:
             self._framed = True
 
     def on_headers_complete(self) -> None:
+        """The parser read a reply's head: an interim one (1xx) is skipped, the final one is kept."""
         status = self._parser.get_status_code()
         if 100 <= status < 200:
             # An interim reply (100 Continue, 103 Early Hints): the final one follows.
@@ -207,6 +208,7 @@ class ReplyParser:
             self.complete = True
 
     def on_body(self, body: bytes) -> None:
+        """A chunk of the body, kept up to the size limit (past it the reply is truncated and complete)."""
         if self.truncated or self.head_only:
             return
         room = self.body_limit - self._body_bytes

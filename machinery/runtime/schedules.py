@@ -378,8 +378,9 @@ def fire_schedule(
     if error is not None:
         new_state = replace(
             new_state,
-            started=new_state.started - len(plan.ticks) + len(starts),
-            skipped=new_state.skipped + len(plan.ticks) - len(starts),
+            started=state.started,
+            skipped=new_state.skipped + len(plan.ticks),
+            last_tick=state.last_tick,
             last_error=error,
         )
     elif starts:

@@ -81,6 +81,8 @@ class WorkflowRecord:
 
 @dataclass(frozen=True)
 class ExecutionRecord:
+    """An execution (an event), as stored: its workflow version, status, input and outcome."""
+
     execution_id: str
     workflow_id: str
     workflow_name: str

@@ -724,7 +724,7 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, M
         history = intent["history"]
         if history:
             self._put_history(execution_id, self._event_ids(anchor_id, execution_id, len(history)), history)
-        work: list[tuple[int, Doc]] = [(wid, item) for wid, item in intent["work"]]
+        work: list[tuple[int, Doc]] = list(intent["work"])
         for execution in intent.get("executions") or []:
             self._insert_execution(execution)
         join = intent["join"]

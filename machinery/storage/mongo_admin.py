@@ -43,6 +43,7 @@ class MongoAdmin:
 
     @driver_errors
     def purge_executions(self, finished_before: float, limit: int) -> int:
+        """Delete up to ``limit`` top-level executions finished before then, with their children."""
         query = {"parent_execution_id": None, "finished_at": {"$ne": None, "$lt": finished_before}}
         roots = [
             doc["_id"]
@@ -68,6 +69,7 @@ class MongoAdmin:
 
     @driver_errors
     def create_api_token(self, token: ApiTokenRecord) -> bool:
+        """Store a new API token; False when its name is taken."""
         doc: dict[str, Any] = {
             "_id": token.token_id,
             "name": token.name,

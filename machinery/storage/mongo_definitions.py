@@ -56,6 +56,7 @@ class MongoDefinitions:
         now: float,
         ref: str | None = None,
     ) -> tuple[ServiceRecord, bool]:
+        """Register a service, or update the one of that name (or ``ref``); True when created."""
         body = {
             "name": name,
             "address": address,
@@ -102,6 +103,7 @@ class MongoDefinitions:
         now: float,
         ref: str | None = None,
     ) -> tuple[WorkflowRecord, bool]:
+        """Store a new version of a workflow (created when the name or ``ref`` is new); True when created."""
         body = {
             "spec": dumps(spec),
             "definition": dumps(definition),

@@ -51,6 +51,7 @@ class MongoRedrive:
 
     @driver_errors
     def redrive_execution(self, plan: RedrivePlan, now: float) -> bool:
+        """Apply a redrive plan in one step; False when the execution is no longer redrivable."""
         for execution_id, status in plan.executions:
             if self._executions.find_one({"_id": execution_id, "status": status}, {"_id": 1}) is None:
                 return False
@@ -102,7 +103,7 @@ class MongoRedrive:
             first = int(doc["last_event_id"]) - len(events) + 1
             self._put_history(execution_id, first, [[e.type, e.details, e.timestamp] for e in events])
         if plan.work:
-            first_id = self._allocate("work", len(plan.work))
+            first_id = self._allocate("work", len(plan.work))  # pylint: disable=assignment-from-no-return
             self._put_work([(first_id + offset, work_doc(item)) for offset, item in enumerate(plan.work)])
         return True
 
@@ -136,6 +137,7 @@ class MongoRedrive:
     def update_join_limits(
         self, join_id: str, max_concurrency: int, tolerated_count: int, tolerated_pct: float, now: float
     ) -> bool:
+        """Change a running join's limits (a Map run's concurrency and tolerated failures)."""
         join = self.get_join(join_id)
         doc = self._joins.find_one({"_id": join_id}, {"execution_id": 1})
         if join is None or doc is None or join.closed:
@@ -161,6 +163,6 @@ class MongoRedrive:
             execution_id = found["execution_id"] if found else doc["execution_id"]
             work.append(WorkItem(execution_id, queued, WORK_START, now))
         if work:
-            first_id = self._allocate("work", len(work))
+            first_id = self._allocate("work", len(work))  # pylint: disable=assignment-from-no-return
             self._put_work([(first_id + offset, work_doc(item)) for offset, item in enumerate(work)])
         return True

@@ -54,6 +54,7 @@ class MongoTriggers:
         claim_owner: str | None = None,
         lease_until: float = 0.0,
     ) -> StartResult:
+        """Create the executions not stored yet, consuming ``consumed`` and adding ``follow``, at once."""
         # Ids that exist are skipped up front (cheap); the ``created_by`` mark settles concurrent starts.
         ids = [new.record.execution_id for new in starts]
         existing = {doc["_id"] for doc in self._executions.find({"_id": {"$in": ids}}, {"_id": 1})}
@@ -76,7 +77,7 @@ class MongoTriggers:
         }
         text = dumps(intent)
         where = consumed.execution_id if consumed is not None else "start"
-        anchor_id = self._place_intent(consumed, where, where, now, text)
+        anchor_id = self._place_intent(consumed, where, where, now, text)  # pylint: disable=assignment-from-no-return
         self._run_intent(anchor_id, text)
         created = self._executions.find({"_id": {"$in": ids}, "created_by": anchor_id}, {"_id": 1})
         mine = {doc["_id"] for doc in created}

@@ -113,13 +113,13 @@ class PostgresStorage(SqlExtras):
                 if committing or conflicts > _CONFLICT_RETRIES:
                     raise StorageError(f"PostgreSQL: {exc}") from exc
                 logger.info("transaction conflict (%s); running it again", exc.sqlstate)
+            except errors.DiskFull as exc:  # an OperationalError: caught before them
+                raise StorageFull(f"PostgreSQL: {exc}: free some space; nothing was written") from exc
             except psycopg.OperationalError as exc:
                 lost_connections += 1
                 if committing or lost_connections > self._pool.max_size or not _connection_lost(exc):
                     raise StorageError(f"PostgreSQL: {exc}") from exc
                 logger.warning("PostgreSQL connection lost (%s); retrying on another", exc)
-            except errors.DiskFull as exc:
-                raise StorageFull(f"PostgreSQL: {exc}: free some space; nothing was written") from exc
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL: {exc}") from exc
 
@@ -179,7 +179,7 @@ class PostgresStorage(SqlExtras):
     def close(self) -> None:
         self._closed.set()
         # Wait (briefly) for a caller blocked in wait_for_work: its timeout is a poll interval.
-        acquired = self._listen_lock.acquire(timeout=5.0)
+        acquired = self._listen_lock.acquire(timeout=5.0)  # pylint: disable=consider-using-with  # timed
         try:
             self._drop_listener()
         finally:
@@ -197,6 +197,7 @@ class PostgresStorage(SqlExtras):
         (the caller's polling fallback) and the next call reconnects.
         """
         deadline = time.monotonic() + max(0.0, timeout)
+        # pylint: disable-next=consider-using-with  # a timed acquire, released in the finally below
         if self._closed.is_set() or not self._listen_lock.acquire(timeout=max(0.0, timeout)):
             return False
         try:

@@ -9,6 +9,10 @@ applied, and the few places where PostgreSQL must lock or notify (DBOS's ``Syste
 SQLite and PostgreSQL subclasses is the model).
 """
 
+# The dialect hooks (``_doc``, ``_flag``, ``_work_added``...) are private to the SQL backends; the
+# transaction and the commit functions of this module are the storage's own code.
+# pylint: disable=protected-access
+
 from __future__ import annotations
 
 import abc
@@ -158,6 +162,7 @@ class SqlTransaction:
         return self.execute("work_consume", params).rowcount > 0
 
     def put_branches(self, branches: Sequence[Branch], join_id: str | None) -> None:
+        """Insert or update branches (children of ``join_id``, if any)."""
         doc = self.storage._doc
         rows = [
             {

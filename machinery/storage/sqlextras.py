@@ -19,7 +19,7 @@ _TOKEN_QUERIES: dict[ApiTokenField, str] = {
 _PURGES = ("purge_history", "purge_branches", "purge_joins", "purge_work", "purge_executions")
 
 
-class SqlExtras(SqlStorage):
+class SqlExtras(SqlStorage):  # pylint: disable=abstract-method  # a base: the dialects implement the hooks
     """:class:`SqlStorage` plus API tokens and :meth:`purge_executions`; the dialects derive from it."""
 
     # retention ---------------------------------------------------------------------------------

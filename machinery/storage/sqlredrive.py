@@ -2,6 +2,9 @@
 history and work) and changing an open join's limits, in one transaction of :class:`SqlStorage`.
 """
 
+# The dialect hooks (``_flag``...) are private to the SQL backends, of which this is a part.
+# pylint: disable=protected-access
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

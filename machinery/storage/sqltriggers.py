@@ -37,6 +37,7 @@ class SqlTriggers:
         claim_owner: str | None = None,
         lease_until: float = 0.0,
     ) -> StartResult:
+        """Create the executions not stored yet, consuming ``consumed`` and adding ``follow``, at once."""
         claim = None if claim_owner is None else (claim_owner, lease_until, now)
 
         def start(tx: SqlTransaction) -> StartResult:

@@ -286,7 +286,7 @@ class StorageGauges(Collector):
     def collect(self) -> Iterable[Metric]:
         try:
             snapshot = self._read()
-        except Exception:
+        except Exception:  # pylint: disable=broad-exception-caught
             # A scrape must still answer (with the process's own metrics) when the database is away.
             logger.warning("reading storage gauges failed", exc_info=True)
             failed = GaugeMetricFamily("machinery_storage_gauges_up", "Whether storage could be read")

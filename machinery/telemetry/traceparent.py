@@ -28,7 +28,7 @@ class TraceParent:
     def header(self) -> str:
         return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
 
-    def child(self, span_id: str) -> TraceParent:
+    def child(self, span_id: str) -> TraceParent:  # pylint: disable=redefined-outer-name
         return TraceParent(self.trace_id, span_id, self.sampled)
 
 
@@ -39,7 +39,7 @@ def parse(header: str | None) -> TraceParent | None:
     match = _HEADER.fullmatch(header.strip())
     if match is None:
         return None
-    version, trace_id, span_id, flags, rest = match.groups()
+    version, trace_id, span_id, flags, rest = match.groups()  # pylint: disable=redefined-outer-name
     if version == "ff" or (version == "00" and rest) or set(trace_id) == {"0"} or set(span_id) == {"0"}:
         return None
     return TraceParent(trace_id, span_id, bool(int(flags, 16) & 1))

@@ -26,6 +26,8 @@ from machinery.telemetry.traceparent import TraceParent
 
 logger = logging.getLogger(__name__)
 
+# The module's state: whether spans are recorded and through what (install() and uninstall() set it).
+# pylint: disable=invalid-name,global-statement
 _enabled = False
 _tracer: Any = None
 _provider: Any = None
@@ -79,7 +81,8 @@ def _exporters_from_environment() -> list[Any]:
     """The span exporters ``OTEL_TRACES_EXPORTER`` names (``otlp`` by default), from their entry points."""
     from importlib.metadata import entry_points
 
-    import opentelemetry.sdk.trace  # noqa: F401 - the ImportError that says the extra is missing
+    # pylint: disable-next=unused-import  # the ImportError that says the extra is missing
+    import opentelemetry.sdk.trace  # noqa: F401
 
     names = [n.strip() for n in os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",") if n.strip()]
     exporters = []

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +327,34 @@ def private_redis(folder: Path) -> tuple[Redis, PrivateServer]:
 def numbered(count: int, prefix: str) -> list[Message]:
     """``count`` messages ``{"n": i}`` with ids ``<prefix>-<i>``."""
     return [(f"{prefix}-{i}", json.dumps({"n": i}).encode()) for i in range(count)]
+
+
+#: Test runs on one machine share its RabbitMQ; a run that restarts it must not do so under another's feet.
+RABBITMQ_LOCK = Path(tempfile.gettempdir()) / "machinery-tests-rabbitmq.lock"
+
+
+@contextmanager
+def rabbitmq_lock(exclusive: bool) -> Iterator[None]:
+    """Hold the machine-wide lock on the shared RabbitMQ: shared to use it, exclusive to restart it."""
+    with RABBITMQ_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            if not exclusive and reachable("127.0.0.1", 5672) is False:
+                # A restart by another run has just ended: give the broker its time to listen again.
+                with contextlib.suppress(TimeoutError):
+                    wait_for_port("127.0.0.1", 5672, 60)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def broker_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test of a module that uses the brokers holds the RabbitMQ lock (exclusive when it restarts
+    the machine's RabbitMQ)."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    exclusive = (
+        request.node.get_closest_marker("restarts_broker") is not None and params.get("kind") == "rabbitmq"
+    )
+    with rabbitmq_lock(exclusive):
+        yield

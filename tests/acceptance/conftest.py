@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from examples.demo import DemoError, machinery_process
+from examples.demo import DemoError, load_definition, machinery_process
 from examples.demo import text_services as run_text_services
 from tests.acceptance.cluster import Cluster, RecordingService
 
@@ -43,6 +43,25 @@ def machinery_server(tmp_path: Path) -> Iterator[Callable[[], str]]:
                 pytest.fail(f"{error}\n--- server log\n{log_path.read_text()[-4000:]}")
 
         yield start
+
+
+@pytest.fixture(scope="module")
+def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server per test module, with the example services running and registered and the seed's
+    ``process-text`` workflow defined; yields its base URL. Tests that share it use names of their own."""
+    from machinery.client import Client
+
+    directory = tmp_path_factory.mktemp("seeded")
+    with (
+        (directory / "server.log").open("w") as log,
+        machinery_process(f"sqlite:///{directory / 'db.sqlite'}", log) as url,
+        run_text_services() as services,
+        Client(url) as client,
+    ):
+        for kind, address in services.items():
+            client.create_service({**load_definition(f"service-{kind}.json"), "address": f"{address}/event"})
+        client.create_workflow(load_definition("workflow-process-text.json"))
+        yield url
 
 
 @pytest.fixture

@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 
 from examples.demo import free_port, machinery_process, request
-from tests.acceptance.brokers import NATS_URL, RABBITMQ_URL, REDIS_URL, require, unique
+from tests.acceptance.brokers import (
+    NATS_URL,
+    RABBITMQ_URL,
+    REDIS_URL,
+    broker_lock,  # noqa: F401 (the fixture)
+    require,
+    unique,
+)
+
+pytestmark = pytest.mark.usefixtures("broker_lock")
 
 PASS = {
     "name": "echo",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from examples.demo import REPOSITORY, free_port, request, wait_until_healthy
+from examples.demo import REPOSITORY, DemoError, free_port, request, wait_until_healthy
 
 
 @pytest.mark.parametrize("command", [[], ["serve"], ["worker"]], ids=["machinery", "serve", "worker"])
@@ -54,3 +55,43 @@ def test_serve_stops_cleanly_on_sigterm_while_busy(tmp_path: Path) -> None:
                 process.wait()
     text = log.read_text()
     assert "Traceback" not in text and "ERROR" not in text, text
+
+
+def test_run_app_starts_the_development_server(tmp_path: Path) -> None:
+    """``./run_app`` (the original project's helper) serves the API with a worker, in one serving process
+    beside the reloader's watcher, and stops with it."""
+    from machinery.client import Client
+
+    port = free_port()
+    log = tmp_path / "run_app.log"
+    environment = {**os.environ, "MACHINERY_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            ["./run_app", "--port", str(port)],
+            cwd=REPOSITORY,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            try:
+                wait_until_healthy(base, process)
+            except DemoError as error:
+                pytest.fail(f"{error}\n--- ./run_app's output\n{log.read_text()[-4000:]}")
+            with Client(base) as client:
+                definition = {
+                    "StartAt": "Done",
+                    "States": {"Done": {"Type": "Pass", "Result": 7, "End": True}},
+                }
+                client.create_workflow({"name": "dev", "definition": definition})
+                assert client.start_event("dev", {}).output == 7  # a worker runs in the serving process
+            os.killpg(process.pid, signal.SIGTERM)
+            assert process.wait(15) in (0, -signal.SIGTERM)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    text = log.read_text()
+    assert "Debug mode: on" in text and text.count("development server)") == 1, text

@@ -80,7 +80,8 @@ def _gate_server(gate: Gate) -> ThreadingHTTPServer:
     return server
 
 
-def _start(db: Path, port: int, log: Path, processes: int) -> subprocess.Popen[bytes]:
+def _start(db: Path, port: int, log: Path, processes: int | None = None) -> subprocess.Popen[bytes]:
+    """``machinery serve`` on ``db``, with ``--processes`` when given (else the default: one per core)."""
     command = [
         sys.executable,
         "-m",
@@ -90,8 +91,7 @@ def _start(db: Path, port: int, log: Path, processes: int) -> subprocess.Popen[b
         str(port),
         "--database-url",
         f"sqlite:///{db}",
-        "--processes",
-        str(processes),
+        *([] if processes is None else ["--processes", str(processes)]),
     ]
     with log.open("ab") as output:
         process = subprocess.Popen(
@@ -189,7 +189,7 @@ def test_sigkill_between_start_execution_and_the_end_through_the_aws_api(
 
     the_gate, gate_url = gate
     db, log, port = tmp_path / "db.sqlite", tmp_path / "server.log", free_port()
-    process = _start(db, port, log)
+    process = _start(db, port, log, 1)
     try:
         sfn = sfn_client(f"http://127.0.0.1:{port}")
         definition = {
@@ -208,7 +208,7 @@ def test_sigkill_between_start_execution_and_the_end_through_the_aws_api(
         process.send_signal(signal.SIGKILL)
         process.wait(10)
 
-        process = _start(db, port, log)
+        process = _start(db, port, log, 1)
         the_gate.open.set()
         done = wait_until_done(sfn, started["executionArn"], timeout=30)
         assert done["status"] == "SUCCEEDED", done

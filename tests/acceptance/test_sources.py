@@ -31,12 +31,15 @@ from tests.acceptance.brokers import (
     Nats,
     RabbitMQ,
     Redis,
+    broker_lock,  # noqa: F401 (the fixture)
     numbered,
     private_nats,
     private_redis,
     require,
     unique,
 )
+
+pytestmark = pytest.mark.usefixtures("broker_lock")
 
 MESSAGES = 1000
 TYPED = {

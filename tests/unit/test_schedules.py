@@ -261,6 +261,22 @@ def test_firing_a_claimed_cursor_twice_starts_the_tick_once(storage: Storage) ->
     assert len(executions(storage)) == 1
 
 
+def test_a_tick_the_workflow_cannot_take_is_skipped_with_the_reason(storage: Storage) -> None:
+    add_workflow(storage, WAITING)
+    schedule = control.create_schedule(
+        storage, {"name": "orphan", "workflow": "waits", "expression": "rate(1 minute)"}, T0
+    )
+    found = storage.get_workflow("waits")
+    assert found is not None
+    storage.delete_workflow(found.workflow_id)
+    [cursor] = storage.claim_work("w1", T0 + 61, 10, 30)
+    assert fire_schedule(storage, cursor, T0 + 61).created == []
+    state = control.schedule_json(storage, schedule, T0 + 61)["state"]
+    assert state["started"] == 0 and state["skipped"] == 1 and state["last_tick_at"] is None
+    assert state["last_error"] == "workflow 'waits' does not exist"
+    assert state["next_run_at"] == "2026-03-02T10:02:00Z"  # it goes on ticking
+
+
 def test_schedule_records_show_state_and_next_runs(storage: Storage) -> None:
     add_workflow(storage, WAITING)
     body = {"name": "nightly", "workflow": "waits", "expression": "30 2 * * *", "timezone": "Europe/Paris"}

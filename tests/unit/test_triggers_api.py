@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
 
+from machinery.control.schedules import SCHEDULE_RECORD
+from machinery.control.sources import REJECTION_RECORD, SOURCE_RECORD
 from machinery.runtime.sources import REJECTION_KIND, STATUS_KIND
 
 
@@ -22,6 +25,12 @@ def api(client: FlaskClient) -> FlaskClient:
     }
     assert client.post("/w", json=typed).status_code == 201
     return client
+
+
+def conforms(schema: dict[str, Any], record: Any) -> None:
+    """The record is what the API's description says it is."""
+    errors = [error.message for error in Draft202012Validator(schema).iter_errors(record)]
+    assert errors == [], errors
 
 
 def fields_of(response: Any) -> list[str]:
@@ -41,6 +50,7 @@ def test_schedule_lifecycle(api: FlaskClient) -> None:
     assert created.status_code == 201, created.get_json()
     assert created.headers["Location"] == "/schedules/every-5"
     record = created.get_json()
+    conforms(SCHEDULE_RECORD, record)
     assert record["kind"] == "rate" and record["overlap"] == "buffer_one" and record["catch_up"] == 2
     assert len(record["next_runs"]) == 5 and record["state"]["next_run_at"] == record["next_runs"][0]
     assert record["state"]["started"] == 0 and record["paused"] is False
@@ -125,6 +135,7 @@ def test_source_lifecycle_and_its_state(api: FlaskClient) -> None:
     created = api.post("/sources", json=body)
     assert created.status_code == 201, created.get_json()
     record = created.get_json()
+    conforms(SOURCE_RECORD, record)
     assert record["url"] == "redis://user:***@127.0.0.1:6379/0"  # the password is never shown
     assert record["group"] == "machinery" and record["batch"] == 10 and record["field"] == "body"
     assert record["state"] == {
@@ -164,6 +175,8 @@ def test_source_lifecycle_and_its_state(api: FlaskClient) -> None:
     assert state["connected"] is True and state["consumers"] == 1 and state["lag"] == 5
     assert state["started"] == 10 and state["rejected"] == 1
     rejections = api.get("/sources/orders/rejections").get_json()["rejections"]
+    conforms(REJECTION_RECORD, rejections[0])
+    conforms(SOURCE_RECORD, api.get("/sources/orders").get_json())
     assert [r["message_id"] for r in rejections] == ["m1"] and rejections[0]["reason"] == "not JSON"
     assert api.get("/sources/orders/rejections?limit=0").status_code == 400
 

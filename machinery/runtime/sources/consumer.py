@@ -51,7 +51,7 @@ class Consumer(abc.ABC):
             try:
                 await self.consume()
                 raise ConnectionError("the broker closed the connection")
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # pylint: disable=try-except-raise  # said outright: it ends the loop
                 raise
             except Exception as exc:  # every failure of a broker library: reconnect
                 self._failures += 1

@@ -105,14 +105,21 @@ class Intake:
     """Starts the executions of one source's messages in the worker ``host``."""
 
     def __init__(
-        self, host: Host, source: Source, status: SourceStatus, data_limit: int, time_scale: float
+        self,
+        host: Host,
+        source: Source,
+        status: SourceStatus,
+        data_limit: int,
+        time_scale: float = 1.0,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.host = host
         self.source = source
         self.status = status
         self.data_limit = data_limit
         self.time_scale = time_scale
-        self.lease_seconds = 30.0
+        #: How long the first work of the executions it starts is leased to its worker.
+        self.lease_seconds = lease_seconds
 
     def saturated(self) -> bool:
         return not self.host.has_room()

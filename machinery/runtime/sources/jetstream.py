@@ -22,6 +22,8 @@ _FETCH_WAIT_SECONDS = 1.0
 
 
 class JetStreamConsumer(Consumer):
+    """Events from a NATS JetStream pull subscription."""
+
     _subscription: JetStreamContext.PullSubscription | None = None
 
     @property

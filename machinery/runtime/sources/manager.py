@@ -136,8 +136,7 @@ class SourceManager:
             self._running[source.source_id] = running
             logger.error("source %s cannot run here: %s", source.name, missing)
             return
-        intake = Intake(self.host, source, status, self.data_limit, self.time_scale)
-        intake.lease_seconds = self.lease_seconds
+        intake = Intake(self.host, source, status, self.data_limit, self.time_scale, self.lease_seconds)
         consumer = consumer_for(source, intake, status)
         task = asyncio.create_task(consumer.run(), name=f"machinery-source-{source.name}")
         self._running[source.source_id] = _Running(source, consumer, task)

@@ -28,6 +28,8 @@ def message_key(message: AbstractIncomingMessage) -> str:
 
 
 class RabbitMQConsumer(Consumer):
+    """Events from a RabbitMQ queue (AMQP 0-9-1)."""
+
     _channel: AbstractChannel | None = None
 
     async def consume(self) -> None:

@@ -35,6 +35,8 @@ def _entries(read: Any) -> list[Any]:
 
 
 class RedisStreamConsumer(Consumer):
+    """Events from a Redis stream, read by a consumer group."""
+
     _client: aioredis.Redis | None = None
 
     async def consume(self) -> None:

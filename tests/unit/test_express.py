@@ -1,0 +1,101 @@
+"""The express runner on its own: a recording storage and a fake invoker, on the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, cast
+
+import pytest
+
+from machinery.asl.compiler import compile_machine
+from machinery.runtime.express import ExpressRunner
+from machinery.runtime.notify import Notifier
+from machinery.runtime.worker import WorkerSettings
+from machinery.status import ExecutionStatus
+from machinery.storage.base import ExecutionRecord, Storage, new_id
+from machinery.testing import FakeInvoker, RecordingStorage, TaskError, resources_called
+from tests.unit.test_worker import TWO_TASKS, answers
+
+
+def runner(invoker: FakeInvoker) -> tuple[RecordingStorage, ExpressRunner]:
+    recording = RecordingStorage()
+    express = ExpressRunner(cast(Storage, recording), WorkerSettings(), Notifier())
+    express.invoker = cast(Any, invoker)
+    return recording, express
+
+
+def record_for(data: Any) -> ExecutionRecord:
+    execution_id = new_id()
+    return ExecutionRecord(
+        execution_id=execution_id,
+        workflow_id="wf",
+        workflow_name="two",
+        workflow_version=1,
+        name=execution_id,
+        status=ExecutionStatus.RUNNING,
+        input=data,
+        started_at=time.time(),
+        express=True,
+    )
+
+
+def test_concurrent_express_executions_interleave_and_store_only_their_final_records() -> None:
+    invoker = FakeInvoker(answers())
+    recording, express = runner(invoker)
+    machine = compile_machine(TWO_TASKS)
+    records = [record_for({"message": f"m{n}"}) for n in range(20)]
+    seen_running: list[bool] = []
+
+    async def run_all() -> None:
+        tasks = [asyncio.ensure_future(express.execute(record, machine)) for record in records]
+        await asyncio.sleep(0)
+        seen_running.extend(express.running(record.execution_id) is not None for record in records)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(run_all())
+
+    assert seen_running == [True] * 20  # readable from memory while they run
+    # All twenty were in flight at once: every first call was made before any second one.
+    assert resources_called(invoker) == ["upper"] * 20 + ["reverse"] * 20
+    assert recording.methods() == ["store_finished_execution"] * 20  # nothing else is written
+    for record in records:
+        stored = recording.get_execution(record.execution_id)
+        assert stored is not None and stored.status == ExecutionStatus.SUCCEEDED
+        assert stored.output == {"message": record.input["message"].upper()[::-1]}
+        assert express.running(record.execution_id) is None
+        history = [event.type for event in recording.get_history(record.execution_id)]
+        assert history.count("TaskSucceeded") == 2 and history[-1] == "ExecutionSucceeded"
+
+
+def test_a_failing_task_stores_the_execution_failed_with_its_error() -> None:
+    def refuse(_payload: Any) -> Any:
+        raise TaskError("Upper.Refused", "no capitals today")
+
+    invoker = FakeInvoker({**answers(), "upper": refuse})
+    recording, express = runner(invoker)
+    record = record_for({"message": "abc"})
+    asyncio.run(express.execute(record, compile_machine(TWO_TASKS)))
+
+    stored = recording.get_execution(record.execution_id)
+    assert stored is not None
+    assert (stored.status, stored.error, stored.cause) == (
+        ExecutionStatus.FAILED,
+        "Upper.Refused",
+        "no capitals today",
+    )
+    assert resources_called(invoker) == ["upper"]
+
+
+def test_a_storage_failure_at_the_end_still_releases_the_waiters() -> None:
+    from machinery.errors import StorageError
+
+    invoker = FakeInvoker(answers())
+    recording, express = runner(invoker)
+    record = record_for({"message": "abc"})
+    waiter = express.notifier.register(record.execution_id)
+    recording.fail_next("store_finished_execution", StorageError("disk on fire"))
+    with pytest.raises(StorageError):
+        asyncio.run(express.execute(record, compile_machine(TWO_TASKS)))
+    assert waiter.is_set()
+    assert express.running(record.execution_id) is None

@@ -1,0 +1,89 @@
+"""The worker on its own: a recording storage and a fake invoker, on the test's event loop (no thread, no
+socket, no sleep). What it writes, how often it reads, how it batches commits, and how it is fenced out."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from machinery.control.events import Orchestrator
+from machinery.errors import LeaseLost
+from machinery.runtime.worker import Worker, WorkerSettings
+from machinery.status import ExecutionStatus
+from machinery.storage.base import Storage
+from machinery.testing import FakeInvoker, RecordingStorage, resources_called
+
+TWO_TASKS = {
+    "StartAt": "Upper",
+    "States": {
+        "Upper": {"Type": "Task", "Resource": "upper", "Next": "Reverse"},
+        "Reverse": {"Type": "Task", "Resource": "reverse", "End": True},
+    },
+}
+
+
+def answers() -> dict[str, Any]:
+    return {
+        "upper": lambda payload: {"message": payload["message"].upper()},
+        "reverse": lambda payload: {"message": payload["message"][::-1]},
+    }
+
+
+def setup(invoker: FakeInvoker) -> tuple[RecordingStorage, Orchestrator, Worker]:
+    recording = RecordingStorage()
+    storage = cast(Storage, recording)
+    storage.save_workflow("two", {"name": "two"}, TWO_TASKS, [], False, 1.0)
+    orchestrator = Orchestrator(storage, WorkerSettings(finish_poll_interval=0))
+    worker = orchestrator.worker
+    assert worker is not None
+    worker.invoker = cast(Any, invoker)
+    recording.forget()
+    return recording, orchestrator, worker
+
+
+def test_a_workflow_runs_to_its_end_reading_its_branch_once() -> None:
+    invoker = FakeInvoker(answers())
+    recording, orchestrator, worker = setup(invoker)
+    record = orchestrator.start_event("two", {"message": "abc"})
+    assert asyncio.run(worker.run_until_idle()) == 1  # one claim; the rest is handed straight back
+
+    done = recording.get_execution(record.execution_id)
+    assert (done.status, done.output) == (ExecutionStatus.SUCCEEDED, {"message": "CBA"})
+    assert resources_called(invoker) == ["upper", "reverse"]
+    # The claimed start item reads the branch; the steps the commits hand back use the branch just
+    # written instead of reading it again.
+    assert len(recording.calls_to("get_branch")) == 1
+    assert len(recording.calls_to("commit_many")) == 3
+    history = [event.type for event in recording.get_history(record.execution_id)]
+    assert history[-1] == "ExecutionSucceeded" and history.count("TaskSucceeded") == 2
+
+
+def test_steps_ready_in_the_same_tick_share_one_group_commit() -> None:
+    invoker = FakeInvoker(answers())
+    recording, orchestrator, worker = setup(invoker)
+    ids = [orchestrator.start_event("two", {"message": f"m{n}"}).execution_id for n in range(5)]
+    asyncio.run(worker.run_until_idle())
+
+    batches = [len(call.args[0]) for call in recording.calls_to("commit_many")]
+    assert batches == [5, 5, 5]  # start → Upper, Upper → Reverse, Reverse → end: each for all five
+    for n, execution_id in enumerate(ids):
+        record = recording.get_execution(execution_id)
+        assert record.output == {"message": f"M{n}"[::-1]}
+
+
+def test_a_worker_whose_lease_was_taken_over_finds_its_commit_refused() -> None:
+    stolen: list[Any] = []
+    invoker = FakeInvoker(answers())
+    recording, orchestrator, worker = setup(invoker)
+    # While the call is in flight, the lease expires and another worker claims the task's item.
+    invoker.before_answer = lambda _effect, _identity: stolen.extend(recording.take_over_all("intruder"))
+    record = orchestrator.start_event("two", {"message": "abc"})
+    asyncio.run(worker.run_until_idle())
+
+    assert [(item.kind, item.owner) for item in stolen] == [("task", "intruder")]
+    assert [type(result) for result in recording.last_commit_results()] == [LeaseLost]
+    # The refused commit wrote nothing: the task is scheduled, not succeeded, and the intruder owns it.
+    history = [event.type for event in recording.get_history(record.execution_id)]
+    assert "TaskScheduled" in history and "TaskSucceeded" not in history
+    assert recording.get_execution(record.execution_id).status == ExecutionStatus.RUNNING
+    assert resources_called(invoker) == ["upper"]  # the worker went no further
