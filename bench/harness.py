@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.seed_workflow import child_process, git_revision, profiled, wait_healthy
+from bench.seed_workflow import child_pids, child_process, git_revision, profiled, wait_healthy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -33,6 +33,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address for every process")
     parser.add_argument("--database", help="SQLite file for machinery (default: a fresh temporary file)")
     parser.add_argument("--threads", type=int, help="waitress threads of the server (default: machinery's)")
+    parser.add_argument("--processes", type=int, help="machinery serve --processes N (default: machinery's)")
     parser.add_argument("--py-spy", metavar="FILE", help="run the server under py-spy record, writing FILE")
     parser.add_argument("--py-spy-format", default="flamegraph", choices=("flamegraph", "speedscope", "raw"))
     parser.add_argument(
@@ -75,6 +76,8 @@ def start_server(
     ]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if getattr(args, "processes", None):
+        command += ["--processes", str(args.processes)]
     command = profiled(args, command)
     process = stack.enter_context(child_process(command, env))
     wait_healthy(args.host, port, "/healthcheck", process)
@@ -93,14 +96,18 @@ def epoch(iso: str) -> float:
 
 
 def rss_mib(pid: int) -> float | None:
-    """Resident memory of ``pid`` in MiB, from ``VmRSS`` in ``/proc/<pid>/status``."""
+    """Resident memory of ``pid`` and its live descendants in MiB (``machinery serve --processes N`` is a
+    supervisor and N children), from ``VmRSS`` in ``/proc/<pid>/status``."""
     try:
+        own = None
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
+                own = int(line.split()[1]) / 1024.0
     except OSError:
         return None
-    return None
+    if own is None:
+        return None
+    return own + sum(rss_mib(child) or 0.0 for child in child_pids(pid))
 
 
 class RssSampler:

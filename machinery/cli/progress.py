@@ -224,13 +224,14 @@ def _marker(row: StateRow, event: Event) -> RenderableType:
     return Text("✓", style="green")
 
 
-def follow(client: Client, event: Event, display: Display) -> Event:
-    """Show ``event`` until it ends; returns its final record.
+def follow(client: Client, event: Event, display: Display, after: int = 0) -> Event:
+    """Show ``event`` until it ends (its history past the id ``after``); returns its final record.
 
     Reads the history past the last event seen, then long-polls the event for :data:`POLL_SECONDS`
     (which returns as soon as it ends), until a read made after the end.
     """
     progress = Progress()
+    progress.last_id = after
     display.start(event)
     try:
         while True:

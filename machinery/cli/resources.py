@@ -14,8 +14,10 @@ from machinery.cli.common import (
     complete_service,
     complete_workflow,
     read_definitions,
+    read_json,
 )
 from machinery.cli.output import duration, when
+from machinery.cli.running import follow_and_report, quiet_option
 from machinery.client import Event, HistoryEvent, Service, Workflow
 from machinery.status import ExecutionStatus
 
@@ -305,3 +307,30 @@ def stop_event(session: Session, event: str, error: str | None, cause: str | Non
     """Stop (abort) a running EVENT."""
     stopped = session.client.stop_event(event, error=error, cause=cause)
     session.output.record(event_fields(stopped), stopped.raw)
+
+
+@events.command("redrive")
+@click.argument("event", shell_complete=complete_event)
+@click.option("--input", "state_input", metavar="JSON|@FILE|-", help="the input of the state that runs again")
+@click.option("--no-wait", is_flag=True, help="print the record and return without following it")
+@quiet_option
+@api_command
+def redrive(session: Session, event: str, state_input: str | None, no_wait: bool, quiet: bool) -> None:
+    """Run a failed, timed-out or aborted EVENT again from what did not finish, and follow it as
+    `machinery watch` does (only what happens from the redrive on).
+
+    Exits with 0 when the execution then succeeds, 1 when it fails again, times out or is aborted.
+    """
+    client = session.client
+    newest = client.history_page(event, limit=1, reverse=True).events
+    if state_input is None:
+        redriven = client.redrive_event(event)
+    else:
+        redriven = client.redrive_event(event, state_input=read_json(state_input, "--input"))
+    if no_wait:
+        if session.output.as_json:
+            session.output.json(redriven.raw)
+        else:
+            click.echo(redriven.event_id)
+        return
+    follow_and_report(session, redriven, quiet, after=newest[0].id if newest else 0)

@@ -49,7 +49,7 @@ def run(session: Session, workflow: str, data: str, no_wait: bool, quiet: bool) 
         else:
             click.echo(event.event_id)
         return
-    _follow_and_report(session, event, quiet)
+    follow_and_report(session, event, quiet)
 
 
 @click.command()
@@ -61,7 +61,7 @@ def watch(session: Session, event: str, quiet: bool) -> None:
 
     Exits with 0 when the execution succeeds, 1 when it fails, times out or is aborted.
     """
-    _follow_and_report(session, session.client.get_event(event), quiet)
+    follow_and_report(session, session.client.get_event(event), quiet)
 
 
 def _display(session: Session) -> Display:
@@ -70,12 +70,13 @@ def _display(session: Session) -> Display:
     return LineDisplay(sys.stderr)
 
 
-def _follow_and_report(session: Session, event: Event, quiet: bool) -> None:
+def follow_and_report(session: Session, event: Event, quiet: bool, after: int = 0) -> None:
+    """Follow ``event`` (its history past ``after``) to its end, print its output, set the exit status."""
     try:
         if quiet:
             final = session.client.wait_for_event(event.event_id)
         else:
-            final = follow(session.client, event, _display(session))
+            final = follow(session.client, event, _display(session), after=after)
     except KeyboardInterrupt:
         session.output.note(f"\nstill running; follow it with: machinery watch {event.event_id}")
         sys.exit(EXIT_INTERRUPTED)

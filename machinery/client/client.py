@@ -25,6 +25,8 @@ DEFAULT_TIMEOUT = 30.0
 LONGEST_POLL_SECONDS = 60.0
 #: Events per page when an iterator follows the cursors.
 DEFAULT_PAGE_SIZE = 100
+#: "Not given", where ``None`` is a value (a state's input may be JSON null).
+_UNSET: Any = object()
 
 
 class Client:
@@ -263,9 +265,14 @@ class Client:
         body = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
         return Event.from_json(self._request("POST", f"/e/{_segment(event_id)}/stop", body=body))
 
-    def redrive_event(self, event_id: str) -> Event:
-        """``POST /e/<id>/redrive``: run a failed, timed-out or aborted event again from where it failed."""
-        return Event.from_json(self._request("POST", f"/e/{_segment(event_id)}/redrive", body={}))
+    def redrive_event(self, event_id: str, *, state_input: Any = _UNSET) -> Event:
+        """``POST /e/<id>/redrive``: run a failed, timed-out or aborted event again from what did not
+        finish (the event keeps its id and history; it is ``RUNNING`` again).
+
+        :param state_input: the input of the one state that runs again, instead of the one it had.
+        """
+        body = {} if state_input is _UNSET else {"input": state_input}
+        return Event.from_json(self._request("POST", f"/e/{_segment(event_id)}/redrive", body=body))
 
     # -- task callbacks (.waitForTaskToken) ----------------------------------------------------------------
 

@@ -149,6 +149,8 @@ class Event:
     output: Any = None
     error: str | None = None
     cause: str | None = None
+    redrive_count: int = 0
+    redriven_at: datetime | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -175,6 +177,8 @@ class Event:
             output=body.get("output"),
             error=body.get("error"),
             cause=body.get("cause"),
+            redrive_count=int(body.get("redrive_count") or 0),
+            redriven_at=parse_time(body.get("redriven_at")),
             raw=body,
         )
 

@@ -317,3 +317,21 @@ def test_a_terminal_gets_a_live_display(server: str) -> None:
     assert ESCAPE in text
     for state in ("upper", "reverse", "space-counter", "SUCCEEDED", '"space_count": 7'):
         assert state in text
+
+
+def test_events_redrive_follows_what_runs_again(server: str) -> None:
+    definition = {"StartAt": "Upper", "States": {"Upper": {"Type": "Task", "Resource": "upper", "End": True}}}
+    flow = define(server, definition)
+    failed = machinery(server, "run", flow, "--data", '{"text": "no message"}', "--json")
+    assert failed.returncode == 1
+    event_id = json.loads(failed.stdout)["event_id"]
+
+    redriven = machinery(server, "events", "redrive", event_id, "--input", '{"message": "hi"}')
+    assert redriven.returncode == 0, redriven.stderr
+    assert redriven.stdout == '{"message": "HI"}\n'
+    steps = [
+        line.split()[:2] for line in redriven.stderr.splitlines() if line.startswith(("entered", "finished"))
+    ]
+    assert steps == [["entered", "Upper"], ["finished", "Upper"]]  # only what ran again
+    again = machinery(server, "events", "redrive", event_id)
+    assert again.returncode == 3 and "409" in again.stderr

@@ -233,3 +233,19 @@ def test_task_callbacks(client: Client) -> None:
 def test_an_unreachable_server_raises() -> None:
     with Client("http://127.0.0.1:9", timeout=2) as unreachable, pytest.raises(ServerUnreachable):
         unreachable.list_services()
+
+
+def test_redrive_reruns_the_failed_state_with_a_new_input(client: Client) -> None:
+    name = unique("redrive")
+    definition = {"StartAt": "Upper", "States": {"Upper": {"Type": "Task", "Resource": "upper", "End": True}}}
+    client.create_workflow({"name": name, "definition": definition})
+    failed = client.start_event(name, {"text": "no message: upper refuses it"})
+    assert failed.status is ExecutionStatus.FAILED and failed.redrive_count == 0
+
+    redriven = client.redrive_event(failed.event_id, state_input={"message": "now it has one"})
+    assert redriven.event_id == failed.event_id and redriven.redrive_count == 1
+    assert redriven.redriven_at is not None
+    assert client.wait_for_event(failed.event_id, timeout=30).output == {"message": "NOW IT HAS ONE"}
+    assert "ExecutionRedriven" in [entry.type for entry in client.history(failed.event_id)]
+    with pytest.raises(ConflictError):
+        client.redrive_event(failed.event_id)  # it succeeded
