@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -9,6 +10,29 @@ import click
 from machinery.cli.common import Session, api_command, complete_workflow, read_definitions
 from machinery.cli.output import when
 from machinery.client import ConflictError, Schedule, Source
+
+
+def _lifecycle(
+    group: click.Group, noun: str, fields: Callable[[Any], list[tuple[str, str]]], notes: dict[str, str]
+) -> None:
+    """Add ``pause NAME``, ``resume NAME`` and ``delete NAME`` to ``group``, calling the client's
+    ``pause_<noun>``, ``resume_<noun>`` and ``delete_<noun>``; ``notes`` completes each command's help."""
+    for action in ("pause", "resume"):
+
+        def change(session: Session, name: str, action: str = action) -> None:
+            found = getattr(session.client, f"{action}_{noun}")(name)
+            session.output.record(fields(found), found.raw)
+
+        change.__doc__ = f"{action.capitalize()} {noun} NAME {notes[action]}"
+        group.command(action)(click.argument("name")(api_command(change)))
+
+    def delete(session: Session, name: str) -> None:
+        getattr(session.client, f"delete_{noun}")(name)
+        session.output.note(f"deleted {noun} {name}")
+
+    delete.__doc__ = f"Delete {noun} NAME {notes['delete']}"
+    group.command("delete")(click.argument("name")(api_command(delete)))
+
 
 # -- schedules ----------------------------------------------------------------------------------------------
 
@@ -102,31 +126,16 @@ def apply_schedules(session: Session, files: tuple[str, ...]) -> None:
     session.output.table(["NAME", "WORKFLOW", "SCHEDULE", "NEXT RUN"], rows, [s.raw for s in applied])
 
 
-@schedules.command("pause")
-@click.argument("name")
-@api_command
-def pause_schedule(session: Session, name: str) -> None:
-    """Pause schedule NAME (its cursor waits; ticks meanwhile are skipped)."""
-    found = session.client.pause_schedule(name)
-    session.output.record(_schedule_fields(found), found.raw)
-
-
-@schedules.command("resume")
-@click.argument("name")
-@api_command
-def resume_schedule(session: Session, name: str) -> None:
-    """Resume schedule NAME from now."""
-    found = session.client.resume_schedule(name)
-    session.output.record(_schedule_fields(found), found.raw)
-
-
-@schedules.command("delete")
-@click.argument("name")
-@api_command
-def delete_schedule(session: Session, name: str) -> None:
-    """Delete schedule NAME (the executions it started stay)."""
-    session.client.delete_schedule(name)
-    session.output.note(f"deleted schedule {name}")
+_lifecycle(
+    schedules,
+    "schedule",
+    _schedule_fields,
+    {
+        "pause": "(its cursor waits; the ticks meanwhile are skipped).",
+        "resume": "from now.",
+        "delete": "(the executions it started stay).",
+    },
+)
 
 
 # -- sources ------------------------------------------------------------------------------------------------
@@ -203,31 +212,16 @@ def apply_sources(session: Session, files: tuple[str, ...]) -> None:
     session.output.table(["NAME", "TYPE", "WORKFLOW", "URL"], rows, [s.raw for s in applied])
 
 
-@sources.command("pause")
-@click.argument("name")
-@api_command
-def pause_source(session: Session, name: str) -> None:
-    """Pause source NAME: its consumers stop (messages wait at the broker)."""
-    found = session.client.pause_source(name)
-    session.output.record(_source_fields(found), found.raw)
-
-
-@sources.command("resume")
-@click.argument("name")
-@api_command
-def resume_source(session: Session, name: str) -> None:
-    """Resume source NAME."""
-    found = session.client.resume_source(name)
-    session.output.record(_source_fields(found), found.raw)
-
-
-@sources.command("delete")
-@click.argument("name")
-@api_command
-def delete_source(session: Session, name: str) -> None:
-    """Delete source NAME and its rejected messages (the broker's queue or stream stays)."""
-    session.client.delete_source(name)
-    session.output.note(f"deleted source {name}")
+_lifecycle(
+    sources,
+    "source",
+    _source_fields,
+    {
+        "pause": "(its consumers stop; messages wait at the broker).",
+        "resume": "(its consumers start again).",
+        "delete": "and its rejected messages (the broker's queue or stream stays).",
+    },
+)
 
 
 @sources.command("rejections")
