@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import click
 
-from machinery.cli import admin, completion, resources, running, server
+from machinery.cli import admin, completion, resources, running, server, triggers
 from machinery.cli.base import RootGroup, configure_logging
 
 #: Every command of ``machinery``, in the order ``--help`` shows them.
@@ -40,6 +40,8 @@ COMMANDS: list[click.Command] = [
     resources.services,
     resources.workflows,
     resources.events,
+    triggers.schedules,
+    triggers.sources,
     completion.completion,
 ]
 

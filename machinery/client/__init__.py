@@ -30,7 +30,9 @@ from machinery.client.models import (
     EventPage,
     HistoryEvent,
     HistoryPage,
+    Schedule,
     Service,
+    Source,
     Workflow,
 )
 from machinery.status import ExecutionStatus
@@ -54,9 +56,11 @@ __all__ = [
     "PermissionDeniedError",
     "Problem",
     "ProtocolError",
+    "Schedule",
     "ServerError",
     "ServerUnreachable",
     "Service",
+    "Source",
     "TooLargeError",
     "UnsupportedMediaTypeError",
     "Workflow",

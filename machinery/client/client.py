@@ -12,7 +12,16 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from machinery.client.errors import Problem, ProtocolError, ServerUnreachable, api_error
-from machinery.client.models import Event, EventPage, HistoryEvent, HistoryPage, Service, Workflow
+from machinery.client.models import (
+    Event,
+    EventPage,
+    HistoryEvent,
+    HistoryPage,
+    Schedule,
+    Service,
+    Source,
+    Workflow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +298,73 @@ class Client:
     def task_heartbeat(self, task_token: str) -> None:
         """``POST /tasks/heartbeat``: the task is alive (pushes back its heartbeat deadline)."""
         self._request("POST", "/tasks/heartbeat", body={"taskToken": task_token})
+
+    # -- schedules ----------------------------------------------------------------------------------------
+
+    def list_schedules(self, workflow: str | None = None) -> list[Schedule]:
+        """``GET /schedules``: every schedule, or those of ``workflow``."""
+        body = self._request("GET", "/schedules", params={"workflow": workflow})
+        return [Schedule.from_json(item) for item in _items(body, "schedules")]
+
+    def get_schedule(self, name: str) -> Schedule:
+        """``GET /schedules/<name>``: with its state and next five run times."""
+        return Schedule.from_json(self._request("GET", f"/schedules/{_segment(name)}"))
+
+    def create_schedule(self, definition: Mapping[str, Any]) -> Schedule:
+        """``POST /schedules`` (a ``ConflictError`` when the name is taken)."""
+        return Schedule.from_json(self._request("POST", "/schedules", body=definition))
+
+    def update_schedule(self, name: str, changes: Mapping[str, Any]) -> Schedule:
+        """``PATCH /schedules/<name>``: change the fields given (not the name)."""
+        return Schedule.from_json(self._request("PATCH", f"/schedules/{_segment(name)}", body=changes))
+
+    def pause_schedule(self, name: str) -> Schedule:
+        """``POST /schedules/<name>/pause``."""
+        return Schedule.from_json(self._request("POST", f"/schedules/{_segment(name)}/pause"))
+
+    def resume_schedule(self, name: str) -> Schedule:
+        """``POST /schedules/<name>/resume``: the ticks missed while paused are skipped."""
+        return Schedule.from_json(self._request("POST", f"/schedules/{_segment(name)}/resume"))
+
+    def delete_schedule(self, name: str) -> None:
+        """``DELETE /schedules/<name>``."""
+        self._request("DELETE", f"/schedules/{_segment(name)}")
+
+    # -- event sources ------------------------------------------------------------------------------------
+
+    def list_sources(self) -> list[Source]:
+        """``GET /sources``: every event source with its state."""
+        body = self._request("GET", "/sources")
+        return [Source.from_json(item) for item in _items(body, "sources")]
+
+    def get_source(self, name: str) -> Source:
+        """``GET /sources/<name>``: its options and the state its consumers report."""
+        return Source.from_json(self._request("GET", f"/sources/{_segment(name)}"))
+
+    def create_source(self, definition: Mapping[str, Any]) -> Source:
+        """``POST /sources`` (a ``ConflictError`` when the broker's library is missing on the server)."""
+        return Source.from_json(self._request("POST", "/sources", body=definition))
+
+    def update_source(self, name: str, changes: Mapping[str, Any]) -> Source:
+        """``PATCH /sources/<name>``: change the fields given; its consumers restart."""
+        return Source.from_json(self._request("PATCH", f"/sources/{_segment(name)}", body=changes))
+
+    def pause_source(self, name: str) -> Source:
+        """``POST /sources/<name>/pause``: its consumers stop."""
+        return Source.from_json(self._request("POST", f"/sources/{_segment(name)}/pause"))
+
+    def resume_source(self, name: str) -> Source:
+        """``POST /sources/<name>/resume``."""
+        return Source.from_json(self._request("POST", f"/sources/{_segment(name)}/resume"))
+
+    def delete_source(self, name: str) -> None:
+        """``DELETE /sources/<name>`` (with its rejected messages)."""
+        self._request("DELETE", f"/sources/{_segment(name)}")
+
+    def source_rejections(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """``GET /sources/<name>/rejections``: the messages it rejected, newest first."""
+        body = self._request("GET", f"/sources/{_segment(name)}/rejections", params={"limit": limit})
+        return [dict(item) for item in _items(body, "rejections")]
 
     # -- the wire -----------------------------------------------------------------------------------------
 

@@ -267,3 +267,67 @@ class HistoryPage:
     event_id: str
     events: tuple[HistoryEvent, ...]
     next_cursor: int | None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule (``/schedules``): when it ticks, what it starts, its state and its next run times."""
+
+    name: str
+    schedule_id: str
+    workflow: str
+    expression: str
+    kind: str
+    timezone: str
+    overlap: str
+    catch_up: int
+    paused: bool
+    next_runs: tuple[datetime, ...]
+    state: Mapping[str, Any]
+    input: Any = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Schedule:
+        return cls(
+            name=str(body["name"]),
+            schedule_id=str(body["schedule_id"]),
+            workflow=str(body["workflow"]),
+            expression=str(body["expression"]),
+            kind=str(body.get("kind", "cron")),
+            timezone=str(body.get("timezone", "UTC")),
+            overlap=str(body.get("overlap", "skip")),
+            catch_up=int(body.get("catch_up", 0)),
+            paused=bool(body.get("paused", False)),
+            next_runs=tuple(_required_time(run) for run in body.get("next_runs") or ()),
+            state=dict(body.get("state") or {}),
+            input=body.get("input"),
+            raw=body,
+        )
+
+
+@dataclass(frozen=True)
+class Source:
+    """An event source (``/sources``): a broker subscription that starts executions, and its state."""
+
+    name: str
+    source_id: str
+    workflow: str
+    type: str
+    url: str
+    enabled: bool
+    state: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Source:
+        return cls(
+            name=str(body["name"]),
+            source_id=str(body["source_id"]),
+            workflow=str(body["workflow"]),
+            type=str(body["type"]),
+            url=str(body["url"]),
+            enabled=bool(body.get("enabled", True)),
+            state=dict(body.get("state") or {}),
+            raw=body,
+        )

@@ -75,6 +75,7 @@ from machinery.storage.mongo_documents import (
     start_doc,
     webhook_doc,
     work_doc,
+    work_item,
 )
 from machinery.storage.mongo_redrive import MongoRedrive
 from machinery.storage.mongo_resources import MongoResources
@@ -573,18 +574,7 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, M
                         extra={"execution_id": doc["execution_id"]},
                     )
                 continue
-            claimed.append(
-                WorkItem(
-                    execution_id=doc["execution_id"],
-                    branch_id=doc["branch_id"],
-                    kind=doc["kind"],
-                    due_at=doc["due_at"],
-                    payload=loads(doc["payload"]),
-                    work_id=doc["_id"],
-                    owner=doc["owner"],
-                    fence=doc["fence"],
-                )
-            )
+            claimed.append(work_item(doc))
         return claimed
 
     @driver_errors

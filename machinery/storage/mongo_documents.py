@@ -134,6 +134,20 @@ def join_of(branch: Branch) -> str | None:
 # work --------------------------------------------------------------------------------------------------
 
 
+def work_item(doc: Doc) -> WorkItem:
+    """A stored work item document as the runtime sees it."""
+    return WorkItem(
+        execution_id=doc["execution_id"],
+        branch_id=doc["branch_id"],
+        kind=doc["kind"],
+        due_at=doc["due_at"],
+        payload=loads(doc["payload"]),
+        work_id=doc["_id"],
+        owner=doc["owner"],
+        fence=doc["fence"],
+    )
+
+
 def work_doc(item: WorkItem) -> Doc:
     """The fields of a new work item that an intent carries (lease fields are added on insert)."""
     return {

@@ -17,7 +17,7 @@ from pymongo.collection import Collection
 
 from machinery.storage.base import CommitResult, NewExecution, StartResult, WorkItem
 from machinery.storage.mongo_definitions import driver_errors
-from machinery.storage.mongo_documents import Doc, dumps, execution_doc, loads, work_doc
+from machinery.storage.mongo_documents import Doc, dumps, execution_doc, work_doc, work_item
 
 
 class MongoTriggers:
@@ -103,19 +103,7 @@ class MongoTriggers:
             {"execution_id": execution_id, "done": False, "kind": {"$ne": "intent"}},
             sort=[("due_at", ASCENDING), ("_id", ASCENDING)],
         )
-        return [
-            WorkItem(
-                execution_id=doc["execution_id"],
-                branch_id=doc["branch_id"],
-                kind=doc["kind"],
-                due_at=doc["due_at"],
-                payload=loads(doc["payload"]),
-                work_id=doc["_id"],
-                owner=doc["owner"],
-                fence=doc["fence"],
-            )
-            for doc in found
-        ]
+        return [work_item(doc) for doc in found]
 
     @driver_errors
     def replace_work(self, execution_id: str, work: Sequence[WorkItem]) -> None:
