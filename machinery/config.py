@@ -41,6 +41,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "seconds between looks for executions another process finished while a request waits (0: never)",
     ),
     "MAX_IN_FLIGHT": (1024, "work items one worker runs at once"),
+    # Limits at the door (docs/security.md): each refusal names its limit and this setting.
+    "MAX_BODY_BYTES": (2097152, "maximum bytes of a request body (413, refused before it is read)"),
+    "MAX_JSON_DEPTH": (128, "maximum nesting of arrays and objects in a request body (400)"),
+    "MAX_DEFINITION_BYTES": (1048576, "maximum bytes of a workflow definition, AWS's 1 MiB (409)"),
+    "MAX_STATES": (10000, "maximum states of a workflow definition, nested ones included (409)"),
     "REDRIVE_DAYS": (
         14.0,
         "days after its end that a failed, timed-out or aborted execution may be redriven",

@@ -9,9 +9,11 @@ from typing import Any
 from flask import Flask
 
 from machinery import auth
+from machinery.api import requests
 from machinery.api.errors import register_error_handlers
 from machinery.config import DEFAULTS, auth_settings, worker_settings
 from machinery.control.events import Orchestrator
+from machinery.limits import InputLimits
 from machinery.storage import open_storage
 from machinery.storage.sqlite import SQLiteStorage
 from machinery.telemetry import metrics as telemetry_metrics
@@ -26,7 +28,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("MACHINERY")
     if test_config:
         app.config.update(test_config)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     telemetry_metrics.configure(int(app.config["METRICS_MAX_LABEL_VALUES"]))
     storage = open_storage(
         str(app.config["DATABASE_URL"]),
@@ -51,9 +52,22 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         orchestrator.start()
         atexit.register(orchestrator.stop)
 
-    from machinery.api import events, health, metrics, schedules, services, sources, tasks, tokens, workflows
+    requests.install(app, InputLimits.from_config(app.config))
 
-    for module in (health, services, workflows, events, tasks, tokens, metrics, schedules, sources):
+    from machinery.api import (
+        docs,
+        events,
+        health,
+        metrics,
+        schedules,
+        services,
+        sources,
+        tasks,
+        tokens,
+        workflows,
+    )
+
+    for module in (health, services, workflows, events, tasks, tokens, metrics, schedules, sources, docs):
         app.register_blueprint(module.blueprint)
     from machinery.aws import blueprint as aws_blueprint
 

@@ -1,34 +1,66 @@
-"""``/e``: events (executions): start, read, long-poll, list, history, stop."""
+"""``/e``: events (executions): start, read, long-poll, list, history, stop, redrive."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from machinery import shapes
 from machinery.api import orchestrator_of
-from machinery.api.bodies import bool_arg, int_arg, json_body, number_arg
-from machinery.engine.interpreter import iso_time
-from machinery.errors import BadRequest, FieldIssue
-from machinery.runtime.webhooks import event_record
+from machinery.api.spec import Body, Link, Param, Reply, operation
+from machinery.control import schemas
 from machinery.status import ExecutionStatus
-from machinery.storage.base import HISTORY_END
 
 blueprint = Blueprint("events", __name__, url_prefix="/e")
 
+_EVENT_ID = {"event_id": "the event's id"}
+_LINKS = {
+    "GetEvent": Link("getEvent", {"ref": "$response.body#/event_id"}, "read it (long-poll with wait)"),
+    "GetHistory": Link("getHistory", {"event_id": "$response.body#/event_id"}, "its history"),
+    "StopEvent": Link("stopEvent", {"event_id": "$response.body#/event_id"}, "stop it"),
+}
 
-@blueprint.post("/<workflow_ref>")
-def create_event(workflow_ref: str) -> tuple[Response, int]:
-    """``POST /e/<workflow>``: start an event; 201 when it ends within the wait, else 202."""
+
+# POST /e/<ref> and GET /e/<ref> share one templated path, so they share the parameter's name (OpenAPI
+# treats /e/{a} and /e/{b} as the same path): a workflow for POST, an event for GET.
+@blueprint.post("/<ref>")
+@operation(
+    "Send an event (start an execution)",
+    tag="events",
+    description="Starts an execution of the workflow's latest version with the event data and waits up to "
+    "`wait` seconds (default `MACHINERY_SYNC_WAIT`) for it to end. Data beyond `MACHINERY_DATA_LIMIT` "
+    "bytes is refused (413) before anything is stored.",
+    path={"ref": Param("the workflow's id or name", example="process-text")},
+    query=schemas.START_EVENT_QUERY,
+    body=Body(
+        schemas.EVENT_BODY,
+        "the event data, or the seed's envelope around it",
+        invalid=None,  # any JSON is event data; the use case checks the envelope and the declared inputs
+        allow_null=True,
+        examples={"seed": {"data": {"message": "The Sun will rise in the morning !"}}},
+    ),
+    replies=(
+        Reply(201, "the event ended within `wait`: its final record", shapes.EVENT_RECORD, links=_LINKS),
+        Reply(
+            202,
+            "the event is still running (or `wait=0`): its record so far",
+            shapes.EVENT_RECORD,
+            headers={"Location": "the event's URL (`/e/<event_id>`)"},
+            links=_LINKS,
+        ),
+    ),
+    problems=(422,),
+)
+def create_event(ref: str, body: Any, query: dict[str, Any]) -> tuple[Response, int]:
+    """Start an execution with the event; 201 once it ended within the wait, else 202."""
     orchestrator = orchestrator_of(current_app)
-    body = json_body(allow_null=True)
-    wait = number_arg("wait", float(current_app.config["SYNC_WAIT"]), maximum=3600)
-    record = orchestrator.start_event(workflow_ref, body, traceparent=request.headers.get("traceparent"))
+    wait = query["wait"] if query["wait"] is not None else float(current_app.config["SYNC_WAIT"])
+    record = orchestrator.start_event(ref, body, traceparent=request.headers.get("traceparent"))
     if wait > 0:
         record = orchestrator.wait_event(record.execution_id, wait)
-    response = jsonify(event_record(record, orchestrator.webhook_status(record)))
+    response = jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))
     if record.status == ExecutionStatus.RUNNING:
         response.headers["Location"] = f"/e/{record.execution_id}"
         return response, 202
@@ -36,54 +68,58 @@ def create_event(workflow_ref: str) -> tuple[Response, int]:
 
 
 @blueprint.get("")
-def list_events() -> Response:
-    """``GET /e``: a page of events, newest first, filtered by workflow, status or parent."""
+@operation(
+    "List events",
+    tag="events",
+    description="Top-level events, newest first (with `parent`, that event's child executions instead).",
+    query=schemas.LIST_EVENTS_QUERY,
+    replies=(Reply(200, "one page of events", shapes.EVENT_LIST),),
+    problems=(404,),
+)
+def list_events(query: dict[str, Any]) -> Response:
+    """One page of events, newest first."""
     orchestrator = orchestrator_of(current_app)
-    limit = int_arg("limit", 50, minimum=1, maximum=1000) or 50
+    status = None if query["status"] is None else ExecutionStatus(query["status"])
     records, cursor = orchestrator.list_events(
-        request.args.get("workflow"),
-        request.args.get("status"),
-        limit,
-        request.args.get("cursor"),
-        request.args.get("parent"),
+        query["workflow"], status, query["limit"], query["cursor"], query["parent"]
     )
-    events = [event_record(r, orchestrator.webhook_status(r)) for r in records]
+    events = [shapes.event_record(r, orchestrator.webhook_status(r)) for r in records]
     return jsonify({"events": events, "next_cursor": cursor})
 
 
-@blueprint.get("/<event_id>")
-def get_event(event_id: str) -> Response:
+@blueprint.get("/<ref>")
+@operation(
+    "Read an event",
+    tag="events",
+    path={"ref": "the event's id"},
+    query=schemas.GET_EVENT_QUERY,
+    replies=(Reply(200, "the event's record (once it ended, or when `wait` ran out)", shapes.EVENT_RECORD),),
+)
+def get_event(ref: str, query: dict[str, Any]) -> Response:
+    """An event's record, long-polled with ``wait``."""
     orchestrator = orchestrator_of(current_app)
-    wait = number_arg("wait", 0.0, maximum=3600)
-    record = orchestrator.wait_event(event_id, wait) if wait > 0 else orchestrator.get_event(event_id)
-    return jsonify(event_record(record, orchestrator.webhook_status(record)))
+    wait = query["wait"]
+    record = orchestrator.wait_event(ref, wait) if wait > 0 else orchestrator.get_event(ref)
+    return jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))
 
 
 @blueprint.get("/<event_id>/history")
-def get_history(event_id: str) -> Response:
-    """``GET /e/<id>/history``: a page of the history, with the cursor of the next."""
-    after = int_arg("after", None, minimum=0, maximum=HISTORY_END)
-    limit = int_arg("limit", None, minimum=1, maximum=1000)
-    reverse = bool_arg("reverse", False)
-    events, cursor = orchestrator_of(current_app).history(event_id, after, limit, reverse)
-    # Whole histories run to tens of thousands of events, most sharing a few types and, within a step,
-    # one timestamp: each is formatted once (the console reads a 10,000-item Map's 40,000 events).
-    stamps: dict[float, str] = {}
-    rendered: list[dict[str, Any]] = []
-    for event in events:
-        stamp = stamps.get(event.timestamp)
-        if stamp is None:
-            stamp = stamps[event.timestamp] = iso_time(event.timestamp)
-        rendered.append(
-            {
-                "id": event.event_id,
-                "previousEventId": event.event_id - 1,
-                "timestamp": stamp,
-                "type": event.type,
-                details_key(event.type): event.details,
-            }
-        )
-    body = {"event_id": event_id, "events": rendered, "next_cursor": cursor}
+@operation(
+    "Read an event's history",
+    tag="events",
+    description="Step Functions' event types, oldest first (or newest first with `reverse`), page by page "
+    "with `limit` and `after`.",
+    path=_EVENT_ID,
+    query=schemas.HISTORY_QUERY,
+    replies=(Reply(200, "one page of the history", shapes.HISTORY_PAGE),),
+)
+def get_history(event_id: str, query: dict[str, Any]) -> Response:
+    """One page of an event's history."""
+    events, cursor = orchestrator_of(current_app).history(
+        event_id, query["after"], query["limit"], query["reverse"]
+    )
+    body = {"event_id": event_id, "events": shapes.history_events_json(events), "next_cursor": cursor}
+    # Whole histories run to tens of thousands of events: orjson writes them several times faster.
     try:
         return Response(orjson.dumps(body), mimetype="application/json")
     except TypeError:  # orjson refuses what json writes (integers past 64 bits): the slow path then
@@ -91,60 +127,45 @@ def get_history(event_id: str) -> Response:
 
 
 @blueprint.post("/<event_id>/stop")
-def stop_event(event_id: str) -> Response:
-    """``POST /e/<id>/stop``: abort a running event (409 if it has ended)."""
-    body: Any = json_body(allow_null=True) if request.get_data() else {}
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be an object", issues=[FieldIssue("(body)", "expected an object")])
-    error, cause = body.get("error"), body.get("cause")
-    issues = [
-        FieldIssue(k, "must be a string")
-        for k, v in (("error", error), ("cause", cause))
-        if v is not None and not isinstance(v, str)
-    ]
-    if issues:
-        raise BadRequest("invalid stop request", issues=issues)
+@operation(
+    "Stop an event",
+    tag="events",
+    description="Aborts a running event (and its child executions) with an optional error and cause.",
+    path=_EVENT_ID,
+    body=Body(schemas.STOP, "why (optional)", required=False, allow_null=True),
+    replies=(Reply(200, "the event's record, now ABORTED", shapes.EVENT_RECORD),),
+    problems=(409,),
+)
+def stop_event(event_id: str, body: Any) -> Response:
+    """Abort a running event."""
+    reason = body or {}
     orchestrator = orchestrator_of(current_app)
-    record = orchestrator.stop_event(event_id, error, cause)
-    return jsonify(event_record(record, orchestrator.webhook_status(record)))
+    record = orchestrator.stop_event(event_id, reason.get("error"), reason.get("cause"))
+    return jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))
 
 
 @blueprint.post("/<event_id>/redrive")
-def redrive_event(event_id: str) -> Response:
-    """Rerun a FAILED, TIMED_OUT or ABORTED event from what did not finish; ``{"input": ...}`` (optional)
-    replaces the input of the one state that runs again."""
-    body: Any = json_body(allow_null=True) if request.get_data() else {}
-    if body is None:
-        body = {}
-    if not isinstance(body, dict) or set(body) - {"input"}:
-        extra = sorted(set(body) - {"input"}) if isinstance(body, dict) else []
-        raise BadRequest(
-            "the body must be an object with at most 'input'",
-            issues=[
-                FieldIssue(
-                    extra[0] if extra else "(body)", "is not a known field" if extra else "expected an object"
-                )
-            ],
-        )
+@operation(
+    "Redrive an event",
+    tag="events",
+    description="Reruns a FAILED, TIMED_OUT or ABORTED event from what did not finish (as Step Functions' "
+    "RedriveExecution); `input` replaces the input of the one state that runs again.",
+    path=_EVENT_ID,
+    body=Body(
+        schemas.REDRIVE,
+        "a new input for the state that runs again (optional)",
+        required=False,
+        allow_null=True,
+    ),
+    replies=(Reply(200, "the event's record, RUNNING again", shapes.EVENT_RECORD, links=_LINKS),),
+    problems=(409,),
+)
+def redrive_event(event_id: str, body: Any) -> Response:
+    """Rerun a failed, timed-out or aborted event from what did not finish."""
     orchestrator = orchestrator_of(current_app)
     record = (
         orchestrator.redrive_event(event_id, body["input"])
-        if "input" in body
+        if body and "input" in body
         else orchestrator.redrive_event(event_id)
     )
-    return jsonify(event_record(record))
-
-
-@cache
-def details_key(event_type: str) -> str:
-    """Step Functions names each event's details after its type.
-
-    ``TaskSucceeded`` → ``taskSucceededEventDetails``.
-    """
-    if event_type.endswith("StateEntered"):
-        return "stateEnteredEventDetails"
-    if event_type.endswith("StateExited"):
-        return "stateExitedEventDetails"
-    return event_type[0].lower() + event_type[1:] + "EventDetails"
+    return jsonify(shapes.event_record(record))

@@ -11,12 +11,14 @@ import time
 from flask import Blueprint, Response, current_app
 
 from machinery.api import orchestrator_of
+from machinery.api.spec import undocumented
 from machinery.telemetry import metrics
 
 blueprint = Blueprint("metrics", __name__)
 
 
 @blueprint.get("/metrics")
+@undocumented("Prometheus' text format for scrapers, not JSON (docs/observability.md lists the metrics)")
 def scrape() -> Response:
     storage = orchestrator_of(current_app).storage
 

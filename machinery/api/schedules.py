@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
 from machinery.api import orchestrator_of
-from machinery.api.bodies import json_body
+from machinery.api.spec import Body, Reply, operation
 from machinery.control import schedules
 from machinery.runtime.schedules import Schedule
 
 blueprint = Blueprint("schedules", __name__, url_prefix="/schedules")
+
+_NAME = {"name": "the schedule's name"}
+#: The record schedule_json renders (its fields: docs/triggers.md).
+_SCHEDULE = {"type": "object", "description": "a schedule: its definition, state and next run times"}
+_LIST = {
+    "type": "object",
+    "required": ["schedules"],
+    "properties": {"schedules": {"type": "array", "items": _SCHEDULE}},
+}
+_QUERY = {"workflow": {"type": "string", "description": "only this workflow's schedules (id or name)"}}
 
 
 def _answer(schedule: Schedule) -> Response:
@@ -22,10 +33,18 @@ def _answer(schedule: Schedule) -> Response:
 
 
 @blueprint.post("")
-def create_schedule() -> tuple[Response, int]:
+@operation(
+    "Create a schedule",
+    tag="schedules",
+    body=Body(schedules.SCHEDULE_BODY, "the schedule", invalid=None),  # control checks it, and more
+    replies=(Reply(201, "the schedule", _SCHEDULE, headers={"Location": "the schedule's URL"}),),
+    problems=(409, 422),
+)
+def create_schedule(body: Any) -> tuple[Response, int]:
+    """Create a schedule and arm its cursor."""
     orchestrator = orchestrator_of(current_app)
     schedule = schedules.create_schedule(
-        orchestrator.storage, json_body(), time.time(), orchestrator.settings.outbound
+        orchestrator.storage, body, time.time(), orchestrator.settings.outbound
     )
     response = _answer(schedule)
     response.headers["Location"] = f"/schedules/{schedule.name}"
@@ -33,23 +52,32 @@ def create_schedule() -> tuple[Response, int]:
 
 
 @blueprint.get("")
-def list_schedules() -> Response:
+@operation("List schedules", tag="schedules", query=_QUERY, replies=(Reply(200, "every schedule", _LIST),))
+def list_schedules(query: dict[str, Any]) -> Response:
     storage = orchestrator_of(current_app).storage
     now = time.time()
-    found = schedules.list_schedules(storage, request.args.get("workflow"))
+    found = schedules.list_schedules(storage, query["workflow"])
     return jsonify({"schedules": [schedules.schedule_json(storage, s, now) for s in found]})
 
 
 @blueprint.get("/<name>")
+@operation("Read a schedule", tag="schedules", path=_NAME, replies=(Reply(200, "the schedule", _SCHEDULE),))
 def get_schedule(name: str) -> Response:
     storage = orchestrator_of(current_app).storage
     return jsonify(schedules.schedule_json(storage, schedules.find_schedule(storage, name), time.time()))
 
 
 @blueprint.patch("/<name>")
-def update_schedule(name: str) -> Response:
+@operation(
+    "Change a schedule",
+    tag="schedules",
+    path=_NAME,
+    body=Body(schedules.SCHEDULE_UPDATE, "the fields to change", invalid=None),
+    replies=(Reply(200, "the schedule", _SCHEDULE),),
+    problems=(409, 422),
+)
+def update_schedule(name: str, body: Any) -> Response:
     orchestrator = orchestrator_of(current_app)
-    body = json_body()
     return _answer(
         schedules.update_schedule(
             orchestrator.storage, name, body, time.time(), orchestrator.settings.outbound
@@ -58,16 +86,19 @@ def update_schedule(name: str) -> Response:
 
 
 @blueprint.post("/<name>/pause")
+@operation("Pause a schedule", tag="schedules", path=_NAME, replies=(Reply(200, "the schedule", _SCHEDULE),))
 def pause_schedule(name: str) -> Response:
     return _answer(schedules.pause_schedule(orchestrator_of(current_app).storage, name, time.time()))
 
 
 @blueprint.post("/<name>/resume")
+@operation("Resume a schedule", tag="schedules", path=_NAME, replies=(Reply(200, "the schedule", _SCHEDULE),))
 def resume_schedule(name: str) -> Response:
     return _answer(schedules.resume_schedule(orchestrator_of(current_app).storage, name, time.time()))
 
 
 @blueprint.delete("/<name>")
+@operation("Delete a schedule", tag="schedules", path=_NAME, replies=(Reply(204, "deleted"),))
 def delete_schedule(name: str) -> Response:
     schedules.delete_schedule(orchestrator_of(current_app).storage, name)
     return Response(status=204)

@@ -3,42 +3,58 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from machinery.api.bodies import json_body
+from machinery import shapes
+from machinery.api.spec import Body, Reply, operation
 from machinery.auth import gate_of
 from machinery.auth.tokens import create_token, issued_json, revoke_token, token_json
-from machinery.errors import Conflict, FieldIssue
+from machinery.control import schemas
+from machinery.errors import Conflict
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/tokens")
 
 
 @blueprint.get("")
+@operation(
+    "List API tokens", tag="tokens", replies=(Reply(200, "every token (never a secret)", shapes.TOKEN_LIST),)
+)
 def list_tokens() -> Response:
     storage = gate_of(current_app).storage
     return jsonify({"tokens": [token_json(record) for record in storage.list_api_tokens()]})
 
 
 @blueprint.post("")
-def create() -> tuple[Response, int]:
-    """``POST /tokens``: create an API token (``name``, ``scope``); the secret is answered once."""
-    body = json_body()
-    if not isinstance(body, dict):
-        raise Conflict("the body must be an object", issues=[FieldIssue("(body)", "expected an object")])
-    unknown = sorted(set(body) - {"name", "scope"})
-    if unknown:
-        raise Conflict(
-            "unknown fields", issues=[FieldIssue(name, "is not a token field") for name in unknown]
-        )
+@operation(
+    "Create an API token",
+    operation_id="createToken",
+    tag="tokens",
+    description="The answer holds the token and its SigV4 secret: they are shown this once.",
+    body=Body(schemas.TOKEN, "its name and scope (default read)", invalid=Conflict),
+    replies=(Reply(201, "the token with its secrets", shapes.ISSUED_TOKEN),),
+    problems=(409,),
+)
+def create(body: dict[str, Any]) -> tuple[Response, int]:
+    """Create an API token; its secrets are answered this once."""
     gate = gate_of(current_app)
-    issued = create_token(gate.storage, gate.keys, body.get("name"), body.get("scope", "read"), time.time())
+    issued = create_token(gate.storage, gate.keys, body["name"], body.get("scope", "read"), time.time())
     gate.tokens_changed()
     return jsonify(issued_json(issued)), 201
 
 
 @blueprint.delete("/<ref>")
+@operation(
+    "Revoke an API token",
+    operation_id="revokeToken",
+    tag="tokens",
+    description="Its bearer value, sessions and SigV4 keys stop working at once.",
+    path={"ref": "the token's id or name"},
+    replies=(Reply(204, "revoked"),),
+)
 def revoke(ref: str) -> Response:
+    """Revoke an API token by id or name."""
     gate = gate_of(current_app)
     revoke_token(gate.storage, ref)
     gate.tokens_changed()

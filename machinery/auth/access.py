@@ -54,9 +54,9 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("DELETE", "/w/<ref>"): Access.WRITE,
     ("GET", "/w/<ref>/versions"): Access.READ,
     # events (executions)
-    ("POST", "/e/<workflow_ref>"): Access.WRITE,
+    ("POST", "/e/<ref>"): Access.WRITE,
     ("GET", "/e"): Access.READ,
-    ("GET", "/e/<event_id>"): Access.READ,
+    ("GET", "/e/<ref>"): Access.READ,
     ("GET", "/e/<event_id>/history"): Access.READ,
     ("POST", "/e/<event_id>/stop"): Access.WRITE,
     ("POST", "/e/<event_id>/redrive"): Access.WRITE,
@@ -64,6 +64,12 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/tasks/success"): Access.TASK_TOKEN,
     ("POST", "/tasks/failure"): Access.TASK_TOKEN,
     ("POST", "/tasks/heartbeat"): Access.TASK_TOKEN,
+    # the API's description (machinery.api.docs): what a client needs to find its way in
+    ("GET", "/openapi.json"): Access.PUBLIC,
+    ("GET", "/docs"): Access.PUBLIC,
+    ("GET", "/docs/assets/<path:name>"): Access.PUBLIC,
+    ("GET", "/problems"): Access.PUBLIC,
+    ("GET", "/problems/<code>"): Access.PUBLIC,
     # schedules (issue 12)
     ("POST", "/schedules"): Access.WRITE,
     ("GET", "/schedules"): Access.READ,

@@ -6,7 +6,6 @@ import json
 import time
 from typing import Any
 
-from machinery.api.events import details_key
 from machinery.aws import paging
 from machinery.aws.arns import Scope, parse
 from machinery.aws.errors import AwsError, execution_does_not_exist, invalid_arn, validation
@@ -18,12 +17,13 @@ from machinery.aws.machines import (
 )
 from machinery.aws.maprun import child_ids, map_run_arn, run_of_child
 from machinery.aws.model import service_model
-from machinery.aws.protocol import Call, action
+from machinery.aws.protocol import Call, action, read_json
 from machinery.control import statemachines as sm
 from machinery.control.events import EventRequest, ExecutionNameTaken
 from machinery.control.names import name_problem
 from machinery.control.redrive import NotRedrivable, redrive_status
 from machinery.errors import NotFound
+from machinery.shapes import details_key
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import ExecutionRecord, StoredEvent, new_id
 
@@ -162,10 +162,7 @@ def _start_request(params: dict[str, Any]) -> EventRequest:
     if name is not None and name_problem(name) is not None:
         raise AwsError("InvalidName", f"Invalid Name: '{name}'")
     text = params.get("input", "{}")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise AwsError("InvalidExecutionInput", f"Invalid State Machine Execution Input: '{exc}'") from None
+    data = read_json(text, "InvalidExecutionInput", "Invalid State Machine Execution Input: '{}'")
     return EventRequest(data, None, name)
 
 

@@ -18,7 +18,7 @@ from machinery.aws.errors import (
     state_machine_does_not_exist,
     validation,
 )
-from machinery.aws.protocol import Call, action
+from machinery.aws.protocol import Call, action, read_json
 from machinery.control import definitions
 from machinery.control import statemachines as sm
 from machinery.control.names import name_problem
@@ -102,16 +102,15 @@ def machine_type(workflow: WorkflowRecord) -> str:
     return "EXPRESS" if workflow.express else "STANDARD"
 
 
+#: The message of a definition that is not JSON, as AWS words it (``{}``: the reason).
+INVALID_JSON_DEFINITION = "Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION: {}'"
+
+
 # definitions ------------------------------------------------------------------------------------------
 
 
 def _parse_definition(text: str) -> dict[str, Any]:
-    try:
-        parsed = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise AwsError(
-            "InvalidDefinition", f"Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION: {exc}'"
-        ) from None
+    parsed = read_json(text, "InvalidDefinition", INVALID_JSON_DEFINITION)
     if not isinstance(parsed, dict):
         raise AwsError(
             "InvalidDefinition",

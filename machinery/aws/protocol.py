@@ -19,12 +19,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from machinery.api.requests import input_limits
+from machinery.api.spec import undocumented
 from machinery.aws.arns import Scope
 from machinery.aws.errors import AwsError, unknown_operation
 from machinery.aws.model import check_input, operation
 from machinery.aws.sigv4 import caller
 from machinery.control.events import Orchestrator
 from machinery.errors import MachineryError, StorageError
+from machinery.limits import JsonRefused, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,9 @@ def action(name: str) -> Callable[[Handler], Handler]:
 
 
 @blueprint.post("/")
+@undocumented(
+    "the AWS Step Functions JSON 1.0 protocol (X-Amz-Target actions): AWS's API reference and docs/aws-api.md"
+)
 def dispatch() -> Response:
     try:
         return answer(handle(request.headers.get("X-Amz-Target", ""), request.get_data(cache=True)), 200)
@@ -106,6 +112,15 @@ def http_error(error: HTTPException) -> Response:
     )
 
 
+@blueprint.errorhandler(Exception)
+def unexpected(error: Exception) -> Response:
+    """A bug, in AWS's shape (``InternalFailure``, which SDKs retry), never the native problem body."""
+    logger.exception("AWS API: unexpected error", exc_info=error)
+    return answer(
+        {"__type": "InternalFailure", "message": "unexpected server error; see the server log"}, 500
+    )
+
+
 def handle(target: str, raw: bytes) -> dict[str, Any]:
     """Run the action ``target`` names with the JSON input ``raw``; its output."""
     name = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else ""
@@ -115,12 +130,20 @@ def handle(target: str, raw: bytes) -> dict[str, Any]:
         raise unknown_operation(target)
     config = current_app.config
     who = caller(request.headers, str(config["AWS_REGION"]), str(config["AWS_ACCOUNT"]))
-    try:
-        params = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AwsError("SerializationException", f"the body is not valid JSON: {exc}") from exc
+    params = read_json(raw, "SerializationException", "the body is not valid JSON: {}") if raw.strip() else {}
     if not isinstance(params, dict):
         raise AwsError("SerializationException", "the body must be a JSON object")
     check_input(model, params)
     orchestrator: Orchestrator = current_app.extensions["machinery"]
     return handler(Call(Scope(who.region, who.account), orchestrator, dict(config)), params)
+
+
+def read_json(text: str | bytes, error: str, message: str) -> Any:
+    """JSON text of a request — its body, or a string member holding JSON (``input``, ``definition``,
+    ``output``) — read as every front door reads it (:func:`machinery.limits.load_json`: no ``NaN``, no
+    number beyond a double, no lone surrogate, bounded nesting). Otherwise the AWS error ``error``, whose
+    ``message`` has ``{}`` where the reason goes."""
+    try:
+        return load_json(text, input_limits(current_app))
+    except JsonRefused as refused:
+        raise AwsError(error, message.format(refused.message)) from None

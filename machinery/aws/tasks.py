@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from machinery.aws import paging
 from machinery.aws.arns import parse, resource_key, state_machine_ref
 from machinery.aws.errors import AwsError, resource_not_found
 from machinery.aws.machines import machine_named
-from machinery.aws.protocol import Call, action
+from machinery.aws.protocol import Call, action, read_json
 from machinery.control import activities
 from machinery.control import statemachines as sm
 from machinery.control.names import name_problem
@@ -37,10 +36,7 @@ def _report(call: Call, token: str, outcome: dict[str, Any]) -> dict[str, Any]:
 
 @action("SendTaskSuccess")
 def send_task_success(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        output = json.loads(params["output"])
-    except (ValueError, RecursionError) as exc:
-        raise AwsError("InvalidOutput", f"Invalid Output: '{exc}'") from None
+    output = read_json(params["output"], "InvalidOutput", "Invalid Output: '{}'")
     return _report(call, params["taskToken"], {"output": output})
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from machinery.aws.errors import AwsError, validation
-from machinery.aws.machines import invalid_definition
-from machinery.aws.protocol import Call, action
+from machinery.aws.errors import validation
+from machinery.aws.machines import INVALID_JSON_DEFINITION, invalid_definition
+from machinery.aws.protocol import Call, action, read_json
 from machinery.control.teststate import Mock, StateTestError, real_caller, run_state_test
 from machinery.errors import InvalidDefinition
 from machinery.runtime.tasks import TaskInvoker
@@ -17,10 +17,7 @@ def _json(params: dict[str, Any], key: str, default: Any, error: str) -> Any:
     text = params.get(key)
     if text is None:
         return default
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise AwsError(error, f"Invalid {key}: '{exc}'") from None
+    return read_json(text, error, f"Invalid {key}: '{{}}'")
 
 
 def _text(value: Any) -> str:
@@ -30,12 +27,7 @@ def _text(value: Any) -> str:
 @action("TestState")
 def run_test_state(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """The ``TestState`` action."""
-    try:
-        definition = json.loads(params["definition"])
-    except (ValueError, RecursionError) as exc:
-        raise AwsError(
-            "InvalidDefinition", f"Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION: {exc}'"
-        ) from None
+    definition = read_json(params["definition"], "InvalidDefinition", INVALID_JSON_DEFINITION)
     state_input = _json(params, "input", {}, "InvalidExecutionInput")
     variables = _json(params, "variables", {}, "ValidationException")
     if not isinstance(variables, dict):

@@ -76,9 +76,8 @@ def serve(
         # directory set by the user may be shared with other servers of the host: it is used as it is.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="machinery-metrics-")
 
-    from waitress.server import create_server
-
     from machinery.api import create_app, orchestrator_of
+    from machinery.api.http_server import create_http_server
     from machinery.telemetry import metrics, tracing
 
     if count == 1:
@@ -95,7 +94,7 @@ def serve(
     app = create_app(overrides)
     _refuse_an_open_network(app, host)
     if count == 1:
-        server = create_server(
+        server = create_http_server(
             app, host=host, port=port, threads=threads, ident="machinery", channel_timeout=3600
         )
         logging.getLogger("machinery").info("serving on http://%s:%s", host, port)
@@ -114,7 +113,7 @@ def serve(
     def child(_index: int) -> None:
         tracing.configure_from_environment()
         served = create_app(overrides)
-        server = create_server(
+        server = create_http_server(
             served, sockets=[listener], threads=threads, ident="machinery", channel_timeout=3600
         )
         _run_server(served, server)

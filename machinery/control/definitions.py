@@ -3,56 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from machinery.asl.simple import ServiceSignature, canonical_type, check_simple_workflow, compile_simple
 from machinery.asl.validation import validate_definition
+from machinery.control import schemas
 from machinery.control.schemas import check_body
 from machinery.control.targets import definition_issues, service_issues
+from machinery.engine.dataflow import to_json_text
 from machinery.errors import Conflict, FieldIssue, InvalidDefinition, NotFound
+from machinery.limits import InputLimits, limit_data
 from machinery.runtime.outbound import OutboundPolicy
 from machinery.status import ExecutionStatus
 from machinery.storage.base import ServiceRecord, Storage, WorkflowRecord
 
 _SERVICE_SETTINGS = ("method", "headers", "timeout_seconds", "description")
-
-
-def service_json(service: ServiceRecord) -> dict[str, Any]:
-    from machinery.runtime.webhooks import _iso
-
-    return {
-        "service_id": service.service_id,
-        "name": service.name,
-        "address": service.address,
-        "inputs": service.inputs,
-        "outputs": service.outputs,
-        **service.settings,
-        "created_at": _iso(service.created_at),
-        "updated_at": _iso(service.updated_at),
-    }
-
-
-def workflow_json(workflow: WorkflowRecord, with_definition: bool = True) -> dict[str, Any]:
-    """The public JSON of a workflow version (``with_definition``: its ASL too)."""
-    from machinery.runtime.webhooks import _iso
-
-    body: dict[str, Any] = {
-        "workflow_id": workflow.workflow_id,
-        "name": workflow.name,
-        "version": workflow.version,
-        "form": "simple" if "services" in workflow.spec else "asl",
-        "express": workflow.express,
-        "services": workflow.services,
-        "inputs": workflow.spec.get("inputs", []),
-        "outputs": workflow.spec.get("outputs", []),
-        "created_at": _iso(workflow.created_at),
-        "updated_at": _iso(workflow.updated_at),
-    }
-    if "services" in workflow.spec:
-        body["operations"] = workflow.spec.get("operations", [])
-    if with_definition:
-        body["definition"] = workflow.definition
-    return body
 
 
 def register_service(
@@ -62,7 +28,7 @@ def register_service(
 
     :param policy: the outbound policy its address must pass (default: the default lists).
     """
-    issues = check_body("service", body)
+    issues = check_body(schemas.SERVICE, body)
     if not issues:
         issues = service_issues(body, policy or OutboundPolicy())
     if issues:
@@ -134,13 +100,18 @@ def find_workflow(storage: Storage, ref: str, version: int | None = None) -> Wor
 
 
 def register_workflow(
-    storage: Storage, body: Any, ref: str | None = None, policy: OutboundPolicy | None = None
+    storage: Storage,
+    body: Any,
+    ref: str | None = None,
+    policy: OutboundPolicy | None = None,
+    limits: InputLimits | None = None,
 ) -> tuple[WorkflowRecord, bool]:
     """Validate a workflow in either form and store it as a new version.
 
     :param policy: the outbound policy the targets it writes out must pass (default: the default lists).
+    :param limits: the definition's size and state-count limits (AWS's, by default).
     """
-    issues = check_body("workflow", body)
+    issues = check_body(schemas.WORKFLOW, body)
     if issues:
         raise Conflict("invalid workflow", issues=issues)
     if ref is not None:
@@ -152,9 +123,13 @@ def register_workflow(
                 issues=[FieldIssue("name", "is already taken")],
             )
         ref = existing.workflow_id
+    limits = limits or InputLimits()
     if "services" in body:
         definition, services = _simple_definition(storage, body)
+        check_definition_limits(definition, limits)
     else:
+        # Before validation, which costs time in proportion to the definition.
+        check_definition_limits(body["definition"], limits)
         definition, services = _asl_definition(storage, body["definition"], bool(body.get("express")))
         refused = definition_issues(definition, policy or OutboundPolicy())
         if refused:
@@ -164,6 +139,34 @@ def register_workflow(
     return storage.save_workflow(
         body["name"], body, definition, services, bool(body.get("express", False)), time.time(), ref=ref
     )
+
+
+def check_definition_limits(definition: dict[str, Any], limits: InputLimits) -> None:
+    """A definition must stay within AWS's 1 MiB (compact UTF-8 JSON) and the state-count limit.
+
+    :raises InvalidDefinition: naming the limit and its setting.
+    """
+    size = len(to_json_text(definition).encode())
+    if size > limits.max_definition_bytes:
+        raise InvalidDefinition(
+            f"the definition has {size} bytes, more than the limit of {limits.max_definition_bytes} "
+            "(MACHINERY_MAX_DEFINITION_BYTES)",
+            issues=[FieldIssue("definition", f"has {size} bytes (limit {limits.max_definition_bytes})")],
+            **limit_data("max_definition_bytes", limits.max_definition_bytes),
+        )
+    count = count_states(definition)
+    if count > limits.max_states:
+        raise InvalidDefinition(
+            f"the definition has {count} states, more than the limit of {limits.max_states} "
+            "(MACHINERY_MAX_STATES)",
+            issues=[FieldIssue("definition", f"has {count} states (limit {limits.max_states})")],
+            **limit_data("max_states", limits.max_states),
+        )
+
+
+def count_states(container: Any) -> int:
+    """The states of a definition, those inside Parallel branches and Map processors included."""
+    return sum(1 for _ in _states(container))
 
 
 def service_signature(service: ServiceRecord) -> ServiceSignature:
@@ -234,17 +237,33 @@ def _asl_definition(
 
 
 def _resources(container: Any) -> list[str]:
-    found: list[str] = []
-    if not isinstance(container, dict):
-        return found
-    for state in (container.get("States") or {}).values():
-        if not isinstance(state, dict):
+    return [
+        state["Resource"]
+        for state in _states(container)
+        if state.get("Type") == "Task" and isinstance(state.get("Resource"), str)
+    ]
+
+
+def _states(container: Any) -> Iterator[dict[str, Any]]:
+    """Every state object of a definition in document order (each state, then the states nested in
+    it), without recursion."""
+    pending: list[Iterator[Any]] = [_state_objects(container)]
+    while pending:
+        state = next(pending[-1], None)
+        if state is None:
+            pending.pop()
             continue
-        if state.get("Type") == "Task" and isinstance(state.get("Resource"), str):
-            found.append(state["Resource"])
-        for branch in state.get("Branches") or []:
-            found.extend(_resources(branch))
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        if processor:
-            found.extend(_resources(processor))
-    return found
+        yield state
+        branches = state.get("Branches")
+        nested = [
+            *(branches if isinstance(branches, list) else ()),
+            state.get("ItemProcessor") or state.get("Iterator"),
+        ]
+        pending.append(inner for part in nested for inner in _state_objects(part))
+
+
+def _state_objects(container: Any) -> Iterator[dict[str, Any]]:
+    states = container.get("States") if isinstance(container, dict) else None
+    for state in states.values() if isinstance(states, dict) else ():
+        if isinstance(state, dict):
+            yield state

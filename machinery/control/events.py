@@ -11,8 +11,8 @@ from typing import Any
 
 from machinery.asl.compiler import compile_machine
 from machinery.asl.model import CompiledMachine
+from machinery.control import schemas
 from machinery.control.definitions import find_workflow
-from machinery.control.names import name_problem
 from machinery.control.redrive import (
     DEFAULT_REDRIVE_DAYS,
     KEEP_INPUT,
@@ -20,14 +20,24 @@ from machinery.control.redrive import (
     not_redrivable_reason,
     plan_redrive,
 )
+from machinery.control.schemas import check_body
 from machinery.control.targets import callback_issue
+from machinery.engine.dataflow import to_json_text
 from machinery.engine.interpreter import Interpreter, decode_task_token
 from machinery.engine.types import ACTIVE, PHASE_TASK, Branch
-from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData, NotFound
+from machinery.errors import (
+    BadRequest,
+    Conflict,
+    FieldIssue,
+    InvalidEventData,
+    NotFound,
+    PayloadTooLarge,
+    TaskTimedOut,
+)
+from machinery.limits import limit_data
 from machinery.runtime import spans
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import FinishWatcher, Notifier
-from machinery.runtime.publish import is_broker_url
 from machinery.runtime.starts import check_event_data, new_execution
 from machinery.runtime.webhooks import webhook_status
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
@@ -45,7 +55,7 @@ from machinery.telemetry.traceparent import parse as parse_traceparent
 
 logger = logging.getLogger(__name__)
 
-ENVELOPE_OPTIONS = frozenset({"callback_url", "name"})
+ENVELOPE_OPTIONS = frozenset(schemas.EVENT_ENVELOPE["properties"]) - {"data"}
 
 
 @dataclass(frozen=True)
@@ -58,33 +68,39 @@ class EventRequest:
 
 
 def parse_event_body(body: Any) -> EventRequest:
-    """The body is the event data, unless it is ``{"data": ..., <known options>}`` (the seed's envelope)."""
+    """The body is the event data, unless it is ``{"data": ..., <known options>}`` (the seed's envelope,
+    :data:`~machinery.control.schemas.EVENT_ENVELOPE`)."""
     if isinstance(body, dict) and "data" in body and set(body) - {"data"} <= ENVELOPE_OPTIONS:
-        callback = body.get("callback_url")
-        name = body.get("name")
-        issues = []
-        if callback is not None and (
-            not isinstance(callback, str)
-            or not (callback.startswith(("http://", "https://")) or is_broker_url(callback))
-        ):
-            issues.append(
-                FieldIssue(
-                    "callback_url", "must be an http:// or https:// URL, or a broker's (amqp, nats, redis)"
-                )
-            )
-        problem = None if name is None else name_problem(name)
-        if problem is not None:
-            issues.append(FieldIssue("name", problem))
+        issues = check_body(schemas.EVENT_ENVELOPE, body)
         if issues:
             raise InvalidEventData("invalid event options", issues=issues)
-        return EventRequest(body["data"], callback, name)
+        return EventRequest(body["data"], body.get("callback_url"), body.get("name"))
     return EventRequest(body)
+
+
+def check_data_size(data: Any, limit: int, field: str) -> None:
+    """Data beyond the data limit (compact UTF-8 JSON, as states measure it) is refused before anything
+    is stored: it could only fail the execution with ``States.DataLimitExceeded`` after costing storage.
+
+    :raises PayloadTooLarge: naming the limit and its setting.
+    """
+    if limit <= 0:
+        return
+    size = len(to_json_text(data).encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"the {field} has {size} bytes as JSON, more than the data limit of {limit} "
+            "(MACHINERY_DATA_LIMIT)",
+            issues=[FieldIssue(f"({field})", f"has {size} bytes (limit {limit})")],
+            **limit_data("data_limit", limit),
+        )
 
 
 class ExecutionNameTaken(Conflict):
     """A named start whose name an execution of the workflow already has (AWS: ExecutionAlreadyExists)."""
 
     code = "execution_exists"
+    title = "Execution name taken"
 
 
 class Orchestrator:
@@ -151,6 +167,7 @@ class Orchestrator:
             refused = callback_issue(request.callback_url, self.settings.outbound)
             if refused is not None:
                 raise InvalidEventData("invalid event options", issues=[refused])
+        check_data_size(request.data, self.settings.data_limit, "data")
         return self.start_execution(workflow, request, traceparent=traceparent)
 
     def start_execution(
@@ -257,7 +274,7 @@ class Orchestrator:
     def list_events(
         self,
         workflow_ref: str | None,
-        status: str | None,
+        status: ExecutionStatus | None,
         limit: int,
         cursor: str | None,
         parent: str | None = None,
@@ -266,15 +283,9 @@ class Orchestrator:
         if parent is not None:
             self.get_event(parent)
         workflow_id = find_workflow(self.storage, workflow_ref).workflow_id if workflow_ref else None
-        if status is not None and status not in set(ExecutionStatus):
-            raise BadRequest(
-                "unknown status",
-                issues=[FieldIssue("status", f"must be one of {', '.join(ExecutionStatus)}")],
-            )
         if cursor is not None and self.storage.get_execution(cursor) is None:
             raise BadRequest("invalid cursor", issues=[FieldIssue("cursor", "does not name an event")])
-        wanted = None if status is None else ExecutionStatus(status)
-        records = self.storage.list_executions(workflow_id, wanted, limit + 1, cursor, parent)
+        records = self.storage.list_executions(workflow_id, status, limit + 1, cursor, parent)
         next_cursor = records[limit - 1].execution_id if len(records) > limit else None
         return records[:limit], next_cursor
 
@@ -366,9 +377,12 @@ class Orchestrator:
         """A ``.waitForTaskToken`` service reports success, failure or a heartbeat.
 
         :raises NotFound: the token names no task.
-        :raises Conflict: (``TaskTimedOut``) the task is no longer waiting: it ended, timed out or was
-            retried, or its execution ended.
+        :raises TaskTimedOut: the task is no longer waiting: it ended, timed out or was retried, or its
+            execution ended.
+        :raises PayloadTooLarge: a success's output is beyond the data limit.
         """
+        if "output" in outcome:
+            check_data_size(outcome["output"], self.settings.data_limit, "output")
         decoded = decode_task_token(token) if isinstance(token, str) else None
         if decoded is None:
             raise NotFound(
@@ -391,7 +405,7 @@ class Orchestrator:
             or branch.phase != PHASE_TASK
             or not hmac.compare_digest((branch.task_token or "").encode(), token.encode())
         ):
-            raise Conflict("the task of this token is no longer waiting (TaskTimedOut)", error="TaskTimedOut")
+            raise TaskTimedOut("the task of this token is no longer waiting (TaskTimedOut)")
         if outcome.get("heartbeat"):
             seconds = self._heartbeat_seconds(storage, record, branch)
             if seconds is not None:

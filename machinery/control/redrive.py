@@ -51,6 +51,7 @@ class NotRedrivable(Conflict):
     """The execution cannot be redriven now (AWS: ``ExecutionNotRedrivable``); ``reason`` says why."""
 
     code = "not_redrivable"
+    title = "Not redrivable"
 
 
 def redrive_status(record: ExecutionRecord, days: float, now: float | None = None) -> tuple[str, str]:

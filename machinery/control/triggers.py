@@ -5,38 +5,22 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from jsonschema import Draft202012Validator
-
+from machinery.control.schemas import check_body
 from machinery.control.targets import callback_issue
 from machinery.errors import BadRequest, Conflict, FieldIssue, InvalidEventData
 from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.starts import check_event_data
 from machinery.storage.base import Storage, WorkflowRecord
 
-_VALIDATORS: dict[int, Draft202012Validator] = {}
 #: URL schemes a trigger's ``callback_url`` may have: a webhook, or a broker to publish the record to.
 CALLBACK_SCHEMES = ("http", "https", "amqp", "amqps", "nats", "tls", "redis", "rediss")
 
 
 def check_schema(schema: dict[str, Any], body: Any) -> None:
-    """:raises BadRequest: with one issue per field that breaks ``schema``."""
-    validator = _VALIDATORS.get(id(schema))
-    if validator is None:
-        validator = _VALIDATORS[id(schema)] = Draft202012Validator(schema)
-    issues: list[FieldIssue] = []
-    for error in sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path]):
-        path = "/".join(str(part) for part in error.absolute_path)
-        if error.validator == "required" and isinstance(error.instance, dict):
-            missing = [name for name in error.validator_value if name not in error.instance]
-            issues.extend(FieldIssue(f"{path}/{name}".lstrip("/"), "is required") for name in missing)
-        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
-            extra = [name for name in error.instance if name not in known]
-            issues.extend(FieldIssue(f"{path}/{name}".lstrip("/"), "is not a known field") for name in extra)
-        else:
-            issues.append(FieldIssue(path or "(body)", str(error.message)))
+    """:raises BadRequest: with one issue per field that breaks ``schema`` (the API's one validator)."""
+    issues = check_body(schema, body)
     if issues:
-        raise BadRequest("the body does not match the schema", issues=list(dict.fromkeys(issues)))
+        raise BadRequest("the body does not match the schema", issues=issues)
 
 
 def durable_workflow(storage: Storage, ref: str, what: str) -> WorkflowRecord:

@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from machinery.runtime.outbound import OutboundPolicy
-from machinery.runtime.webhooks import Delivery, event_record, sign
+from machinery.runtime.webhooks import Delivery, sign
+from machinery.shapes import event_record
 from machinery.storage.base import ExecutionRecord
 
 #: The schemes a ``callback_url`` may have to publish to a broker, by the source type naming the library.

@@ -20,7 +20,7 @@ from typing import Any
 
 from machinery.runtime.httpclient import HttpClient
 from machinery.runtime.outbound import InvalidRequest, OutboundError, TargetRefused
-from machinery.status import TERMINAL_STATUSES, ExecutionStatus
+from machinery.shapes import event_record
 from machinery.storage.base import ExecutionRecord, StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -37,32 +37,6 @@ ATTEMPT_FAILED = "WebhookAttemptFailed"
 DELIVERED = "WebhookDelivered"
 GAVE_UP = "WebhookFailed"
 WEBHOOK_EVENTS = frozenset({ATTEMPT_FAILED, DELIVERED, GAVE_UP})
-
-
-def event_record(execution: ExecutionRecord, webhook: dict[str, Any] | None = None) -> dict[str, object]:
-    """The public JSON record of an event (execution), as the API returns it."""
-    record: dict[str, object] = {
-        "event_id": execution.execution_id,
-        "workflow_id": execution.workflow_id,
-        "workflow_name": execution.workflow_name,
-        "workflow_version": execution.workflow_version,
-        "name": execution.name,
-        "status": execution.status,
-        "express": execution.express,
-        "parent_event_id": execution.parent_execution_id,
-        "acknowledged_at": _iso(execution.started_at),
-        "finished_at": None if execution.finished_at is None else _iso(execution.finished_at),
-        "redrive_count": execution.redrive_count,
-        "redriven_at": None if execution.redrive_date is None else _iso(execution.redrive_date),
-    }
-    if execution.status == ExecutionStatus.SUCCEEDED:
-        record["output"] = execution.output
-    elif execution.status in TERMINAL_STATUSES:
-        record["error"] = execution.error
-        record["cause"] = execution.cause
-    if webhook is not None:
-        record["webhook"] = webhook
-    return record
 
 
 def sign(body: bytes, secret: str, timestamp: str) -> str:
@@ -136,9 +110,3 @@ def webhook_status(execution: ExecutionRecord, last: StoredEvent | None) -> dict
     if last.type == ATTEMPT_FAILED:
         status["next_attempt_at"] = details.get("next_attempt_at")
     return status
-
-
-def _iso(epoch: float) -> str:
-    from machinery.engine.interpreter import iso_time
-
-    return iso_time(epoch)

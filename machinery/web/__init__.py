@@ -37,15 +37,16 @@ from flask import (
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers.response import Response as BaseResponse
 
-from machinery import auth
-from machinery.api.bodies import int_arg
+from machinery import auth, shapes
+from machinery.api.spec import undocumented_blueprint
 from machinery.asl.graph import machine_graph, simple_signatures
 from machinery.asl.simple import ServiceSignature
-from machinery.control.definitions import find_workflow, service_signature, workflow_json
+from machinery.control import schemas
+from machinery.control.definitions import find_workflow, service_signature
 from machinery.control.events import Orchestrator
 from machinery.errors import BadRequest, FieldIssue
-from machinery.runtime.webhooks import event_record
-from machinery.storage.base import HISTORY_END, StoredEvent, WorkflowRecord
+from machinery.limits import MAX_SAFE_INTEGER
+from machinery.storage.base import StoredEvent, WorkflowRecord
 from machinery.web.dataflow import dataflow_steps, find_state
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,11 @@ CONTENT_SECURITY_POLICY = (
 
 blueprint = Blueprint("web", __name__, url_prefix="/ui", template_folder="templates")
 root = Blueprint("web_root", __name__)
+undocumented_blueprint(blueprint, "the console: its pages, assets and the views only it reads (/ui/api/...)")
+undocumented_blueprint(root, "GET / sends a browser to the console (the API has no resource at /)")
+
+_EVENT_ID_ARGUMENT = {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_INTEGER}
+_DATAFLOW_QUERY = {"entered": _EVENT_ID_ARGUMENT, "result": _EVENT_ID_ARGUMENT}
 
 
 def register(app: Flask) -> None:
@@ -132,9 +138,9 @@ def workflows_summary() -> Response:
         last = storage.list_executions(workflow.workflow_id, None, 1, None)
         listed.append(
             {
-                **workflow_json(workflow, with_definition=False),
+                **shapes.workflow_json(workflow, with_definition=False),
                 "counts": counts.get(workflow.workflow_id, {}),
-                "last_event": event_record(last[0]) if last else None,
+                "last_event": shapes.event_record(last[0]) if last else None,
             }
         )
     return jsonify({"workflows": listed})
@@ -143,7 +149,7 @@ def workflows_summary() -> Response:
 @blueprint.get("/api/workflows/<ref>/graph")
 def workflow_graph(ref: str) -> Response:
     """The graph of a workflow version (``?version=N``, default the latest)."""
-    version = int_arg("version", None, minimum=1)
+    version = schemas.parse_query(schemas.GET_WORKFLOW_QUERY, request.args)["version"]
     orchestrator = _orchestrator()
     workflow = find_workflow(orchestrator.storage, ref, version)
     return jsonify(graph_json(orchestrator, workflow))
@@ -176,8 +182,8 @@ def execution_dataflow(event_id: str) -> Response:
     if not name:
         raise BadRequest("invalid query argument 'state'", issues=[FieldIssue("state", "is required")])
     group = request.args.get("group") or None
-    entered_id = int_arg("entered", None, minimum=1, maximum=HISTORY_END)
-    result_id = int_arg("result", None, minimum=1, maximum=HISTORY_END)
+    found = schemas.parse_query(_DATAFLOW_QUERY, request.args)
+    entered_id, result_id = found["entered"], found["result"]
     if entered_id is None:
         raise BadRequest("invalid query argument 'entered'", issues=[FieldIssue("entered", "is required")])
     orchestrator = _orchestrator()

@@ -538,7 +538,10 @@ def test_redrive_a_failed_map_reruns_only_its_failed_iterations(sfn: Any, flaky:
     assert done["redriveCount"] == 1 and done["redriveDate"] == redriven["redriveDate"]
     assert done["executionArn"] == execution
     for index, item in enumerate(items):
-        assert flaky.calls[key(item)] - before.get(key(item), 0) == (0 if index in succeeded else 1)
+        extra = flaky.calls[key(item)] - before.get(key(item), 0)
+        # Succeeded before: not run again; else once more (a first-run call still in flight when its
+        # sibling failed may land after the snapshot: at-least-once, so at most two calls in all).
+        assert extra == 0 if index in succeeded else (extra >= 1 and flaky.calls[key(item)] <= 2)
     types = [e["type"] for e in sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]]
     assert types.count("ExecutionStarted") == 1 and types.count("ExecutionRedriven") == 1
     redrive_event = next(

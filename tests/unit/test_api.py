@@ -629,10 +629,15 @@ class TestTasks:
         self, client: FlaskClient, stocked: dict[str, Any], route: str
     ) -> None:
         with unchanged(client):
-            for body in ({}, {"taskToken": 3}, [1]):
+            for body in ({}, {"taskToken": 3}):
                 response = client.post(f"/tasks/{route}", json=body)
                 assert response.status_code == 400
-                assert fields_of(response.get_json()) == ["taskToken"]
+                # Every field that is wrong is named (a success also needs its output).
+                expected = ["output", "taskToken"] if route == "success" else ["taskToken"]
+                assert sorted(fields_of(response.get_json())) == expected
+            response = client.post(f"/tasks/{route}", json=[1])
+            assert response.status_code == 400
+            assert fields_of(response.get_json()) == ["(body)"]
             response = client.post(f"/tasks/{route}", json={"taskToken": "bogus", "output": 1})
             assert response.status_code == 404
             assert fields_of(response.get_json()) == ["taskToken"]
@@ -643,6 +648,17 @@ class TestTasks:
         with unchanged(client):
             assert client.post("/tasks/success", json={"taskToken": "bogus"}).status_code == 400
             assert client.post("/tasks/failure", json={"taskToken": "bogus", "error": 1}).status_code == 400
+
+    def test_failure_names_the_field_that_is_wrong(
+        self, client: FlaskClient, stocked: dict[str, Any]
+    ) -> None:
+        # The hand-written check named `error` whatever was wrong; the schema names the field.
+        with unchanged(client):
+            response = client.post("/tasks/failure", json={"taskToken": "bogus", "cause": 7})
+            assert response.status_code == 400
+            assert fields_of(response.get_json()) == ["cause"]
+            response = client.post("/tasks/failure", json={"taskToken": "bogus", "error": "e" * 257})
+            assert fields_of(response.get_json()) == ["error"]
 
 
 class TestMisc:

@@ -45,6 +45,40 @@ def test_bodies_that_are_not_json_objects(client: FlaskClient, raw: bytes) -> No
     assert status == 400 and answer["__type"] == "SerializationException"
 
 
+HOSTILE_JSON = {
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+    "nan": b'{"a": NaN}',
+    "huge number": b'{"a": 1e999}',
+    "unsafe integer": b'{"a": 12345678901234567890}',
+    "lone surrogate": b'"\\ud800"',
+}
+
+
+@pytest.mark.parametrize("raw", HOSTILE_JSON.values(), ids=HOSTILE_JSON.keys())
+def test_hostile_bodies_are_refused_as_serialization_errors(client: FlaskClient, raw: bytes) -> None:
+    # A JSON body nested 100,000 deep was a 500 (RecursionError); NaN and 1e999 were accepted.
+    status, answer = call(client, "ListStateMachines", raw.replace(b'"a"', b'"nextToken"'))
+    assert status == 400 and answer["__type"] == "SerializationException", answer
+
+
+@pytest.mark.parametrize("raw", HOSTILE_JSON.values(), ids=HOSTILE_JSON.keys())
+def test_hostile_json_inside_string_members_is_refused(client: FlaskClient, raw: bytes) -> None:
+    text = raw.decode()
+    status, answer = call(client, "CreateStateMachine", {"name": "m", "definition": text, "roleArn": ROLE})
+    assert status == 400 and answer["__type"] == "InvalidDefinition", answer
+    status, created = call(client, "CreateStateMachine", {"name": "m", "definition": PASS, "roleArn": ROLE})
+    assert status == 200
+    arn = created["stateMachineArn"]
+    status, answer = call(client, "StartExecution", {"stateMachineArn": arn, "input": text})
+    assert status == 400 and answer["__type"] == "InvalidExecutionInput", answer
+    status, listed = call(client, "ListExecutions", {"stateMachineArn": arn})
+    assert status == 200 and listed["executions"] == []  # nothing was started
+    status, answer = call(client, "TestState", {"definition": PASS, "roleArn": ROLE, "input": text})
+    assert status == 400 and answer["__type"] == "InvalidExecutionInput", answer
+    status, answer = call(client, "SendTaskSuccess", {"taskToken": "t", "output": text})
+    assert status == 400 and answer["__type"] == "InvalidOutput", answer
+
+
 def test_validation_exception_names_every_constraint(client: FlaskClient) -> None:
     status, answer = call(client, "CreateStateMachine", {"name": "", "definition": PASS, "type": "OTHER"})
     assert status == 400 and answer["__type"] == "ValidationException"
@@ -114,3 +148,15 @@ def test_what_either_api_creates_the_other_lists(client: FlaskClient) -> None:
 
 def test_every_registered_action_is_in_the_model() -> None:
     assert set(ACTIONS) <= set(service_model().operation_names)
+
+
+def test_an_unexpected_error_is_answered_in_aws_shape(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(ACTIONS, "ListStateMachines", broken)
+    status, answer = call(client, "ListStateMachines", {})
+    assert status == 500 and answer["__type"] == "InternalFailure"
+    assert "a bug" not in answer["message"]  # no internals on the wire

@@ -155,7 +155,13 @@ def test_a_failed_map_reruns_only_its_failed_iterations(
         key = json.dumps(item)
         # Iterations that succeeded the first time are not called again; the others (failed, aborted
         # while their siblings failed, or never started) are, once.
-        assert service.calls[key] - first_calls.get(key, 0) == (0 if index in succeeded else 1), key
+        extra = service.calls[key] - first_calls.get(key, 0)
+        if index in succeeded:
+            assert extra == 0, key  # succeeded before: not run again
+        else:
+            # Run again once; a call of the first run that was in flight when its sibling failed may still
+            # reach the service after the snapshot (task calls are at-least-once), hence at most twice.
+            assert extra >= 1 and service.calls[key] <= 2, key
 
 
 def test_a_map_with_max_concurrency_admits_reruns_in_order(
