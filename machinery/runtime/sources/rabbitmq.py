@@ -49,14 +49,23 @@ class RabbitMQConsumer(Consumer):
                 await channel.set_qos(prefetch_count=prefetch)
                 queue = await channel.declare_queue(queue_name, durable=True)
             self._channel = channel
+            # ``connection.closed()`` resolves only on a close we asked for, not when the broker goes
+            # away (aio-pika 10): the close callbacks are told of both, and of a channel closed alone.
+            closed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+            def lost(*_: Any) -> None:
+                if not closed.done():
+                    closed.set_result(None)
+
+            connection.close_callbacks.add(lost)
+            channel.close_callbacks.add(lost)
             inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
             tag = await queue.consume(inbox.put, no_ack=False)
             self.connected(self.intake.host.clock())
-            closed = asyncio.ensure_future(connection.closed())
             try:
                 while True:
                     await self.wait_for_room()
-                    first = asyncio.ensure_future(inbox.get())
+                    first: asyncio.Future[Any] = asyncio.ensure_future(inbox.get())
                     done, _ = await asyncio.wait({first, closed}, return_when=asyncio.FIRST_COMPLETED)
                     if first not in done:
                         first.cancel()
