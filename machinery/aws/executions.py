@@ -23,6 +23,7 @@ from machinery.control.events import EventRequest, ExecutionNameTaken
 from machinery.control.names import name_problem
 from machinery.control.redrive import NotRedrivable, redrive_status
 from machinery.errors import NotFound
+from machinery.runtime.starts import named_execution_id
 from machinery.shapes import details_key
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import ExecutionRecord, StoredEvent, new_id
@@ -179,21 +180,28 @@ def _start(call: Call, params: dict[str, Any], sync: bool) -> ExecutionRecord:
         )
     revision, origin = pinned(call, workflow, ref, arn)
     request = _start_request(params)
-    execution_id = new_id()
-    sm.save_execution_origin(storage, execution_id, origin)
+    if workflow.express:
+        execution_id = new_id()
+        sm.save_execution_origin(storage, execution_id, origin)
+        if request.name is None:
+            request = EventRequest(request.data, None, execution_id)
+        return call.orchestrator.start_execution(revision, request, execution_id)
     if request.name is None:
-        request = EventRequest(request.data, None, execution_id)
+        request = EventRequest(request.data, None, new_id())
+    # A named execution's id is derived from the state machine and the name: the origin is recorded
+    # under it before the execution exists (a repeated start leaves the original's as it is).
+    execution_id = named_execution_id(revision.workflow_id, str(request.name))
+    saved = sm.save_execution_origin(storage, execution_id, origin)
     try:
-        if workflow.express:
-            return call.orchestrator.start_execution(revision, request, execution_id)
-        record, created = call.orchestrator.start_named(revision, request, execution_id)
-    except ExecutionNameTaken:
-        storage.delete_resource(sm.EXECUTION, execution_id)
+        record, created = call.orchestrator.start_named(revision, request)
+    except ExecutionNameTaken as taken:
+        if saved and taken.data.get("execution_id") != execution_id:
+            storage.delete_resource(sm.EXECUTION, execution_id)
         raise AwsError(
             "ExecutionAlreadyExists",
             f"Execution Already Exists: '{call.scope.execution(workflow.name, str(request.name))}'",
         ) from None
-    if not created:
+    if not created and saved and record.execution_id != execution_id:
         storage.delete_resource(sm.EXECUTION, execution_id)
     return record
 

@@ -38,13 +38,14 @@ from machinery.limits import limit_data
 from machinery.runtime import spans
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import FinishWatcher, Notifier
-from machinery.runtime.starts import check_event_data, new_execution
+from machinery.runtime.starts import check_event_data, named_execution_id, new_execution
 from machinery.runtime.webhooks import webhook_status
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import (
     WORK_TOKEN,
     ExecutionRecord,
+    NewExecution,
     Storage,
     StoredEvent,
     WorkflowRecord,
@@ -117,7 +118,7 @@ class Orchestrator:
         self.settings = settings
         #: How long after its end an execution may be redriven (MACHINERY_REDRIVE_DAYS).
         self.redrive_days = redrive_days
-        # Named starts check and create under one lock (one process; see start_named).
+        # Named starts check and create under one lock in a process (across processes, see start_named).
         self._start_lock = threading.Lock()
         self.notifier = Notifier()
         self.worker: Worker | None = Worker(storage, settings, self.notifier) if run_worker else None
@@ -178,6 +179,18 @@ class Orchestrator:
         traceparent: str | None = None,
     ) -> ExecutionRecord:
         """Start an execution of ``workflow`` at its version (any stored one, not only the latest)."""
+        return self._begin(workflow, request, execution_id, traceparent)[0]
+
+    def _begin(
+        self,
+        workflow: WorkflowRecord,
+        request: EventRequest,
+        execution_id: str | None = None,
+        traceparent: str | None = None,
+        only_new: bool = False,
+    ) -> tuple[ExecutionRecord, bool]:
+        """Start an execution; with ``only_new``, nothing is written when ``execution_id`` is stored
+        already (then ``False``, and the record returned is not stored)."""
         check_event_data(workflow, request.data)
         continued = parse_traceparent(traceparent)
         trace_parent = None if continued is None else continued.header()
@@ -195,57 +208,65 @@ class Orchestrator:
         execution_id = record.execution_id
         if workflow.express:
             self.express.submit(record, self.machine(workflow), trace_parent)
-        else:
-            self._create(self.storage, self.worker, record, new.root, list(new.work))
+        elif not self._create(self.storage, self.worker, new, only_new):
+            return record, False
         metrics.execution_started(workflow.name)
         logger.debug(
             "execution %s of %s started", execution_id, workflow.name, extra={"execution_id": execution_id}
         )
-        return record
+        return record, True
 
-    def start_named(
-        self, workflow: WorkflowRecord, request: EventRequest, execution_id: str | None = None
-    ) -> tuple[ExecutionRecord, bool]:
-        """Start an execution whose name is unique among the workflow's running ones, as Step Functions
-        starts a STANDARD one: the same name and input as a running execution give that execution back
+    def start_named(self, workflow: WorkflowRecord, request: EventRequest) -> tuple[ExecutionRecord, bool]:
+        """Start an execution whose name is unique among the workflow's ones, as Step Functions starts a
+        STANDARD one: the same name and input as a running execution give that execution back
         (``False``: not started again); the name of a finished execution or other input is refused.
+
+        The execution's id is derived from the workflow and the name (:func:`named_execution_id`), so
+        that two processes (``serve --processes N``, several workers) starting the same name at once
+        create one execution: the second finds the id stored and answers as if it had come later.
 
         :raises ExecutionNameTaken: an execution of this name exists and is not the same request.
         """
         assert request.name is not None
+        execution_id = named_execution_id(workflow.workflow_id, request.name)
         with self._start_lock:
             existing = self.storage.find_execution(workflow.name, request.name)
-            if existing is not None and existing.workflow_id == workflow.workflow_id:
-                if existing.status == ExecutionStatus.RUNNING and existing.input == request.data:
-                    return existing, False
-                raise ExecutionNameTaken(
-                    f"an execution named '{request.name}' already exists", execution_id=existing.execution_id
-                )
-            return self.start_execution(workflow, request, execution_id), True
+            if existing is None or existing.workflow_id != workflow.workflow_id:
+                record, created = self._begin(workflow, request, execution_id, only_new=True)
+                if created:
+                    return record, True
+                existing = self.storage.get_execution(execution_id)
+                if existing is None:  # created and purged in between: start it as new
+                    return self._begin(workflow, request, execution_id, only_new=True)
+            if existing.status == ExecutionStatus.RUNNING and existing.input == request.data:
+                return existing, False
+            raise ExecutionNameTaken(
+                f"an execution named '{request.name}' already exists", execution_id=existing.execution_id
+            )
 
-    def _create(
-        self,
-        storage: Storage,
-        worker: Worker | None,
-        record: ExecutionRecord,
-        root: Branch,
-        work: list[WorkItem],
-    ) -> None:
-        """Store a new execution; an in-process worker with room takes its first step without a claim."""
+    def _create(self, storage: Storage, worker: Worker | None, new: NewExecution, only_new: bool) -> bool:
+        """Store a new execution; an in-process worker with room takes its first step without a claim.
+        With ``only_new``, an execution whose id is stored is left alone (then ``False``)."""
+        record = new.record
         started = time.perf_counter()
-        if worker is None or not worker.takes_submissions():
-            storage.create_execution(record, root, work)
-            metrics.storage_committed("create_execution", time.perf_counter() - started)
-            if worker is not None:
-                worker.wake()
-            return
+        owner = worker.owner if worker is not None and worker.takes_submissions() else None
         lease_until = record.started_at + self.settings.lease_seconds
-        claimed = storage.create_execution_claimed(record, root, work, worker.owner, lease_until)
-        metrics.storage_committed("create_execution", time.perf_counter() - started)
-        if claimed:
-            worker.submit(claimed)
+        claimed: list[WorkItem] = []
+        created = True
+        if only_new:
+            result = storage.start_executions([new], record.started_at, None, (), owner, lease_until)
+            created, claimed = bool(result.created), result.claimed
+        elif owner is None:
+            storage.create_execution(record, new.root, list(new.work))
         else:
-            worker.wake()
+            claimed = storage.create_execution_claimed(record, new.root, list(new.work), owner, lease_until)
+        metrics.storage_committed("create_execution", time.perf_counter() - started)
+        if worker is not None:
+            if claimed:
+                worker.submit(claimed)
+            elif created:
+                worker.wake()
+        return created
 
     def get_event(self, event_id: str) -> ExecutionRecord:
         # A running express execution lives in memory; it is stored before it leaves memory, so a miss

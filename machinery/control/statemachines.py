@@ -264,9 +264,12 @@ def execution_origin(storage: Storage, execution_id: str) -> ExecutionOrigin:
     return ExecutionOrigin(body.get("version"), body.get("alias"))
 
 
-def save_execution_origin(storage: Storage, execution_id: str, origin: ExecutionOrigin) -> None:
+def save_execution_origin(storage: Storage, execution_id: str, origin: ExecutionOrigin) -> bool:
+    """Record the version or alias an execution was started through, unless one is recorded for that
+    id already (a repeated named start keeps the original's): True when this call stored one."""
     if origin.version is not None or origin.alias is not None:
-        storage.put_resource(EXECUTION, execution_id, asdict(origin))
+        return storage.insert_resource(EXECUTION, execution_id, asdict(origin))
+    return False
 
 
 # tags -----------------------------------------------------------------------------------------------

@@ -34,6 +34,11 @@ def derived_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
 
 
+def named_execution_id(workflow_id: str, name: str) -> str:
+    """The id of a named execution (AWS's StartExecution with a ``name``): one per workflow and name."""
+    return derived_id("named", workflow_id, name)
+
+
 def check_event_data(workflow: WorkflowRecord, data: Any) -> None:
     """The data must match the workflow's declared inputs, when it declares any.
 

@@ -313,6 +313,31 @@ def test_start_execution_is_idempotent_for_running_standard_executions(sfn: Any)
     assert code == "ExecutionAlreadyExists"
 
 
+def test_the_same_named_start_at_once_through_every_server_process_starts_one_execution(
+    sfn: Any, server: str
+) -> None:
+    """``serve`` runs one process per core: starts of one name that arrive at once, on connections the
+    kernel spreads over those processes, give one execution (its id is derived from the name)."""
+    arn = create(sfn, WAIT)["stateMachineArn"]
+    clients = [sfn_client(server) for _ in range(12)]
+    barrier = threading.Barrier(len(clients))
+    answers: list[str] = []
+
+    def start(client: Any) -> None:
+        barrier.wait()
+        answers.append(client.start_execution(stateMachineArn=arn, name="racing", input="{}")["executionArn"])
+
+    threads = [threading.Thread(target=start, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == len(clients) and len(set(answers)) == 1, answers
+    listed = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert [e["name"] for e in listed] == ["racing"]
+    sfn.stop_execution(executionArn=answers[0])
+
+
 def test_list_executions_filters_and_pages(sfn: Any) -> None:
     arn = create(sfn, WAIT)["stateMachineArn"]
     arns = [sfn.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(5)]
