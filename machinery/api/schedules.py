@@ -16,7 +16,10 @@ blueprint = Blueprint("schedules", __name__, url_prefix="/schedules")
 
 _NAME = {"name": "the schedule's name"}
 #: The record schedule_json renders (its fields: docs/triggers.md).
-_SCHEDULE = {"type": "object", "description": "a schedule: its definition, state and next run times"}
+_SCHEDULE = {
+    **schedules.SCHEDULE_RECORD,
+    "description": "a schedule: its definition, state and next run times",
+}
 _LIST = {
     "type": "object",
     "required": ["schedules"],

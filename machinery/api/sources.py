@@ -16,7 +16,10 @@ blueprint = Blueprint("sources", __name__, url_prefix="/sources")
 
 _NAME = {"name": "the source's name"}
 #: The record source_json renders (its fields: docs/triggers.md).
-_SOURCE = {"type": "object", "description": "an event source: its definition (password masked) and state"}
+_SOURCE = {
+    **sources.SOURCE_RECORD,
+    "description": "an event source: its definition (password masked) and state",
+}
 _LIST = {
     "type": "object",
     "required": ["sources"],
@@ -27,7 +30,7 @@ _REJECTIONS = {
     "required": ["source", "rejections"],
     "properties": {
         "source": {"type": "string"},
-        "rejections": {"type": "array", "items": {"type": "object"}},
+        "rejections": {"type": "array", "items": sources.REJECTION_RECORD},
     },
 }
 _REJECTIONS_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}
