@@ -25,8 +25,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from machinery.errors import StorageError, StorageFull
 from machinery.storage.base import Commit
 from machinery.storage.queries import load_migrations
-from machinery.storage.sqlcommon import SqlTransaction, dumps, loads
 from machinery.storage.sqlextras import SqlExtras
+from machinery.storage.sqltx import SqlTransaction, dumps, loads
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ parameter, as :meth:`~machinery.storage.sqlcommon.SqlStorage._id_list` encodes i
 from __future__ import annotations
 
 from machinery.storage.base import ApiTokenField, ApiTokenRecord
-from machinery.storage.sqlcommon import SqlStorage, SqlTransaction
+from machinery.storage.sqlcommon import SqlStorage
+from machinery.storage.sqltx import SqlTransaction
 
 #: Named query for each field an API token can be found by.
 _TOKEN_QUERIES: dict[ApiTokenField, str] = {

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from machinery.errors import StorageError, StorageFull
 from machinery.storage.queries import load_migrations
-from machinery.storage.sqlcommon import SqlTransaction, dumps, loads
 from machinery.storage.sqlextras import SqlExtras
+from machinery.storage.sqltx import SqlTransaction, dumps, loads
 
 _T = TypeVar("_T")
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from machinery.storage.base import WORK_START, RedrivePlan, WorkItem, admitted_after_limit_change
-from machinery.storage.sqlcommon import join_state
+from machinery.storage.sqltx import join_state
 
 if TYPE_CHECKING:
-    from machinery.storage.sqlcommon import SqlTransaction
+    from machinery.storage.sqltx import SqlTransaction
 
 
 class RedriveConflict(Exception):

@@ -12,7 +12,7 @@ from machinery.errors import LeaseLost
 from machinery.storage.base import NewExecution, StartResult, WorkItem
 
 if TYPE_CHECKING:
-    from machinery.storage.sqlcommon import SqlTransaction
+    from machinery.storage.sqltx import SqlTransaction
 
 _T = TypeVar("_T")
 
