@@ -57,9 +57,7 @@ def create_event(ref: str, body: Any, query: dict[str, Any]) -> tuple[Response, 
     """Start an execution with the event; 201 once it ended within the wait, else 202."""
     orchestrator = orchestrator_of(current_app)
     wait = query["wait"] if query["wait"] is not None else float(current_app.config["SYNC_WAIT"])
-    record = orchestrator.start_event(ref, body, traceparent=request.headers.get("traceparent"))
-    if wait > 0:
-        record = orchestrator.wait_event(record.execution_id, wait)
+    record = orchestrator.start_event(ref, body, traceparent=request.headers.get("traceparent"), wait=wait)
     response = jsonify(shapes.event_record(record, orchestrator.webhook_status(record)))
     if record.status == ExecutionStatus.RUNNING:
         response.headers["Location"] = f"/e/{record.execution_id}"

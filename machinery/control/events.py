@@ -37,7 +37,7 @@ from machinery.errors import (
 from machinery.limits import limit_data
 from machinery.runtime import spans
 from machinery.runtime.express import ExpressRunner
-from machinery.runtime.notify import FinishWatcher, Notifier
+from machinery.runtime.notify import FinishWatcher, Notifier, Waiter
 from machinery.runtime.starts import check_event_data, named_execution_id, new_execution
 from machinery.runtime.webhooks import webhook_status
 from machinery.runtime.worker import Worker, WorkerSettings, execution_context
@@ -50,6 +50,7 @@ from machinery.storage.base import (
     StoredEvent,
     WorkflowRecord,
     WorkItem,
+    new_id,
 )
 from machinery.telemetry import metrics
 from machinery.telemetry.traceparent import parse as parse_traceparent
@@ -156,8 +157,11 @@ class Orchestrator:
 
     # events --------------------------------------------------------------------------------------
 
-    def start_event(self, workflow_ref: str, body: Any, traceparent: str | None = None) -> ExecutionRecord:
-        """Start an execution of the workflow with the event ``body``.
+    def start_event(
+        self, workflow_ref: str, body: Any, traceparent: str | None = None, wait: float = 0.0
+    ) -> ExecutionRecord:
+        """Start an execution of the workflow with the event ``body``; with ``wait``, its record once it
+        ended or when ``wait`` seconds have passed.
 
         :param traceparent: the request's W3C ``traceparent``: the execution continues that trace (an
             invalid one is ignored, as W3C trace context asks).
@@ -169,7 +173,17 @@ class Orchestrator:
             if refused is not None:
                 raise InvalidEventData("invalid event options", issues=[refused])
         check_data_size(request.data, self.settings.data_limit, "data")
-        return self.start_execution(workflow, request, traceparent=traceparent)
+        if wait <= 0:
+            return self.start_execution(workflow, request, traceparent=traceparent)
+        # Registered before the start: a finish that comes first is not missed.
+        execution_id = new_id()
+        waiter = self.notifier.register(execution_id)
+        try:
+            record = self.start_execution(workflow, request, execution_id, traceparent)
+        except BaseException:
+            self.notifier.unregister(execution_id, waiter)
+            raise
+        return self.wait_event(execution_id, wait, (record, waiter))
 
     def start_execution(
         self,
@@ -263,7 +277,7 @@ class Orchestrator:
         metrics.storage_committed("create_execution", time.perf_counter() - started)
         if worker is not None:
             if claimed:
-                worker.submit(claimed)
+                worker.submit(claimed, new)
             elif created:
                 worker.wake()
         return created
@@ -277,18 +291,31 @@ class Orchestrator:
             raise NotFound(f"no event '{event_id}'", event_id=event_id)
         return record
 
-    def wait_event(self, event_id: str, timeout: float) -> ExecutionRecord:
-        """The event's record once it has finished, or as it is when ``timeout`` seconds have passed."""
+    def wait_event(
+        self, event_id: str, timeout: float, started: tuple[ExecutionRecord, Waiter] | None = None
+    ) -> ExecutionRecord:
+        """The event's record once it has finished, or as it is when ``timeout`` seconds have passed.
+
+        ``started``: the record of an execution this request just started and the waiter it registered
+        before starting it, so that the first look needs no read. Whoever finishes it in this process
+        says how it ended, so the final record needs no read either.
+        """
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
-            waiter = self.notifier.register(event_id)
-            try:
+            if started is not None:
+                (record, waiter), started = started, None
+            else:
+                waiter = self.notifier.register(event_id)
                 record = self.get_event(event_id)
+            try:
                 remaining = deadline - time.monotonic()
                 if record.status in TERMINAL_STATUSES or remaining <= 0:
                     return record
                 # Another process finishing it wakes us through the watcher; the slices are a fallback.
-                waiter.wait(min(remaining, 0.5 if self.watcher is None and self.worker is None else 5.0))
+                if waiter.wait(min(remaining, 0.5 if self.watcher is None and self.worker is None else 5.0)):
+                    finished = waiter.outcome(record)
+                    if finished is not None:
+                        return finished
             finally:
                 self.notifier.unregister(event_id, waiter)
 

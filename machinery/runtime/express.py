@@ -222,9 +222,12 @@ class ExpressRunner:
                 await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
             else:  # SQLite: one short transaction, no thread hop
                 self.storage.store_finished_execution(finished, run.history)
-        finally:
+        except BaseException:
             self._runs.pop(record.execution_id, None)
             self.notifier.finished(record.execution_id)
+            raise
+        self._runs.pop(record.execution_id, None)
+        self.notifier.finished(record.execution_id, finished)
 
     async def _run_branch(
         self, run: _Run, machine: CompiledMachine, context: ExecutionContext, branch: Branch

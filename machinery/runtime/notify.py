@@ -1,4 +1,10 @@
-"""In-process wake-ups for requests that wait for an execution to finish."""
+"""In-process wake-ups for requests that wait for an execution to finish.
+
+Whoever finishes an execution in this process (the worker, the express runner) tells the waiters how it
+ended (:class:`Finish`, or the whole record), so that a request waiting for it answers without reading
+the record back; a wake-up from elsewhere (a stop, the watcher of other processes) carries nothing and
+the waiter reads storage.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,78 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from machinery.status import ExecutionStatus
+from machinery.storage.base import ExecutionRecord
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How an execution ended, as its commit stored it: what its record changes to."""
+
+    status: ExecutionStatus
+    output: Any
+    error: str | None
+    cause: str | None
+    finished_at: float
+
+    def applied_to(self, record: ExecutionRecord) -> ExecutionRecord:
+        """``record`` (as it was while running) as storage now holds it."""
+        return ExecutionRecord(
+            **{
+                **record.__dict__,
+                "status": self.status,
+                "output": self.output,
+                "error": self.error,
+                "cause": self.cause,
+                "finished_at": self.finished_at,
+            }
+        )
+
+
+class Waiter:
+    """A one-shot wake-up (a lock held until set: lighter than a ``threading.Event``, whose condition
+    and second lock cost a request that waits as much as its JSON encoding did)."""
+
+    __slots__ = ("_lock", "_set", "finish")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()  # pylint: disable=consider-using-with  # released by set()
+        self._set = False
+        #: What the finisher said of the outcome, when it said it.
+        self.finish: Finish | ExecutionRecord | None = None
+
+    def set(self, finish: Finish | ExecutionRecord | None = None) -> None:
+        if self._set:
+            return
+        self.finish = finish
+        self._set = True
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """True once set (at once if it was), False when ``timeout`` seconds passed first."""
+        if self._set:
+            return True
+        if self._lock.acquire(timeout=max(0.0, timeout)):  # pylint: disable=consider-using-with
+            self._lock.release()
+            return True
+        return self._set
+
+    def outcome(self, record: ExecutionRecord) -> ExecutionRecord | None:
+        """The finished record, from ``record`` and what the finisher said; None: read storage."""
+        if isinstance(self.finish, ExecutionRecord):
+            return self.finish
+        if isinstance(self.finish, Finish):
+            return self.finish.applied_to(record)
+        return None
 
 
 class Notifier:
@@ -15,15 +91,15 @@ class Notifier:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[str, list[threading.Event]] = defaultdict(list)
+        self._waiters: dict[str, list[Waiter]] = defaultdict(list)
 
-    def register(self, execution_id: str) -> threading.Event:
-        event = threading.Event()
+    def register(self, execution_id: str) -> Waiter:
+        waiter = Waiter()
         with self._lock:
-            self._waiters[execution_id].append(event)
-        return event
+            self._waiters[execution_id].append(waiter)
+        return waiter
 
-    def unregister(self, execution_id: str, event: threading.Event) -> None:
+    def unregister(self, execution_id: str, event: Waiter) -> None:
         with self._lock:
             waiters = self._waiters.get(execution_id)
             if waiters and event in waiters:
@@ -36,11 +112,12 @@ class Notifier:
         with self._lock:
             return list(self._waiters)
 
-    def finished(self, execution_id: str) -> None:
+    def finished(self, execution_id: str, finish: Finish | ExecutionRecord | None = None) -> None:
+        """Wake the waiters of ``execution_id``, telling them how it ended when the caller knows."""
         with self._lock:
-            waiters = self._waiters.pop(execution_id, [])
-        for event in waiters:
-            event.set()
+            waiters = self._waiters.pop(execution_id, None)
+        for waiter in waiters or ():
+            waiter.set(finish)
 
 
 class FinishWatcher:

@@ -50,7 +50,7 @@ from machinery.errors import LeaseLost, StorageError
 from machinery.runtime import spans, webhooks
 from machinery.runtime.activities import activity_name, enqueue_activity_task, wake_key
 from machinery.runtime.items import read_items
-from machinery.runtime.notify import Notifier
+from machinery.runtime.notify import Finish, Notifier
 from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.publish import is_broker_url, publish_record
 from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
@@ -74,6 +74,7 @@ from machinery.storage.base import (
     CommitResult,
     ExecutionRecord,
     JoinSpec,
+    NewExecution,
     Storage,
     WorkItem,
 )
@@ -187,19 +188,34 @@ class Worker:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(wake.set)
 
-    def submit(self, items: list[WorkItem]) -> None:
-        """Run work this worker already holds the lease of (thread-safe): no claim needed."""
+    def submit(self, items: list[WorkItem], started: NewExecution | None = None) -> None:
+        """Run work this worker already holds the lease of (thread-safe): no claim needed.
+
+        ``started``: the execution these items start, just stored: its first step reads neither its
+        record nor its root branch back.
+        """
         loop = self._loop
         if not items or loop is None or loop.is_closed():
             return
         with self._submitted_lock:
             self._submitted += len(items)
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._spawn_submitted, items)
+            loop.call_soon_threadsafe(self._spawn_submitted, items, started)
 
-    def _spawn_submitted(self, items: list[WorkItem]) -> None:
+    def _spawn_submitted(self, items: list[WorkItem], started: NewExecution | None = None) -> None:
         with self._submitted_lock:
             self._submitted -= len(items)
+        if started is not None:
+            record = started.record
+            with self._cache_lock:
+                if record.execution_id not in self._contexts:
+                    key = (record.workflow_id, record.workflow_version)
+                    self._contexts[record.execution_id] = (execution_context(record), key)
+                    if len(self._contexts) > _CONTEXT_CACHE_SIZE:
+                        self._contexts.popitem(last=False)
+            for item in items:
+                if item.branch_id == started.root.branch_id and item.work_id is not None:
+                    self._owned_branches[item.work_id] = started.root
         self._spawn(items)
 
     def _spawn(self, items: list[WorkItem]) -> None:
@@ -558,14 +574,15 @@ class Worker:
         """
         started = time.perf_counter()
         if self._storage_pool is not None:
-            result = await self._blocking(self._build_and_commit, item, execution, step)
+            result, now = await self._blocking(self._build_and_commit, item, execution, step)
         else:
             commit, now = self._build_commit(item, execution, step)
             result = await self._group_commit(commit, now)
         metrics.storage_committed("transition", time.perf_counter() - started)
         self._observe_step(execution, before, step, result.execution_finished)
         if result.execution_finished:
-            self.notifier.finished(execution.execution_id)
+            ended = step.branch.owns_execution and step.branch.status in (SUCCEEDED, FAILED)
+            self.notifier.finished(execution.execution_id, _finish(step.branch, now) if ended else None)
         if result.new_work > len(result.claimed):
             # Work this worker was not handed (timers, fan-out children): let the claim loop look.
             self.wake()
@@ -654,9 +671,11 @@ class Worker:
             else:
                 future.set_result(result)
 
-    def _build_and_commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> CommitResult:
+    def _build_and_commit(
+        self, item: WorkItem, execution: ExecutionContext, step: Step
+    ) -> tuple[CommitResult, float]:
         commit, now = self._build_commit(item, execution, step)
-        return self.storage.commit(commit, now)
+        return self.storage.commit(commit, now), now
 
     def _build_commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> tuple[Commit, float]:
         now = self.clock()
@@ -684,11 +703,12 @@ class Worker:
             elif isinstance(effect, StartChildren):
                 self._add_children(commit, branch, effect, execution, now)
         if branch.owns_execution and branch.status in (SUCCEEDED, FAILED):
+            finish = _finish(branch, now)
             commit.execution_update = {
-                "status": ExecutionStatus(branch.status),
-                "output": branch.output if branch.status == SUCCEEDED else None,
-                "error": branch.error,
-                "cause": branch.cause,
+                "status": finish.status,
+                "output": finish.output,
+                "error": finish.error,
+                "cause": finish.cause,
             }
         if commit.join is None and self.has_room():
             # Go on with this branch's next step here, without a claim (a fan-out's children are
@@ -922,3 +942,14 @@ def _outcome_event(outcome: TaskOutcome) -> ResumeEvent:
 
 
 __all__ = ["Worker", "WorkerSettings"]
+
+
+def _finish(branch: Branch, now: float) -> Finish:
+    """How the execution whose root ``branch`` ended (SUCCEEDED or FAILED) is stored as ending."""
+    return Finish(
+        ExecutionStatus(branch.status),
+        branch.output if branch.status == SUCCEEDED else None,
+        branch.error,
+        branch.cause,
+        now,
+    )

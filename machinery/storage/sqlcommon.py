@@ -1,12 +1,12 @@
 """The SQL backends' common base: every :class:`~machinery.storage.base.Storage` method written once.
 
-:class:`SqlStorage` holds the row codecs and the statements (by name: each dialect's ``queries.sql`` defines
-the same names); how a transition is applied, how an execution is ended from outside and how a finished
-child is counted into its join are :mod:`machinery.storage.sqltx`'s, on its transaction. A dialect (:mod:`machinery.storage.sqlite`,
-:mod:`machinery.storage.postgres`) overrides only small hooks: how a transaction runs
-(:meth:`SqlStorage._run`), how a document is encoded in and decoded from a column, how migrations are
-applied, and the few places where PostgreSQL must lock or notify (DBOS's ``SystemDatabase`` with its
-SQLite and PostgreSQL subclasses is the model).
+:class:`SqlStorage` holds the row codecs and the statements (by name: each dialect's ``queries.sql``
+defines the same names); how a transition is applied, how an execution is ended from outside and how a
+finished child is counted into its join are :mod:`machinery.storage.sqltx`'s, on its transaction. A
+dialect (:mod:`machinery.storage.sqlite`, :mod:`machinery.storage.postgres`) overrides only small
+hooks: how a transaction runs (:meth:`SqlStorage._run`), how a document is encoded in and decoded
+from a column, how migrations are applied, and the few places where PostgreSQL must lock or notify
+(DBOS's ``SystemDatabase`` with its SQLite and PostgreSQL subclasses is the model).
 """
 
 # The dialect hooks (``_doc``, ``_flag``, ``_work_added``...) are private to the SQL backends; the
