@@ -180,14 +180,14 @@ def _start(call: Call, params: dict[str, Any], sync: bool) -> ExecutionRecord:
         )
     revision, origin = pinned(call, workflow, ref, arn)
     request = _start_request(params)
-    if workflow.express:
+    if workflow.express or request.name is None:
+        # Nothing to be idempotent about: express executions are not, and an unnamed one is named by
+        # its new id.
         execution_id = new_id()
         sm.save_execution_origin(storage, execution_id, origin)
         if request.name is None:
             request = EventRequest(request.data, None, execution_id)
         return call.orchestrator.start_execution(revision, request, execution_id)
-    if request.name is None:
-        request = EventRequest(request.data, None, new_id())
     # A named execution's id is derived from the state machine and the name: the origin is recorded
     # under it before the execution exists (a repeated start leaves the original's as it is).
     execution_id = named_execution_id(revision.workflow_id, str(request.name))

@@ -217,17 +217,16 @@ class ExpressRunner:
             final["status"],
             final.get("error"),
         )
+        stored: ExecutionRecord | None = None  # what the waiters are told: nothing unless it was stored
         try:
             if self.storage.blocking_io:
                 await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
             else:  # SQLite: one short transaction, no thread hop
                 self.storage.store_finished_execution(finished, run.history)
-        except BaseException:
+            stored = finished
+        finally:
             self._runs.pop(record.execution_id, None)
-            self.notifier.finished(record.execution_id)
-            raise
-        self._runs.pop(record.execution_id, None)
-        self.notifier.finished(record.execution_id, finished)
+            self.notifier.finished(record.execution_id, stored)
 
     async def _run_branch(
         self, run: _Run, machine: CompiledMachine, context: ExecutionContext, branch: Branch

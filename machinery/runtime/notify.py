@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from machinery.status import ExecutionStatus
@@ -33,15 +33,13 @@ class Finish:
 
     def applied_to(self, record: ExecutionRecord) -> ExecutionRecord:
         """``record`` (as it was while running) as storage now holds it."""
-        return ExecutionRecord(
-            **{
-                **record.__dict__,
-                "status": self.status,
-                "output": self.output,
-                "error": self.error,
-                "cause": self.cause,
-                "finished_at": self.finished_at,
-            }
+        return replace(
+            record,
+            status=self.status,
+            output=self.output,
+            error=self.error,
+            cause=self.cause,
+            finished_at=self.finished_at,
         )
 
 

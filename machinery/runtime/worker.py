@@ -206,13 +206,7 @@ class Worker:
         with self._submitted_lock:
             self._submitted -= len(items)
         if started is not None:
-            record = started.record
-            with self._cache_lock:
-                if record.execution_id not in self._contexts:
-                    key = (record.workflow_id, record.workflow_version)
-                    self._contexts[record.execution_id] = (execution_context(record), key)
-                    if len(self._contexts) > _CONTEXT_CACHE_SIZE:
-                        self._contexts.popitem(last=False)
+            self._remember_context(started.record)
             for item in items:
                 if item.branch_id == started.root.branch_id and item.work_id is not None:
                     self._owned_branches[item.work_id] = started.root
@@ -512,21 +506,24 @@ class Worker:
             execution = self.storage.get_execution(item.execution_id)
             if execution is None or execution.status != ExecutionStatus.RUNNING:
                 return None
-            key = (execution.workflow_id, execution.workflow_version)
-            if self._machine(key) is None:
+            if self._machine((execution.workflow_id, execution.workflow_version)) is None:
                 return None
-            context = execution_context(execution)
-            cached = (context, key)
-            with self._cache_lock:
-                self._contexts[item.execution_id] = cached
-                if len(self._contexts) > _CONTEXT_CACHE_SIZE:
-                    self._contexts.popitem(last=False)
+            cached = self._remember_context(execution)
         context, key = cached
         machine_entry = self._machine(key)
         if machine_entry is None:
             return None
         interpreter = Interpreter(machine_entry[0], context, Limits(data_limit=self.settings.data_limit))
         return context, branch, interpreter
+
+    def _remember_context(self, record: ExecutionRecord) -> tuple[ExecutionContext, tuple[str, int]]:
+        """Cache what the steps of ``record``'s execution need of it (its context, its machine's key)."""
+        cached = (execution_context(record), (record.workflow_id, record.workflow_version))
+        with self._cache_lock:
+            self._contexts[record.execution_id] = cached
+            if len(self._contexts) > _CONTEXT_CACHE_SIZE:
+                self._contexts.popitem(last=False)
+        return cached
 
     def _machine(self, key: tuple[str, int]) -> tuple[CompiledMachine, str] | None:
         entry = self._machines.get(key)  # a dict read or write is atomic; a duplicate compile is harmless
@@ -581,8 +578,7 @@ class Worker:
         metrics.storage_committed("transition", time.perf_counter() - started)
         self._observe_step(execution, before, step, result.execution_finished)
         if result.execution_finished:
-            ended = step.branch.owns_execution and step.branch.status in (SUCCEEDED, FAILED)
-            self.notifier.finished(execution.execution_id, _finish(step.branch, now) if ended else None)
+            self.notifier.finished(execution.execution_id, _ending(step.branch, now))
         if result.new_work > len(result.claimed):
             # Work this worker was not handed (timers, fan-out children): let the claim loop look.
             self.wake()
@@ -702,8 +698,8 @@ class Worker:
                 )
             elif isinstance(effect, StartChildren):
                 self._add_children(commit, branch, effect, execution, now)
-        if branch.owns_execution and branch.status in (SUCCEEDED, FAILED):
-            finish = _finish(branch, now)
+        finish = _ending(branch, now)
+        if finish is not None:
             commit.execution_update = {
                 "status": finish.status,
                 "output": finish.output,
@@ -941,11 +937,10 @@ def _outcome_event(outcome: TaskOutcome) -> ResumeEvent:
     return TaskSucceeded(outcome.output)
 
 
-__all__ = ["Worker", "WorkerSettings"]
-
-
-def _finish(branch: Branch, now: float) -> Finish:
-    """How the execution whose root ``branch`` ended (SUCCEEDED or FAILED) is stored as ending."""
+def _ending(branch: Branch, now: float) -> Finish | None:
+    """How the execution ends when ``branch`` is its root and has ended (SUCCEEDED or FAILED), else None."""
+    if not (branch.owns_execution and branch.status in (SUCCEEDED, FAILED)):
+        return None
     return Finish(
         ExecutionStatus(branch.status),
         branch.output if branch.status == SUCCEEDED else None,
@@ -953,3 +948,6 @@ def _finish(branch: Branch, now: float) -> Finish:
         branch.cause,
         now,
     )
+
+
+__all__ = ["Worker", "WorkerSettings"]
