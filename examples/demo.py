@@ -26,7 +26,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFINITIONS = REPOSITORY / "examples" / "definitions"
@@ -100,18 +100,25 @@ def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes] | None = 
         time.sleep(STARTUP_POLL_SECONDS)
 
 
-@contextmanager
-def machinery_process(
-    database_url: str, log: TextIO, host: str = "127.0.0.1", settings: Mapping[str, str] | None = None
-) -> Iterator[str]:
-    """Start ``python -m machinery serve`` on a free port, wait until healthy, and stop it on exit.
+def spawn_machinery(
+    database_url: str,
+    log: IO[Any],
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    settings: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m machinery serve`` and wait until it is healthy; the caller stops it.
 
     :param database_url: passed as ``--database-url``.
     :param log: receives the server's stdout and stderr.
+    :param port: the port to serve on (default: a free one).
     :param settings: extra environment (``MACHINERY_*`` settings) for the server.
-    :yields: the server's base URL.
+    :param args: more ``serve`` options (``--processes 1``...).
+    :returns: the process and the server's base URL.
     """
-    port = free_port(host)
+    port = free_port(host) if port is None else port
     command = [
         sys.executable,
         "-m",
@@ -123,12 +130,27 @@ def machinery_process(
         str(port),
         "--database-url",
         database_url,
+        *args,
     ]
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(settings or {})}
     process = subprocess.Popen(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    base_url = f"http://{host}:{port}"
     try:
-        base_url = f"http://{host}:{port}"
         wait_until_healthy(base_url, process)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process, base_url
+
+
+@contextmanager
+def machinery_process(
+    database_url: str, log: TextIO, host: str = "127.0.0.1", settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """:func:`spawn_machinery` on a free port, stopped on exit; yields the server's base URL."""
+    process, base_url = spawn_machinery(database_url, log, host=host, settings=settings)
+    try:
         yield base_url
     finally:
         process.terminate()

@@ -8,10 +8,8 @@ once, and calls repeated after the crash must carry the same ``Idempotency-Key``
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from examples.demo import REPOSITORY, free_port, request, wait_until_healthy
+from examples.demo import free_port, request, spawn_machinery
 
 EXECUTIONS = 20
 
@@ -82,27 +80,14 @@ def _gate_server(gate: Gate) -> ThreadingHTTPServer:
 
 def _start(db: Path, port: int, log: Path, processes: int | None = None) -> subprocess.Popen[bytes]:
     """``machinery serve`` on ``db``, with ``--processes`` when given (else the default: one per core)."""
-    command = [
-        sys.executable,
-        "-m",
-        "machinery",
-        "serve",
-        "--port",
-        str(port),
-        "--database-url",
-        f"sqlite:///{db}",
-        *([] if processes is None else ["--processes", str(processes)]),
-    ]
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=REPOSITORY,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MACHINERY_LEASE_SECONDS": "300"},
-        )
-    wait_until_healthy(f"http://127.0.0.1:{port}", process)
-    return process
+        return spawn_machinery(
+            f"sqlite:///{db}",
+            output,
+            port=port,
+            settings={"MACHINERY_LEASE_SECONDS": "300"},
+            args=[] if processes is None else ["--processes", str(processes)],
+        )[0]
 
 
 @pytest.fixture

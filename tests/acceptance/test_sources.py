@@ -6,10 +6,8 @@ match the workflow's inputs are rejected and acknowledged; a saturated worker st
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from examples.demo import REPOSITORY, free_port, wait_until_healthy
+from examples.demo import spawn_machinery
 from machinery.control import sources as control
 from machinery.runtime.worker import Worker, WorkerSettings
 from machinery.storage.sqlite import SQLiteStorage
@@ -92,27 +90,8 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def serve(db: Path, log: Path) -> subprocess.Popen[bytes]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "machinery",
-        "serve",
-        "--port",
-        str(port),
-        "--database-url",
-        f"sqlite:///{db}",
-    ]
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=REPOSITORY,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **SERVER_SETTINGS},
-        )
-    wait_until_healthy(f"http://127.0.0.1:{port}", process)
-    return process
+        return spawn_machinery(f"sqlite:///{db}", output, settings=SERVER_SETTINGS)[0]
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
