@@ -35,8 +35,9 @@ from machinery.storage.base import Storage
 
 logger = logging.getLogger(__name__)
 
-#: How long the answer to "does any token exist?" is reused: creating the first token closes the open
-#: loopback server within this time (every other check reads storage on each request).
+#: How long a "yes" to "does any token exist?" is reused: revoking the last token reopens the loopback
+#: server within this time. A "no" is never reused, so that the first token, made through any process,
+#: closes every process at once (every other check reads storage on each request).
 TOKENS_CACHE_SECONDS = 1.0
 _EXTENSION = "machinery.auth"
 
@@ -92,11 +93,12 @@ class Gate:
             self._tokens_checked_at = float("-inf")
 
     def has_tokens(self) -> bool:
-        """Whether any API token exists (cached for :data:`TOKENS_CACHE_SECONDS`)."""
+        """Whether any API token exists (a "yes" cached for :data:`TOKENS_CACHE_SECONDS`, a "no" read
+        from storage each time: the server must not stay open once a token exists)."""
         now = time.monotonic()
         with self._lock:
-            if now - self._tokens_checked_at < TOKENS_CACHE_SECONDS:
-                return self._has_tokens
+            if self._has_tokens and now - self._tokens_checked_at < TOKENS_CACHE_SECONDS:
+                return True
         found = bool(self.storage.list_api_tokens())
         with self._lock:
             self._has_tokens, self._tokens_checked_at = found, now
