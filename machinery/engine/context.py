@@ -6,7 +6,9 @@ they are never persisted and always agree with the branch being run.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+import time
+from datetime import datetime
 from typing import Any
 
 from machinery.asl.model import State
@@ -15,9 +17,35 @@ from machinery.engine.types import Branch, ExecutionContext
 __all__ = ["context_object", "epoch_of", "iso_time", "states_variable"]
 
 
+# The last second formatted, as (second, "YYYY-MM-DDTHH:MM:SS."): timestamps come in bursts of the same
+# second. One tuple, replaced whole, so threads never see half of it.
+_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00.")
+
+
 def iso_time(epoch: float) -> str:
-    """Format epoch seconds as Step Functions prints timestamps (UTC, milliseconds)."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """Format epoch seconds as Step Functions prints timestamps (UTC, milliseconds).
+
+    The same text as ``datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"``
+    (microseconds rounded half to even, then cut to milliseconds), without ``strftime``: glibc's looks
+    at the time zone on every call, and this runs for every state entered.
+    """
+    global _last_second  # pylint: disable=global-statement
+    fraction, whole = math.modf(epoch)
+    second = int(whole)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    elif micros < 0:
+        second, micros = second - 1, micros + 1_000_000
+    cached_second, prefix = _last_second
+    if cached_second != second:
+        moment = time.gmtime(second)
+        prefix = (
+            f"{moment.tm_year:04d}-{moment.tm_mon:02d}-{moment.tm_mday:02d}"
+            f"T{moment.tm_hour:02d}:{moment.tm_min:02d}:{moment.tm_sec:02d}."
+        )
+        _last_second = (second, prefix)
+    return f"{prefix}{micros // 1000:03d}Z"
 
 
 def epoch_of(iso: str) -> float:
