@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from machinery.auth import AuthSettings
+from machinery.runtime import loops
 from machinery.runtime.outbound import DEFAULT_DENIED_TARGETS, OutboundPolicy, parse_rules
 from machinery.runtime.retention import RetentionSettings
 from machinery.runtime.webhooks import DEFAULT_ATTEMPTS
@@ -74,6 +75,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "METRICS_HOST": ("127.0.0.1", "machinery worker: address of the /metrics listener (with METRICS_PORT)"),
     "METRICS_PORT": (0, "machinery worker: serve /metrics on this port (0: not served)"),
     "LOG_FORMAT": ("text", "log lines: text, or json (one object per line, with execution_id)"),
+    "EVENT_LOOP": ("uvloop", "the worker's event loop: uvloop, or asyncio (the standard library's)"),
 }
 
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _help) in SETTINGS.items()}
@@ -100,7 +102,15 @@ def worker_settings(config: Mapping[str, Any]) -> WorkerSettings:
             interval=max(0.01, float(config["RETENTION_INTERVAL"])),
         ),
         finish_poll_interval=max(0.0, float(config["FINISH_POLL_INTERVAL"])),
+        event_loop=event_loop(config),
     )
+
+
+def event_loop(config: Mapping[str, Any]) -> str:
+    """:raises ValueError: ``MACHINERY_EVENT_LOOP`` is not one of :data:`machinery.runtime.loops.KINDS`."""
+    kind = str(config["EVENT_LOOP"]).strip().lower()
+    loops.loop_factory(kind)  # refuses an unknown one, naming the setting
+    return kind
 
 
 def outbound_policy(config: Mapping[str, Any]) -> OutboundPolicy:

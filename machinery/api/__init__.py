@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     telemetry_metrics.configure(int(app.config["METRICS_MAX_LABEL_VALUES"]))
+    settings = worker_settings(app.config)  # a setting that is not one fails before storage is opened
     storage = open_storage(
         str(app.config["DATABASE_URL"]),
         pool_min_size=int(app.config["PG_POOL_MIN"]),
@@ -42,7 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         storage.release_leases()
     orchestrator = Orchestrator(
         storage,
-        worker_settings(app.config),
+        settings,
         run_worker=bool(app.config["RUN_WORKER"]),
         redrive_days=float(app.config["REDRIVE_DAYS"]),
     )

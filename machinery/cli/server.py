@@ -91,7 +91,10 @@ def serve(
     if dev:
         _serve_development(host, port, overrides)
         return
-    app = create_app(overrides)
+    try:
+        app = create_app(overrides)
+    except ValueError as exc:  # a setting that is not one (config.worker_settings names it)
+        raise click.ClickException(str(exc)) from None
     _refuse_an_open_network(app, host)
     if count == 1:
         server = create_http_server(
@@ -232,11 +235,10 @@ def worker(database_url: str | None, concurrency: int | None, metrics_port: int 
     ``--metrics-port`` it serves its own metrics (task calls, commits, executions it finished) for
     Prometheus to scrape; the database's gauges come from the API servers' ``/metrics``.
     """
-    import asyncio
-
     from flask import Config
 
     from machinery.config import DEFAULTS, worker_settings
+    from machinery.runtime import loops
     from machinery.runtime.worker import Worker
     from machinery.storage import open_storage
     from machinery.telemetry import metrics, tracing
@@ -249,12 +251,16 @@ def worker(database_url: str | None, concurrency: int | None, metrics_port: int 
     config.from_prefixed_env("MACHINERY")
     if concurrency is not None:
         config["MAX_IN_FLIGHT"] = concurrency
+    try:
+        settings = worker_settings(config)
+    except ValueError as exc:  # a setting that is not one (worker_settings names it)
+        raise click.ClickException(str(exc)) from None
     storage = open_storage(
         str(config["DATABASE_URL"]),
         pool_min_size=int(config["PG_POOL_MIN"]),
         pool_max_size=int(config["PG_POOL_MAX"]),
     )
-    running = Worker(storage, worker_settings(config))
+    running = Worker(storage, settings)
     metrics.configure(int(config["METRICS_MAX_LABEL_VALUES"]))
     port = int(config["METRICS_PORT"]) if metrics_port is None else metrics_port
     listener = None
@@ -271,7 +277,7 @@ def worker(database_url: str | None, concurrency: int | None, metrics_port: int 
     signal.signal(signal.SIGINT, shut_down)
     logging.getLogger("machinery").info("worker %s running", running.owner)
     try:
-        asyncio.run(running.run())
+        loops.run(running.run(), settings.event_loop)
     finally:
         if listener is not None:
             listener.shutdown()

@@ -37,7 +37,7 @@ from machinery.engine.types import (
     TaskSucceeded,
     TimerFired,
 )
-from machinery.runtime import spans
+from machinery.runtime import loops, spans
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker
@@ -80,7 +80,7 @@ class ExpressRunner:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = loops.loop_factory(self.settings.event_loop)()
         self._thread = threading.Thread(target=loop.run_forever, name="machinery-express", daemon=True)
         self._thread.start()
         with self._lock:

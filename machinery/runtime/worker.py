@@ -47,7 +47,7 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.errors import LeaseLost, StorageError
-from machinery.runtime import spans, webhooks
+from machinery.runtime import loops, spans, webhooks
 from machinery.runtime.activities import activity_name, enqueue_activity_task, wake_key
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Finish, Notifier
@@ -114,6 +114,8 @@ class WorkerSettings:
     #: Seconds between looks for executions another process finished while a request here waits for
     #: them (0: never look; waits then end on their own timeouts).
     finish_poll_interval: float = 0.02
+    #: The worker's and the express runner's event loop: ``uvloop`` or ``asyncio`` (runtime.loops).
+    event_loop: str = loops.UVLOOP
 
 
 class Worker:
@@ -170,7 +172,7 @@ class Worker:
         self._ready.wait(10)
 
     def _thread_main(self) -> None:
-        asyncio.run(self.run())
+        loops.run(self.run(), self.settings.event_loop)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping = True
