@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import mmap
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +24,10 @@ from machinery.storage.sqlextras import SqlExtras
 from machinery.storage.sqltx import SqlTransaction, dumps, loads
 
 _T = TypeVar("_T")
+
+#: Seconds a cached definition may be trusted on the shared counter alone (see ``_generation_moved``).
+GENERATION_RECHECK_SECONDS = 1.0
+_COUNTER = struct.Struct("<Q")
 
 
 class SQLiteStorage(SqlExtras):
@@ -56,6 +62,17 @@ class SQLiteStorage(SqlExtras):
             if self._file_backed
             else None
         )
+        # The lock file's first 8 bytes, mapped shared: a counter every process moves after it committed
+        # a change of a definition, under the writer lock. Reading it costs no statement and no lock, so
+        # a lookup of a cached service or workflow is free until some process changes one.
+        self._counter: mmap.mmap | None = None
+        self._counter_seen: int | None = None
+        self._counter_checked_at = float("-inf")
+        self._bump_counter = False
+        if self._writer_lock is not None:
+            if os.fstat(self._writer_lock).st_size < _COUNTER.size:
+                os.ftruncate(self._writer_lock, _COUNTER.size)  # only ever grown: zeros are a valid count
+            self._counter = mmap.mmap(self._writer_lock, _COUNTER.size)
 
     # hooks -------------------------------------------------------------------------------------
 
@@ -100,9 +117,14 @@ class SQLiteStorage(SqlExtras):
         except sqlite3.Error as exc:
             self._rollback()
             raise _storage_error(exc) from exc
+        if self._bump_counter:
+            self._bump_counter = False
+            if self._counter is not None:  # still under the writer lock: no two processes move it at once
+                _COUNTER.pack_into(self._counter, 0, _COUNTER.unpack_from(self._counter)[0] + 1)
         return result
 
     def _rollback(self) -> None:
+        self._bump_counter = False
         # After SQLITE_FULL (and some I/O errors) SQLite has already rolled the transaction back itself,
         # and a ROLLBACK would fail with "no transaction is active".
         if self._db.in_transaction:
@@ -123,7 +145,20 @@ class SQLiteStorage(SqlExtras):
     def _id_list(self, ids: Sequence[int | str]) -> object:
         return dumps(list(ids))
 
+    def _definitions_changed(self, tx: SqlTransaction) -> None:
+        super()._definitions_changed(tx)
+        self._bump_counter = True  # once the transaction has committed (``_write``)
+
     def _generation_moved(self) -> bool:
+        # Nothing to read while the shared counter stands still, but once a second at least: a process
+        # killed between its commit and the counter's move leaves caches stale for that long at most.
+        counter = self._counter
+        if counter is not None:
+            value = _COUNTER.unpack_from(counter)[0]
+            now = time.monotonic()
+            if value == self._counter_seen and now - self._counter_checked_at < GENERATION_RECHECK_SECONDS:
+                return False
+            self._counter_seen, self._counter_checked_at = value, now
         # data_version moves only when another connection commits: the generation row is read then.
         with self._lock:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
@@ -169,6 +204,9 @@ class SQLiteStorage(SqlExtras):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._counter is not None:
+                self._counter.close()
+                self._counter = None
             if self._writer_lock is not None:
                 os.close(self._writer_lock)
                 self._writer_lock = None

@@ -155,6 +155,42 @@ def test_cached_definitions_follow_changes_made_by_another_process(tmp_path: Pat
         there.close()
 
 
+def test_a_cached_lookup_reads_nothing_until_a_process_moves_the_shared_counter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock file holds a counter that a process moves after committing a definition change: while
+    it stands still, a cached lookup runs no statement; a writer that died between its commit and the
+    counter's move is caught by the recheck every GENERATION_RECHECK_SECONDS."""
+    import machinery.storage.sqlite as sqlite_module
+
+    path = str(tmp_path / "shared.db")
+    here, there = SQLiteStorage(path), SQLiteStorage(path)
+    statements: list[str] = []
+    try:
+        here.migrate()
+        here.upsert_service("upper", "http://127.0.0.1:1/a", [], [], {}, 1.0)
+        assert there.get_service("upper").address == "http://127.0.0.1:1/a"  # type: ignore[union-attr]
+        there._db.set_trace_callback(statements.append)
+        for _ in range(3):
+            assert there.get_service("upper").address == "http://127.0.0.1:1/a"  # type: ignore[union-attr]
+        here.add_work([WorkItem("exec", "exec", WORK_TIMER, 5.0)])  # not a definition: the counter stays
+        assert there.get_service("upper").address == "http://127.0.0.1:1/a"  # type: ignore[union-attr]
+        assert statements == []
+        here.upsert_service("upper", "http://127.0.0.1:1/b", [], [], {}, 2.0)
+        assert there.get_service("upper").address == "http://127.0.0.1:1/b"  # type: ignore[union-attr]
+        assert statements  # the counter moved: the generation was read, then the service
+        # A writer killed after its commit, before the counter moved: seen at the next recheck.
+        with sqlite3.connect(path) as raw:
+            raw.execute("UPDATE services SET body = json_set(body, '$.address', 'http://127.0.0.1:1/c')")
+            raw.execute("UPDATE definitions_generation SET value = value + 1 WHERE id = 1")
+        assert there.get_service("upper").address == "http://127.0.0.1:1/b"  # type: ignore[union-attr]
+        monkeypatch.setattr(sqlite_module, "GENERATION_RECHECK_SECONDS", 0.0)
+        assert there.get_service("upper").address == "http://127.0.0.1:1/c"  # type: ignore[union-attr]
+    finally:
+        here.close()
+        there.close()
+
+
 def _fill_up(storage: SQLiteStorage) -> None:
     """Cap the file at its current size, so that the next writes find the disk full (SQLITE_FULL)."""
     pages = storage._db.execute("PRAGMA page_count").fetchone()[0]
