@@ -73,6 +73,8 @@ def parse_event_body(body: Any) -> EventRequest:
     """The body is the event data, unless it is ``{"data": ..., <known options>}`` (the seed's envelope,
     :data:`~machinery.control.schemas.EVENT_ENVELOPE`)."""
     if isinstance(body, dict) and "data" in body and set(body) - {"data"} <= ENVELOPE_OPTIONS:
+        if len(body) == 1:
+            return EventRequest(body["data"])  # the seed's form: any JSON is data, there is nothing to check
         issues = check_body(schemas.EVENT_ENVELOPE, body)
         if issues:
             raise InvalidEventData("invalid event options", issues=issues)
