@@ -10,6 +10,8 @@ transaction.
 from __future__ import annotations
 
 import abc
+import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,7 +51,17 @@ def history_page_query(after: int | None, reverse: bool) -> tuple[str, int]:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A new id: a version 7 UUID (RFC 9562), the millisecond it was made followed by 74 random bits.
+
+    Ids made together sort together, so the index entries of executions, branches and history rows that
+    are written in one transaction share B-tree pages instead of touching one random page each: a
+    SQLite commit writes every page it changed, and with random (version 4) ids that was about a fifth
+    more commit CPU per execution (``bench.inprocess``). 74 random bits keep ids unguessable.
+    """
+    millis = time.time_ns() // 1_000_000
+    rand_a, rand_b = divmod(int.from_bytes(os.urandom(10), "big") >> 6, 1 << 62)
+    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand_a & 0xFFF) << 64 | 0b10 << 62 | rand_b
+    return str(uuid.UUID(int=value))
 
 
 @dataclass(frozen=True)
