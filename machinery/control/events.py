@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hmac
 import logging
 import threading
@@ -32,6 +33,7 @@ from machinery.errors import (
     InvalidEventData,
     NotFound,
     PayloadTooLarge,
+    StorageError,
     TaskTimedOut,
 )
 from machinery.limits import limit_data
@@ -98,6 +100,18 @@ def check_data_size(data: Any, limit: int, field: str) -> None:
             issues=[FieldIssue(f"({field})", f"has {size} bytes (limit {limit})")],
             **limit_data("data_limit", limit),
         )
+
+
+def _stored(grouped: concurrent.futures.Future[list[WorkItem]], patience: float) -> None:
+    """Wait for the worker's group commit to store a new execution.
+
+    :raises StorageError: storing it failed (the error of the transaction), or it was not stored within
+        ``patience`` seconds (the lease time: the worker's loop is stuck or gone).
+    """
+    try:
+        grouped.result(timeout=patience)
+    except concurrent.futures.TimeoutError:
+        raise StorageError(f"the worker did not store the execution within {patience:g} s") from None
 
 
 class ExecutionNameTaken(Conflict):
@@ -275,6 +289,12 @@ class Orchestrator:
         elif owner is None:
             storage.create_execution(record, new.root, list(new.work))
         else:
+            assert worker is not None
+            grouped = worker.create(new, lease_until)
+            if grouped is not None:  # stored in the worker's group commit, which runs it from there
+                _stored(grouped, self.settings.lease_seconds)
+                metrics.storage_committed("create_execution", time.perf_counter() - started)
+                return True
             claimed = storage.create_execution_claimed(record, new.root, list(new.work), owner, lease_until)
         metrics.storage_committed("create_execution", time.perf_counter() - started)
         if worker is not None:

@@ -38,6 +38,7 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.runtime import loops, spans
+from machinery.runtime.groupcommit import GroupCommit
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker
@@ -78,6 +79,7 @@ class ExpressRunner:
         self._thread: threading.Thread | None = None
         self._waiting: list[tuple[_Run, CompiledMachine]] = []  # submitted before start()
         self._lock = threading.Lock()
+        self._group = GroupCommit(storage, lambda _start, _claimed: None)  # final records only
 
     def start(self) -> None:
         loop = loops.loop_factory(self.settings.event_loop)()
@@ -221,8 +223,8 @@ class ExpressRunner:
         try:
             if self.storage.blocking_io:
                 await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
-            else:  # SQLite: one short transaction, no thread hop
-                self.storage.store_finished_execution(finished, run.history)
+            else:  # SQLite: in the tick's one transaction with the others that ended, no thread hop
+                await self._group.store_finished(finished, run.history)
             stored = finished
         finally:
             self._runs.pop(record.execution_id, None)

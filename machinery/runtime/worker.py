@@ -9,6 +9,7 @@ fence, so a worker that lost its lease cannot commit over the new owner.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -49,6 +50,7 @@ from machinery.engine.types import (
 from machinery.errors import LeaseLost, StorageError
 from machinery.runtime import loops, spans, webhooks
 from machinery.runtime.activities import activity_name, enqueue_activity_task, wake_key
+from machinery.runtime.groupcommit import GroupCommit
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Finish, Notifier
 from machinery.runtime.outbound import OutboundPolicy
@@ -70,6 +72,7 @@ from machinery.storage.base import (
     WORK_TIMER,
     WORK_TOKEN,
     WORK_WEBHOOK,
+    ClaimedStart,
     Commit,
     CommitResult,
     ExecutionRecord,
@@ -85,10 +88,6 @@ logger = logging.getLogger(__name__)
 _CONTEXT_CACHE_SIZE = 10_000
 _STORAGE_THREADS = 8
 _T = TypeVar("_T")
-
-
-#: A step waiting for its loop tick's group commit: the commit, its time and who waits for the result.
-_PendingCommit = tuple[Commit, float, "asyncio.Future[CommitResult]"]
 
 
 @dataclass(frozen=True)
@@ -159,8 +158,7 @@ class Worker:
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
         # The branch a commit just wrote, by the work item of it that the commit handed back here.
         self._owned_branches: dict[int, Branch] = {}
-        self._pending_commits: list[_PendingCommit] = []
-        self._flush_scheduled = False
+        self._group = GroupCommit(storage, self._take_started)
         # What the $$ context needs of an execution never changes either, nor its workflow version.
         self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int]]] = OrderedDict()
 
@@ -204,9 +202,41 @@ class Worker:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._spawn_submitted, items, started)
 
+    def create(
+        self, new: NewExecution, lease_until: float
+    ) -> concurrent.futures.Future[list[WorkItem]] | None:
+        """Store a new execution in this loop tick's group commit, then run its first step here
+        (thread-safe): the future gets the work it claimed once stored, or the error storing it failed
+        with. None when this worker takes no creations (its storage commits from a thread pool, or its
+        loop does not run or has no room): the caller stores the execution itself.
+        """
+        loop = self._loop
+        if self._storage_pool is not None or loop is None or not self.takes_submissions():
+            return None
+        future: concurrent.futures.Future[list[WorkItem]] = concurrent.futures.Future()
+        with self._submitted_lock:
+            self._submitted += len(new.work)
+        try:
+            loop.call_soon_threadsafe(self._group.start, ClaimedStart(new, self.owner, lease_until), future)
+        except RuntimeError:  # the loop closed in between
+            with self._submitted_lock:
+                self._submitted -= len(new.work)
+            return None
+        return future
+
+    def _take_started(self, start: ClaimedStart, claimed: list[WorkItem] | None) -> None:
+        """A new execution of :meth:`create` was stored (``claimed``: its first work) or was not."""
+        with self._submitted_lock:
+            self._submitted -= len(start.new.work)
+        if claimed is not None and not self._stopping:
+            self._run_started(claimed, start.new)
+
     def _spawn_submitted(self, items: list[WorkItem], started: NewExecution | None = None) -> None:
         with self._submitted_lock:
             self._submitted -= len(items)
+        self._run_started(items, started)
+
+    def _run_started(self, items: list[WorkItem], started: NewExecution | None) -> None:
         if started is not None:
             self._remember_context(started.record)
             for item in items:
@@ -269,6 +299,7 @@ class Worker:
                     continue
                 await self._sleep_until_due()
         finally:
+            self._group.fail_starts(StorageError("the worker stopped before the execution was stored"))
             renew.cancel()
             if sources is not None:
                 sources.cancel()
@@ -341,7 +372,7 @@ class Worker:
     def _listen_for_work(self) -> None:
         """Wake the loop when another process commits work (PostgreSQL ``LISTEN``); polling stays the
         fallback. A daemon thread, so that stopping never waits out a blocked ``wait_for_work``."""
-        if type(self.storage).wait_for_work is Storage.wait_for_work:
+        if not self.storage.pushes_wake_ups:
             return  # the backend has no wake-ups: wait_for_work would return at once
 
         def listen() -> None:
@@ -576,7 +607,7 @@ class Worker:
             result, now = await self._blocking(self._build_and_commit, item, execution, step)
         else:
             commit, now = self._build_commit(item, execution, step)
-            result = await self._group_commit(commit, now)
+            result = await self._group.commit(commit, now)
         metrics.storage_committed("transition", time.perf_counter() - started)
         self._observe_step(execution, before, step, result.execution_finished)
         if result.execution_finished:
@@ -623,51 +654,6 @@ class Worker:
             branch.status,
             extra={"execution_id": execution.execution_id},
         )
-
-    def _group_commit(self, commit: Commit, now: float) -> asyncio.Future[CommitResult]:
-        """Queue a commit for the group commit of this loop tick: every step that reaches its commit in
-        the same tick is written in one transaction (:meth:`Storage.commit_many`)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[CommitResult] = loop.create_future()
-        self._pending_commits.append((commit, now, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            # Runs after every callback already due in this iteration: the steps woken by the same
-            # replies join this batch.
-            loop.call_soon(self._flush_commits)
-        return future
-
-    def _flush_commits(self) -> None:
-        self._flush_scheduled = False
-        batch, self._pending_commits = self._pending_commits, []
-        if not batch:
-            return
-        if self._storage_pool is None:
-            self._settle(batch, self._commit_batch(batch))
-            return
-        task = asyncio.ensure_future(self._flush_in_thread(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _flush_in_thread(self, batch: list[_PendingCommit]) -> None:
-        results = await self._blocking(self._commit_batch, batch)
-        self._settle(batch, results)
-
-    def _commit_batch(self, batch: list[_PendingCommit]) -> list[CommitResult | Exception]:
-        try:
-            return self.storage.commit_many([(commit, now) for commit, now, _future in batch])
-        except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every step did
-            return [exc] * len(batch)
-
-    @staticmethod
-    def _settle(batch: list[_PendingCommit], results: list[CommitResult | Exception]) -> None:
-        for (_commit, _now, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
 
     def _build_and_commit(
         self, item: WorkItem, execution: ExecutionContext, step: Step

@@ -275,6 +275,16 @@ class NewExecution:
 
 
 @dataclass(frozen=True)
+class ClaimedStart:
+    """A new execution for :meth:`Storage.commit_group`: stored with its first work claimed by
+    ``owner`` until ``lease_until``, as :meth:`Storage.create_execution_claimed` stores it."""
+
+    new: NewExecution
+    owner: str
+    lease_until: float
+
+
+@dataclass(frozen=True)
 class StartResult:
     """What :meth:`Storage.start_executions` did: the ids it created (the others existed already) and
     the work it inserted claimed by the caller."""
@@ -340,6 +350,8 @@ class Storage(abc.ABC):
 
     #: Whether calls wait on the network (workers then make them from threads, not their event loop).
     blocking_io: bool = False
+    #: Whether :meth:`wait_for_work` blocks until another process adds work (else it returns at once).
+    pushes_wake_ups: bool = False
 
     # lifecycle -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -352,8 +364,8 @@ class Storage(abc.ABC):
     def wait_for_work(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for work committed by another process; True when woken.
 
-        Backends that can push wake-ups (PostgreSQL ``LISTEN``) override this; the default returns False
-        at once, leaving the caller to poll.
+        Backends that can push wake-ups (PostgreSQL ``LISTEN``) override this and set
+        :attr:`pushes_wake_ups`; the default returns False at once, leaving the caller to poll.
         """
         return False
 
@@ -479,6 +491,23 @@ class Storage(abc.ABC):
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
         """Store an execution that ran elsewhere (express) in its final state."""
 
+    def store_finished_executions(
+        self, finished: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]
+    ) -> list[Exception | None]:
+        """Store several of them (the express executions that ended in one tick of the express loop);
+        for each, None or the error it failed with.
+
+        The default stores them one by one; the SQL backends write them all in one transaction.
+        """
+        results: list[Exception | None] = []
+        for execution, history in finished:
+            try:
+                self.store_finished_execution(execution, history)
+                results.append(None)
+            except MachineryError as exc:
+                results.append(exc)
+        return results
+
     @abc.abstractmethod
     def finish_execution(
         self,
@@ -542,6 +571,28 @@ class Storage(abc.ABC):
             except MachineryError as exc:
                 results.append(exc)
         return results
+
+    def commit_group(
+        self, starts: Sequence[ClaimedStart], commits: Sequence[tuple[Commit, float]]
+    ) -> tuple[list[list[WorkItem] | Exception], list[CommitResult | Exception]]:
+        """New executions and transitions at once (a worker's group commit with the executions that
+        requests started in the same tick): for each start the work it claimed, for each commit its
+        result, or the error each failed with.
+
+        The default stores them one by one; the SQL backends write them all in one transaction.
+        """
+        created: list[list[WorkItem] | Exception] = []
+        for start in starts:
+            record, new = start.new.record, start.new
+            try:
+                created.append(
+                    self.create_execution_claimed(
+                        record, new.root, list(new.work), start.owner, start.lease_until
+                    )
+                )
+            except MachineryError as exc:
+                created.append(exc)
+        return created, self.commit_many(commits)
 
     @abc.abstractmethod
     def add_work(self, work: Sequence[WorkItem]) -> None:

@@ -53,6 +53,7 @@ class PostgresStorage(SqlExtras):
     """
 
     blocking_io = True
+    pushes_wake_ups = True
     dialect = "postgres"
     _commit_errors = (errors.IntegrityError, errors.DataError)
     # Children of one join finish on different workers: each accounts under the join row's lock.

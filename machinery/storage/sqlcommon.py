@@ -16,8 +16,10 @@ from a column, how migrations are applied, and the few places where PostgreSQL m
 from __future__ import annotations
 
 import abc
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from machinery.engine.types import Branch, HistoryEvent
@@ -25,10 +27,12 @@ from machinery.errors import MachineryError, StorageError
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
+    ClaimedStart,
     Commit,
     CommitResult,
     ExecutionRecord,
     JoinState,
+    NewExecution,
     RedrivePlan,
     ServiceRecord,
     Storage,
@@ -53,6 +57,52 @@ _T = TypeVar("_T")
 
 #: Most entries a definitions cache holds before it starts again.
 _CACHE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One part of a group transaction: what it writes, and for which execution."""
+
+    execution_id: str
+    apply: Callable[[SqlTransaction], Any]
+
+
+def _commit_parts(commits: Sequence[tuple[Commit, float]]) -> list[_Part]:
+    return [
+        _Part(commit.execution_id, functools.partial(apply_commit, commit=commit, now=now))
+        for commit, now in commits
+    ]
+
+
+def _commit_order(commits: Sequence[tuple[Commit, float]]) -> list[int]:
+    """A stable order of executions: PostgreSQL locks each execution's row first, so two workers' groups
+    take the locks they share in the same order."""
+    return sorted(range(len(commits)), key=lambda index: commits[index][0].execution_id)
+
+
+def _creating(start: ClaimedStart) -> _Part:
+    """A new execution with its first work claimed (what ``create_execution_claimed`` writes)."""
+    new = start.new
+    claim = (start.owner, start.lease_until, new.record.started_at)
+
+    def apply(tx: SqlTransaction) -> list[WorkItem]:
+        tx.insert_execution(new.record)
+        tx.put_branches([new.root], None)
+        return tx.insert_work(new.work, claim)
+
+    return _Part(new.record.execution_id, apply)
+
+
+def _storing(execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> _Part:
+    """An express execution in its final state, with its history (and its webhook's delivery)."""
+
+    def apply(tx: SqlTransaction) -> None:
+        tx.insert_execution(execution)
+        tx.append_history(execution.execution_id, history)
+        if execution.callback_url:
+            tx.insert_work([webhook_item(execution.execution_id, execution.finished_at or 0.0)])
+
+    return _Part(execution.execution_id, apply)
 
 
 class _GroupFailed(Exception):
@@ -395,21 +445,19 @@ class SqlStorage(SqlTriggers, Storage):
         owner: str,
         lease_until: float,
     ) -> list[WorkItem]:
-        def create(tx: SqlTransaction) -> list[WorkItem]:
-            tx.insert_execution(execution)
-            tx.put_branches([root], None)
-            return tx.insert_work(work, (owner, lease_until, execution.started_at))
-
-        return self._run(create)
+        start = ClaimedStart(NewExecution(execution, root, work), owner, lease_until)
+        result: list[WorkItem] = self._run(_creating(start).apply)
+        return result
 
     def store_finished_execution(self, execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
-        def store(tx: SqlTransaction) -> None:
-            tx.insert_execution(execution)
-            tx.append_history(execution.execution_id, history)
-            if execution.callback_url:
-                tx.insert_work([webhook_item(execution.execution_id, execution.finished_at or 0.0)])
+        self._run(_storing(execution, history).apply)
 
-        self._run(store)
+    def store_finished_executions(
+        self, finished: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]
+    ) -> list[Exception | None]:
+        """All in one transaction (see :meth:`_write_group`)."""
+        parts = [_storing(execution, history) for execution, history in finished]
+        return self._write_group(parts, list(range(len(parts))))
 
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         rows = self._read("execution_get", execution_id=execution_id)
@@ -564,46 +612,57 @@ class SqlStorage(SqlTriggers, Storage):
 
     def commit_many(self, commits: Sequence[tuple[Commit, float]]) -> list[CommitResult | Exception]:
         """Every commit in one transaction: one whose fence was lost (or that broke a constraint) is
-        rolled back alone and reported, the others are written.
-
-        The group is first written as it is; only when one of its commits fails is that transaction
-        rolled back and the group written again with each commit inside a savepoint (two statements
-        more per commit, which a group where nothing fails does not pay)."""
+        rolled back alone and reported, the others are written (see :meth:`_write_group`)."""
         if len(commits) == 1:
             commit, now = commits[0]
             try:
                 return [self.commit(commit, now)]
             except MachineryError as exc:
                 return [exc]
+        return self._write_group(_commit_parts(commits), _commit_order(commits))
 
-        # In a stable order of executions: PostgreSQL locks each execution's row first, so two workers'
-        # groups take the locks they share in the same order.
-        order = sorted(range(len(commits)), key=lambda index: commits[index][0].execution_id)
+    def commit_group(
+        self, starts: Sequence[ClaimedStart], commits: Sequence[tuple[Commit, float]]
+    ) -> tuple[list[list[WorkItem] | Exception], list[CommitResult | Exception]]:
+        """The new executions, then the commits, in one transaction (see :meth:`_write_group`)."""
+        if not starts:
+            return [], self.commit_many(commits)
+        first = len(starts)
+        order = list(range(first)) + [first + index for index in _commit_order(commits)]
+        results = self._write_group([_creating(start) for start in starts] + _commit_parts(commits), order)
+        return results[:first], results[first:]
+
+    def _write_group(self, parts: list[_Part], order: list[int]) -> list[Any]:
+        """Each part in one transaction, applied in ``order``; its result, or the error it failed with,
+        in the parts' order.
+
+        The group is first written as it is; only when one of its parts fails is that transaction rolled
+        back and the group written again with each part inside a savepoint (two statements more per
+        part, which a group where nothing fails does not pay)."""
         failing: tuple[type[Exception], ...] = (MachineryError, *self._commit_errors)
 
-        def apply_at_once(tx: SqlTransaction) -> list[CommitResult | Exception]:
-            results: list[CommitResult | Exception] = [StorageError("not committed")] * len(commits)
+        def apply_at_once(tx: SqlTransaction) -> list[Any]:
+            results: list[Any] = [StorageError("not committed")] * len(parts)
             for index in order:
-                commit, now = commits[index]
                 try:
-                    results[index] = apply_commit(tx, commit, now)
+                    results[index] = parts[index].apply(tx)
                 except failing as exc:
                     raise _GroupFailed() from exc
             return results
 
-        def apply_each(tx: SqlTransaction) -> list[CommitResult | Exception]:
-            results: list[CommitResult | Exception] = [StorageError("not committed")] * len(commits)
+        def apply_each(tx: SqlTransaction) -> list[Any]:
+            results: list[Any] = [StorageError("not committed")] * len(parts)
             for index in order:
-                commit, now = commits[index]
+                part = parts[index]
                 tx.execute("savepoint")
                 try:
-                    results[index] = apply_commit(tx, commit, now)
+                    results[index] = part.apply(tx)
                 except MachineryError as exc:
                     tx.execute("savepoint_rollback")
                     results[index] = exc
                 except self._commit_errors as exc:
                     tx.execute("savepoint_rollback")
-                    results[index] = StorageError(f"{self.dialect}: {exc}", execution_id=commit.execution_id)
+                    results[index] = StorageError(f"{self.dialect}: {exc}", execution_id=part.execution_id)
                 tx.execute("savepoint_release")
             return results
 

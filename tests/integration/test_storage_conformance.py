@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from machinery.engine.types import ACTIVE, CANCELLED, FAILED, SUCCEEDED, Branch, HistoryEvent
-from machinery.errors import LeaseLost
+from machinery.errors import LeaseLost, MachineryError
+from machinery.runtime.starts import new_execution
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     HEARTBEAT_TIMEOUT,
@@ -31,6 +32,7 @@ from machinery.storage.base import (
     WORK_TOKEN,
     WORK_WEBHOOK,
     ApiTokenRecord,
+    ClaimedStart,
     Commit,
     ExecutionRecord,
     JoinSpec,
@@ -437,6 +439,53 @@ class TestExecutions:
         assert [e.event_id for e in storage.get_history("express-1")] == [1, 2]
         webhooks = claim_all(storage, now=NOW + 1)
         assert [(w.kind, w.execution_id) for w in webhooks] == [(WORK_WEBHOOK, "express-1")]
+
+    def test_store_finished_executions_stores_each_and_reports_each(self, storage: Storage) -> None:
+        """The express executions of one tick: each stored with its history; one that cannot be stored
+        (its id is taken) is reported alone."""
+        workflow_id = make_workflow(storage)
+        taken = start_execution(storage, workflow_id)
+
+        def finished(execution_id: str) -> ExecutionRecord:
+            return ExecutionRecord(
+                execution_id, workflow_id, "wf", 1, execution_id, "SUCCEEDED", {"a": 1}, NOW,
+                output={"id": execution_id}, finished_at=NOW + 1, express=True,
+            )  # fmt: skip
+
+        records = [finished("express-a"), finished(taken), finished("express-b")]
+        results = storage.store_finished_executions([(r, history(3, "ExecutionStarted")) for r in records])
+        assert results[0] is None and results[2] is None and isinstance(results[1], MachineryError)
+        for execution_id in ("express-a", "express-b"):
+            assert storage.get_execution(execution_id) == finished(execution_id)
+            assert [e.event_id for e in storage.get_history(execution_id)] == [1, 2, 3]
+        still = storage.get_execution(taken)
+        assert still is not None and still.status == "RUNNING"
+
+    def test_commit_group_stores_starts_with_the_commits(self, storage: Storage) -> None:
+        """New executions claimed by their worker, written with the steps of the same tick; a step whose
+        fence was lost is refused alone."""
+        workflow_id = make_workflow(storage)
+        running = start_execution(storage, workflow_id)
+        item = claim_one(storage)
+        stale = replace(item, fence=item.fence + 3)
+        moved = replace(root_of(storage, running), state="Call", phase="task")
+        workflow = storage.get_workflow(workflow_id)
+        assert workflow is not None
+        starts = [ClaimedStart(new_execution(workflow, {"n": n}, NOW), "w1", NOW + LEASE) for n in range(2)]
+        created, results = storage.commit_group(starts, [(Commit(running, stale, moved), NOW + 1)])
+        assert isinstance(results[0], LeaseLost)
+        assert root_of(storage, running).state is None
+        for start, claimed in zip(starts, created, strict=True):
+            assert not isinstance(claimed, Exception)
+            record = storage.get_execution(start.new.record.execution_id)
+            assert record is not None and record.input == start.new.record.input
+        others = storage.claim_work("w2", NOW + 1, 10, LEASE)  # the running one's item stays w1's
+        new_ids = sorted(start.new.record.execution_id for start in starts)
+        if all(created):  # the starts' work is w1's too
+            assert [[(c.kind, c.owner) for c in claimed] for claimed in created] == [[(WORK_START, "w1")]] * 2
+            assert others == []
+        else:  # a backend that claims nothing (as create_execution_claimed may) leaves it claimable
+            assert sorted(o.execution_id for o in others) == new_ids
 
 
 class TestClaims:
@@ -1373,7 +1422,8 @@ def test_every_storage_method_is_covered() -> None:
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource", "get_join",
         "redrive_execution", "update_join_limits", "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
-        "commit_many", "finished_among", "count_work", "count_running",
+        "commit_many", "finished_among", "count_work", "count_running", "commit_group",
+        "store_finished_executions",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

@@ -1,0 +1,135 @@
+"""A worker's group commit: what reaches its commit in one tick of the worker's loop is written in one
+transaction (:meth:`~machinery.storage.base.Storage.commit_group`).
+
+Two kinds of writes wait here for the tick's transaction: the steps of the executions the worker runs,
+and the executions that API requests started meanwhile (:meth:`GroupCommit.start`, called from their
+threads), which the worker then runs at once. The express runner's loop has one too, for the final
+records of the express executions that end in the same tick (:meth:`GroupCommit.store_finished`).
+
+On SQLite a transaction's cost is mostly the pages its commit writes, and rows written together share
+pages (ids are time-ordered), so under load a new execution costs no transaction of its own and its
+first pages are shared with the tick's other writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Callable, Sequence
+
+from machinery.engine.types import HistoryEvent
+from machinery.storage.base import ClaimedStart, Commit, CommitResult, ExecutionRecord, Storage, WorkItem
+
+logger = logging.getLogger(__name__)
+
+#: A step waiting for the tick's transaction: the commit, its time and who waits for the result.
+_PendingCommit = tuple[Commit, float, "asyncio.Future[CommitResult]"]
+#: A new execution waiting for it, and the future its request thread waits on.
+_PendingStart = tuple[ClaimedStart, "concurrent.futures.Future[list[WorkItem]]"]
+#: An express execution's final record and history waiting for it.
+_PendingFinish = tuple[ExecutionRecord, Sequence[HistoryEvent], "asyncio.Future[None]"]
+
+
+class GroupCommit:
+    """The writes of one worker's loop tick. Every method but :meth:`start`'s caller runs on the loop.
+
+    :param started: called on the loop for each new execution once the transaction ended, with the work
+        it claimed (``None`` when storing it failed), before its request thread is told.
+    """
+
+    def __init__(
+        self, storage: Storage, started: Callable[[ClaimedStart, list[WorkItem] | None], None]
+    ) -> None:
+        self.storage = storage
+        self._started = started
+        self._commits: list[_PendingCommit] = []
+        self._starts: list[_PendingStart] = []
+        self._finished: list[_PendingFinish] = []
+        self._scheduled = False
+
+    def commit(self, commit: Commit, now: float) -> asyncio.Future[CommitResult]:
+        """Queue a step's commit for this tick's transaction; its result, or the error it failed with."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CommitResult] = loop.create_future()
+        self._commits.append((commit, now, future))
+        self._schedule(loop)
+        return future
+
+    def start(self, start: ClaimedStart, future: concurrent.futures.Future[list[WorkItem]]) -> None:
+        """Queue a new execution (scheduled on the loop by a request's thread); ``future`` gets the work
+        it claimed once stored, or the error storing it failed with."""
+        self._starts.append((start, future))
+        self._schedule(asyncio.get_running_loop())
+
+    def store_finished(
+        self, execution: ExecutionRecord, history: Sequence[HistoryEvent]
+    ) -> asyncio.Future[None]:
+        """Queue an express execution's final record and history for this tick's transaction."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._finished.append((execution, history, future))
+        self._schedule(loop)
+        return future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            # Runs after every callback already due in this iteration: the steps woken by the same
+            # replies, and the starts that arrived with them, join this transaction.
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what is queued, in one transaction, and tell everyone who waits."""
+        self._scheduled = False
+        commits, self._commits = self._commits, []
+        starts, self._starts = self._starts, []
+        if self._finished:
+            self._store_finished()
+        if not commits and not starts:
+            return
+        pairs = [(commit, now) for commit, now, _future in commits]
+        try:
+            if starts:
+                created, results = self.storage.commit_group([start for start, _future in starts], pairs)
+            else:
+                created, results = [], self.storage.commit_many(pairs)
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every part did
+            created, results = [exc] * len(starts), [exc] * len(commits)
+        for (start, waiting), stored in zip(starts, created, strict=True):
+            if isinstance(stored, Exception):
+                self._started(start, None)
+                waiting.set_exception(stored)
+            else:
+                self._started(start, stored)
+                waiting.set_result(stored)
+        for (_commit, _now, future), result in zip(commits, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _store_finished(self) -> None:
+        finished, self._finished = self._finished, []
+        try:
+            results = self.storage.store_finished_executions(
+                [(record, history) for record, history, _f in finished]
+            )
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every part did
+            results = [exc] * len(finished)
+        for (_record, _history, future), result in zip(finished, results, strict=True):
+            if future.done():
+                continue
+            if result is None:
+                future.set_result(None)
+            else:
+                future.set_exception(result)
+
+    def fail_starts(self, error: Exception) -> None:
+        """Refuse the queued new executions (the loop is ending: nothing will write them)."""
+        starts, self._starts = self._starts, []
+        for start, waiting in starts:
+            self._started(start, None)
+            waiting.set_exception(error)

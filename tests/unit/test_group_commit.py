@@ -1,0 +1,168 @@
+"""The worker's group commit (runtime/groupcommit.py): new executions that requests start while the
+worker runs are stored in the worker's transaction of that loop tick, with the steps of the tick."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import threading
+import time
+from typing import Any, cast
+
+import pytest
+
+from machinery.control.events import Orchestrator
+from machinery.errors import LeaseLost, StorageError, StorageFull
+from machinery.runtime.groupcommit import GroupCommit
+from machinery.runtime.starts import new_execution
+from machinery.runtime.worker import WorkerSettings
+from machinery.status import ExecutionStatus
+from machinery.storage.base import ClaimedStart, Commit, Storage, WorkItem
+from machinery.storage.memory import MemoryStorage
+from machinery.testing import FakeInvoker, RecordingStorage
+
+ONE_TASK = {"StartAt": "Upper", "States": {"Upper": {"Type": "Task", "Resource": "upper", "End": True}}}
+
+
+def _storage() -> tuple[RecordingStorage, Storage]:
+    recording = RecordingStorage(MemoryStorage())
+    storage = cast(Storage, recording)
+    storage.save_workflow("one", {"name": "one"}, ONE_TASK, [], False, 1.0)
+    recording.forget()
+    return recording, storage
+
+
+def _start(storage: Storage, message: str) -> ClaimedStart:
+    workflow = storage.get_workflow("one")
+    assert workflow is not None
+    return ClaimedStart(new_execution(workflow, {"message": message}, time.time()), "me", time.time() + 30)
+
+
+def test_starts_and_steps_of_one_tick_are_one_transaction() -> None:
+    recording, storage = _storage()
+    # A step to commit with them: an execution whose start item this worker ("me") claimed.
+    running = _start(storage, "running")
+    first = storage.create_execution_claimed(
+        running.new.record, running.new.root, list(running.new.work), "me", time.time() + 30
+    )
+    fenced_out = dataclasses.replace(first[0], fence=first[0].fence + 1)
+    stale = Commit(execution_id=running.new.record.execution_id, consumed=fenced_out, branch=running.new.root)
+    recording.forget()
+    seen: list[tuple[str, list[WorkItem] | None]] = []
+    group = GroupCommit(storage, lambda start, claimed: seen.append((start.new.record.execution_id, claimed)))
+    starts = [_start(storage, f"m{n}") for n in range(3)]
+    waiting = [concurrent.futures.Future[list[WorkItem]]() for _ in starts]
+    recording.forget()
+
+    async def tick() -> Any:
+        for start, future in zip(starts, waiting, strict=True):
+            group.start(start, future)
+        committed = group.commit(stale, time.time())
+        await asyncio.sleep(0)  # the flush runs after the callbacks already due
+        return await asyncio.gather(committed, return_exceptions=True)
+
+    (result,) = asyncio.run(tick())
+    assert recording.methods() == ["commit_group"]
+    call = recording.calls_to("commit_group")[0]
+    assert len(call.args[0]) == 3 and len(call.args[1]) == 1
+    assert isinstance(result, LeaseLost)  # refused alone: the starts of the same transaction stand
+    for start, future in zip(starts, waiting, strict=True):
+        claimed = future.result(timeout=0)
+        assert [item.owner for item in claimed] == ["me"]
+        stored = storage.get_execution(start.new.record.execution_id)
+        assert stored is not None and stored.status == ExecutionStatus.RUNNING
+    assert [execution_id for execution_id, _claimed in seen] == [s.new.record.execution_id for s in starts]
+
+
+def test_a_failed_transaction_fails_every_start_and_stores_none() -> None:
+    recording, storage = _storage()
+    recording.fail_next("commit_group", StorageFull("the disk is full"))
+    seen: list[list[WorkItem] | None] = []
+    group = GroupCommit(storage, lambda _start, claimed: seen.append(claimed))
+    starts = [_start(storage, f"m{n}") for n in range(2)]
+    waiting = [concurrent.futures.Future[list[WorkItem]]() for _ in starts]
+
+    async def tick() -> None:
+        for start, future in zip(starts, waiting, strict=True):
+            group.start(start, future)
+        await asyncio.sleep(0)
+
+    asyncio.run(tick())
+    for start, future in zip(starts, waiting, strict=True):
+        with pytest.raises(StorageFull):
+            future.result(timeout=0)
+        assert storage.get_execution(start.new.record.execution_id) is None
+    assert seen == [None, None]
+
+
+def test_starts_queued_when_the_loop_ends_are_refused() -> None:
+    _recording, storage = _storage()
+    seen: list[list[WorkItem] | None] = []
+    group = GroupCommit(storage, lambda _start, claimed: seen.append(claimed))
+    future = concurrent.futures.Future[list[WorkItem]]()
+
+    async def queue_then_end() -> None:
+        group.start(_start(storage, "late"), future)
+        group.fail_starts(StorageError("the worker stopped"))
+
+    asyncio.run(queue_then_end())
+    with pytest.raises(StorageError, match="stopped"):
+        future.result(timeout=0)
+    assert seen == [None]
+
+
+def _running(storage: Storage) -> Orchestrator:
+    orchestrator = Orchestrator(storage, WorkerSettings(finish_poll_interval=0))
+    assert orchestrator.worker is not None
+    orchestrator.worker.invoker = cast(
+        Any, FakeInvoker({"upper": lambda payload: {"message": payload["message"].upper()}})
+    )
+    orchestrator.start()
+    return orchestrator
+
+
+def test_events_started_while_the_worker_runs_are_stored_by_its_group_commit() -> None:
+    recording, storage = _storage()
+    orchestrator = _running(storage)
+    try:
+        results: dict[int, Any] = {}
+
+        def send(n: int) -> None:
+            results[n] = orchestrator.start_event("one", {"message": f"m{n}"}, wait=10)
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert {n: (r.status, r.output) for n, r in results.items()} == {
+            n: (ExecutionStatus.SUCCEEDED, {"message": f"M{n}"}) for n in range(8)
+        }
+        grouped = sum(len(call.args[0]) for call in recording.calls_to("commit_group"))
+        assert grouped == 8 and not recording.calls_to("create_execution_claimed")
+    finally:
+        orchestrator.stop()
+
+
+def test_a_start_the_group_commit_could_not_store_is_the_requests_error() -> None:
+    recording, storage = _storage()
+    orchestrator = _running(storage)
+    try:
+        recording.fail_next("commit_group", StorageFull("the disk is full"))
+        with pytest.raises(StorageFull):
+            orchestrator.start_event("one", {"message": "lost"}, wait=10)
+        assert storage.list_executions(None, None, 10, None) == []
+        after = orchestrator.start_event("one", {"message": "kept"}, wait=10)
+        assert after.status == ExecutionStatus.SUCCEEDED and after.output == {"message": "KEPT"}
+    finally:
+        orchestrator.stop()
+
+
+def test_a_stopped_worker_leaves_the_start_to_the_request() -> None:
+    recording, storage = _storage()
+    orchestrator = _running(storage)
+    orchestrator.stop()
+    record = orchestrator.start_event("one", {"message": "later"})
+    assert record.status == ExecutionStatus.RUNNING
+    assert recording.calls_to("create_execution") and not recording.calls_to("commit_group")
