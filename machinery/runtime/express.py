@@ -57,6 +57,8 @@ class _Run:
     task: asyncio.Task[None] | None = None
     stop_reason: tuple[str | None, str | None] | None = None
     trace_parent: str | None = None
+    #: Its final record is being stored (in the loop tick's transaction): it can no longer be aborted.
+    ending: bool = False
 
 
 class ExpressRunner:
@@ -98,9 +100,12 @@ class ExpressRunner:
             return
 
         async def shut_down() -> None:
+            tasks = [run.task for run in list(self._runs.values()) if run.task is not None]
             for run in list(self._runs.values()):
-                if run.task is not None:
+                if run.task is not None and not run.ending:
                     run.task.cancel()
+            # Each stores its final record (aborted, or the one it was storing) in a tick to come.
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.invoker.close()
 
         asyncio.run_coroutine_threadsafe(shut_down(), loop).result(timeout)
@@ -148,21 +153,26 @@ class ExpressRunner:
         run = self._runs.get(execution_id)
         return None if run is None else (run.record, list(run.history))
 
+    async def abort(self, execution_id: str, error: str | None, cause: str | None) -> bool:
+        """Abort a running express execution (on its loop) and wait until its record is stored; False
+        if it is not running, or ended before the stop (its record was already being stored)."""
+        run = self._runs.get(execution_id)
+        if run is None or run.task is None or run.task.done():
+            return False
+        if run.ending:
+            await asyncio.wait({run.task})
+            return False
+        run.stop_reason = (error, cause)
+        run.task.cancel()
+        await asyncio.wait({run.task})
+        return True
+
     def stop_execution(self, execution_id: str, error: str | None, cause: str | None) -> bool:
         """Abort a running express execution and wait until its record is stored; False if not running."""
 
-        async def abort() -> bool:
-            run = self._runs.get(execution_id)
-            if run is None or run.task is None or run.task.done():
-                return False
-            run.stop_reason = (error, cause)
-            run.task.cancel()
-            await asyncio.wait({run.task})
-            return True
-
         if self._loop is None:
             return False
-        future = asyncio.run_coroutine_threadsafe(abort(), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self.abort(execution_id, error, cause), self._loop)
         try:
             return future.result(30)
         except concurrent.futures.TimeoutError:
@@ -220,6 +230,7 @@ class ExpressRunner:
             final.get("error"),
         )
         stored: ExecutionRecord | None = None  # what the waiters are told: nothing unless it was stored
+        run.ending = True
         try:
             if self.storage.blocking_io:
                 await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)

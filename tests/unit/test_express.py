@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any, cast
 
@@ -103,3 +104,47 @@ def test_a_storage_failure_at_the_end_still_releases_the_waiters() -> None:
         asyncio.run(express.execute(record, compile_machine(TWO_TASKS)))
     assert waiter.is_set()
     assert express.running(record.execution_id) is None
+
+
+def test_a_stop_while_the_final_record_is_stored_leaves_the_execution_as_it_ended() -> None:
+    """The final record waits for the loop tick's transaction; a stop that comes meanwhile is too late:
+    it answers False and the execution stays as it ended (it is not aborted after it was stored)."""
+    invoker = FakeInvoker(answers())
+    recording, express = runner(invoker)
+    record = record_for({"message": "abc"})
+    answers_seen: list[bool] = []
+
+    async def run_and_stop() -> None:
+        task = asyncio.ensure_future(express.execute(record, compile_machine(TWO_TASKS)))
+        while True:  # every loop iteration, until the run queued its record for the tick's transaction
+            run = express._runs.get(record.execution_id)
+            if run is not None and run.ending:
+                break
+            await asyncio.sleep(0)
+        answers_seen.append(await express.abort(record.execution_id, "Stop", "too late"))
+        await task
+
+    asyncio.run(run_and_stop())
+    assert answers_seen == [False]
+    stored = recording.get_execution(record.execution_id)
+    assert stored is not None and stored.status == ExecutionStatus.SUCCEEDED
+    assert express.running(record.execution_id) is None
+
+
+def test_stopping_the_runner_stores_the_aborted_records() -> None:
+    invoker = FakeInvoker(answers())
+    started = threading.Event()
+
+    async def hold(_effect: Any, _identity: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    invoker.before_answer = hold
+    recording, express = runner(invoker)
+    express.start()
+    record = record_for({"message": "abc"})
+    express.submit(record, compile_machine(TWO_TASKS))
+    assert started.wait(10)
+    express.stop()
+    stored = recording.get_execution(record.execution_id)
+    assert stored is not None and stored.status == ExecutionStatus.ABORTED
