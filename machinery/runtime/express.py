@@ -159,13 +159,12 @@ class ExpressRunner:
         run = self._runs.get(execution_id)
         if run is None or run.task is None or run.task.done():
             return False
-        if run.ending:
-            await asyncio.wait({run.task})
-            return False
-        run.stop_reason = (error, cause)
-        run.task.cancel()
+        aborting = not run.ending  # else it ended before the stop: its record is being stored
+        if aborting:
+            run.stop_reason = (error, cause)
+            run.task.cancel()
         await asyncio.wait({run.task})
-        return True
+        return aborting
 
     def stop_execution(self, execution_id: str, error: str | None, cause: str | None) -> bool:
         """Abort a running express execution and wait until its record is stored; False if not running."""

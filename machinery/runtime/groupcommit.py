@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from machinery.engine.types import HistoryEvent
 from machinery.storage.base import ClaimedStart, Commit, CommitResult, ExecutionRecord, Storage, WorkItem
@@ -97,19 +98,10 @@ class GroupCommit:
         except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every part did
             created, results = [exc] * len(starts), [exc] * len(commits)
         for (start, waiting), stored in zip(starts, created, strict=True):
-            if isinstance(stored, Exception):
-                self._started(start, None)
-                waiting.set_exception(stored)
-            else:
-                self._started(start, stored)
-                waiting.set_result(stored)
+            self._started(start, None if isinstance(stored, Exception) else stored)
+            _settle(waiting, stored)
         for (_commit, _now, future), result in zip(commits, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            _settle(future, result)
 
     def _store_finished(self) -> None:
         finished, self._finished = self._finished, []
@@ -120,12 +112,7 @@ class GroupCommit:
         except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every part did
             results = [exc] * len(finished)
         for (_record, _history, future), result in zip(finished, results, strict=True):
-            if future.done():
-                continue
-            if result is None:
-                future.set_result(None)
-            else:
-                future.set_exception(result)
+            _settle(future, result)
 
     def fail_starts(self, error: Exception) -> None:
         """Refuse the queued new executions (the loop is ending: nothing will write them)."""
@@ -133,3 +120,13 @@ class GroupCommit:
         for start, waiting in starts:
             self._started(start, None)
             waiting.set_exception(error)
+
+
+def _settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], result: Any) -> None:
+    """Tell whoever waits on ``future`` its part's result, or the error (an ``Exception``) it failed with."""
+    if future.done():
+        return
+    if isinstance(result, Exception):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

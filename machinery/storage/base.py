@@ -13,13 +13,16 @@ import abc
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from machinery.engine.types import Branch, HistoryEvent
 from machinery.errors import MachineryError
 from machinery.status import ExecutionStatus
+
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 # Work kinds
 WORK_START = "start"  # run a fresh branch
@@ -274,6 +277,18 @@ class NewExecution:
     work: Sequence[WorkItem] = ()
 
 
+def one_by_one(call: Callable[[_A], _R], items: Iterable[_A]) -> list[_R | Exception]:
+    """``call`` on each item, on its own: each one's result, or the :class:`MachineryError` it raised
+    (how the default group operations of :class:`Storage` report each part)."""
+    results: list[_R | Exception] = []
+    for item in items:
+        try:
+            results.append(call(item))
+        except MachineryError as exc:
+            results.append(exc)
+    return results
+
+
 @dataclass(frozen=True)
 class ClaimedStart:
     """A new execution for :meth:`Storage.commit_group`: stored with its first work claimed by
@@ -499,14 +514,7 @@ class Storage(abc.ABC):
 
         The default stores them one by one; the SQL backends write them all in one transaction.
         """
-        results: list[Exception | None] = []
-        for execution, history in finished:
-            try:
-                self.store_finished_execution(execution, history)
-                results.append(None)
-            except MachineryError as exc:
-                results.append(exc)
-        return results
+        return one_by_one(lambda pair: self.store_finished_execution(*pair), finished)
 
     @abc.abstractmethod
     def finish_execution(
@@ -564,13 +572,7 @@ class Storage(abc.ABC):
 
         The default commits them one by one; the SQL backends write them all in one transaction.
         """
-        results: list[CommitResult | Exception] = []
-        for commit, now in commits:
-            try:
-                results.append(self.commit(commit, now))
-            except MachineryError as exc:
-                results.append(exc)
-        return results
+        return one_by_one(lambda pair: self.commit(*pair), commits)
 
     def commit_group(
         self, starts: Sequence[ClaimedStart], commits: Sequence[tuple[Commit, float]]
@@ -581,18 +583,14 @@ class Storage(abc.ABC):
 
         The default stores them one by one; the SQL backends write them all in one transaction.
         """
-        created: list[list[WorkItem] | Exception] = []
-        for start in starts:
-            record, new = start.new.record, start.new
-            try:
-                created.append(
-                    self.create_execution_claimed(
-                        record, new.root, list(new.work), start.owner, start.lease_until
-                    )
-                )
-            except MachineryError as exc:
-                created.append(exc)
-        return created, self.commit_many(commits)
+
+        def create(start: ClaimedStart) -> list[WorkItem]:
+            new = start.new
+            return self.create_execution_claimed(
+                new.record, new.root, list(new.work), start.owner, start.lease_until
+            )
+
+        return one_by_one(create, starts), self.commit_many(commits)
 
     @abc.abstractmethod
     def add_work(self, work: Sequence[WorkItem]) -> None:

@@ -614,11 +614,7 @@ class SqlStorage(SqlTriggers, Storage):
         """Every commit in one transaction: one whose fence was lost (or that broke a constraint) is
         rolled back alone and reported, the others are written (see :meth:`_write_group`)."""
         if len(commits) == 1:
-            commit, now = commits[0]
-            try:
-                return [self.commit(commit, now)]
-            except MachineryError as exc:
-                return [exc]
+            return super().commit_many(commits)  # one commit: its own transaction, no group to undo
         return self._write_group(_commit_parts(commits), _commit_order(commits))
 
     def commit_group(
