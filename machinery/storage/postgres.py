@@ -22,6 +22,7 @@ from psycopg.rows import TupleRow, dict_row
 from psycopg.types.json import Json, Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from machinery.engine.types import HistoryEvent
 from machinery.errors import StorageError, StorageFull
 from machinery.storage.base import Commit
 from machinery.storage.queries import load_migrations
@@ -143,6 +144,13 @@ class PostgresStorage(SqlExtras):
     def _work_added(self, tx: SqlTransaction, due: Sequence[float]) -> None:
         # Delivered at commit to every LISTENing worker; the payload is the earliest new due time.
         tx.execute("work_notify", {"due_at": repr(min(due))})
+
+    def _append_history(self, tx: SqlTransaction, execution_id: str, history: Sequence[HistoryEvent]) -> None:
+        # One statement (history_append), which also locks the execution's row.
+        events = [(event.type, event.timestamp, event.details) for event in history]
+        params = {"execution_id": execution_id, "count": len(events), "events": self._doc(events)}
+        if tx.execute("history_append", params).rowcount == 0:
+            raise StorageError(f"execution {execution_id} does not exist", execution_id=execution_id)
 
     def _before_commit(self, tx: SqlTransaction, commit: Commit) -> None:
         # Every transition of an execution first locks its row: commits (and the joins of its children)

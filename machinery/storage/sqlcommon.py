@@ -168,7 +168,13 @@ class SqlStorage(SqlTriggers, Storage):
         """Unclaimed work was inserted in ``tx`` (PostgreSQL notifies listening workers)."""
 
     def _before_commit(self, tx: SqlTransaction, commit: Commit) -> None:
-        """Called first in a transition's transaction (PostgreSQL locks the execution's row)."""
+        """Called first in a transition's transaction that has no history (PostgreSQL locks the
+        execution's row; one with history appends it first, which locks the row too)."""
+
+    def _append_history(self, tx: SqlTransaction, execution_id: str, history: Sequence[HistoryEvent]) -> None:
+        """Append events (at least one) to an execution's history; a :class:`StorageError` when it does
+        not exist."""
+        tx.reserve_and_insert_history(execution_id, history)
 
     def _read(self, query: str, **params: Any) -> list[Any]:
         return self._run(lambda tx: tx.execute(query, params).fetchall(), write=False)

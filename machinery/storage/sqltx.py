@@ -162,8 +162,12 @@ class SqlTransaction:
             self.executemany("branch_upsert", rows)
 
     def append_history(self, execution_id: str, history: Sequence[HistoryEvent]) -> None:
-        if not history:
-            return
+        """Append events after the execution's last one (the dialect's :meth:`SqlStorage._append_history`)."""
+        if history:
+            self.storage._append_history(self, execution_id, history)
+
+    def reserve_and_insert_history(self, execution_id: str, history: Sequence[HistoryEvent]) -> None:
+        """Two statements: the events' ids reserved on the execution's row, then the events inserted."""
         row = self.execute(
             "execution_reserve_events", {"execution_id": execution_id, "count": len(history)}
         ).fetchone()
@@ -310,7 +314,11 @@ def account_child(tx: SqlTransaction, child: Branch, join_id: str, now: float) -
 
 def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult:
     """Write one transition (see :class:`machinery.storage.base.Commit`) in ``tx``."""
-    tx.storage._before_commit(tx, commit)
+    if commit.history:
+        # First: on PostgreSQL, reserving the events' ids locks the execution's row (_before_commit).
+        tx.append_history(commit.execution_id, commit.history)
+    else:
+        tx.storage._before_commit(tx, commit)
     consumed = commit.consumed
     if consumed is not None and not tx.consume(consumed):
         raise LeaseLost(
@@ -319,7 +327,6 @@ def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult
     branch = commit.branch
     join_id = join_of(branch)
     tx.put_branches([branch], join_id)
-    tx.append_history(commit.execution_id, commit.history)
     work = list(commit.work)
     for record in commit.child_executions:
         tx.insert_execution(record)

@@ -383,6 +383,35 @@ class TestExecutions:
         assert events[1].details == {"i": 1}
         assert events[1].timestamp == NOW + 1
 
+    def test_history_keeps_each_events_details_and_time_as_written(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        details = [
+            {"z": 1, "a": [1, "é", 1e-7, 2.5], "big": 2**70, "none": None},
+            {"b": {"y": "\u2028", "x": [{"k": True}]}},
+            {},
+        ]
+        events = [HistoryEvent(f"Kind{n}", d, NOW + n / 3) for n, d in enumerate(details)]
+        storage.commit(
+            Commit(execution_id, claim_one(storage), root_of(storage, execution_id), history=events), NOW
+        )
+        stored = storage.get_history(execution_id)
+        assert [(e.event_id, e.type, e.timestamp) for e in stored] == [
+            (n + 1, f"Kind{n}", NOW + n / 3) for n in range(3)
+        ]
+        assert [e.details for e in stored] == details
+        assert [list(e.details) for e in stored] == [list(d) for d in details]  # key order
+
+    def test_a_refused_commit_appends_no_history(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        branch = root_of(storage, execution_id)
+        stale = replace(item, fence=item.fence + 1)
+        with pytest.raises(LeaseLost):
+            storage.commit(Commit(execution_id, stale, branch, history=history(2)), NOW)
+        assert storage.get_history(execution_id) == []
+        storage.commit(Commit(execution_id, item, branch, history=history(1)), NOW)
+        assert [e.event_id for e in storage.get_history(execution_id)] == [1]  # no id was used up
+
     def test_count_executions_by_workflow_and_status(self, storage: Storage) -> None:
         wf_a, wf_b = make_workflow(storage, "a"), make_workflow(storage, "b")
         ids = [start_execution(storage, wf_a) for _ in range(3)] + [start_execution(storage, wf_b)]

@@ -134,6 +134,20 @@ RETURNING last_event_id;
 INSERT INTO history (execution_id, event_id, type, timestamp, details)
 VALUES (%(execution_id)s, %(event_id)s, %(type)s, %(timestamp)s, %(details)s);
 
+-- name: history_append
+-- Reserves the events' ids on the execution's row and inserts them, in one round trip. Updating the row
+-- locks it: a transition that has history appends it first, in place of execution_lock. ``events`` is one
+-- JSON array of ``[type, timestamp, details]`` (``json``: ``->`` keeps each details' text as written).
+WITH reserved AS (
+    UPDATE executions SET last_event_id = last_event_id + %(count)s
+    WHERE execution_id = %(execution_id)s
+    RETURNING last_event_id - %(count)s AS before
+)
+INSERT INTO history (execution_id, event_id, type, timestamp, details)
+SELECT %(execution_id)s, reserved.before + event.n, event.value ->> 0, (event.value ->> 1)::float8,
+       event.value -> 2
+FROM reserved, json_array_elements(%(events)s::json) WITH ORDINALITY AS event(value, n);
+
 -- name: executions_count
 SELECT workflow_id, status, COUNT(*) AS n FROM executions
 WHERE parent_execution_id IS NULL GROUP BY workflow_id, status;
