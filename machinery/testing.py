@@ -15,6 +15,7 @@ socket, no sleep.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ class StorageCall:
     method: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    #: The ident of the thread it was made on.
+    thread: int = 0
 
 
 class RecordingStorage:
@@ -40,19 +43,22 @@ class RecordingStorage:
     recorded; ``isinstance`` checks against a backend class see the wrapper, not the backend.
     """
 
-    def __init__(self, inner: Storage | None = None) -> None:
+    def __init__(self, inner: Storage | None = None, blocking_io: bool | None = None) -> None:
+        """``blocking_io``: what the wrapper claims (``True``: the runtime calls it from threads, as it
+        does PostgreSQL); by default the backend's."""
         if inner is None:
             from machinery.storage.memory import MemoryStorage
 
             inner = MemoryStorage()
         self.inner = inner
+        self._blocking_io = blocking_io
         self.calls: list[StorageCall] = []
         self._failures: dict[str, list[BaseException]] = {}
         self._last_commit_results: list[CommitResult | Exception] = []
 
     @property
     def blocking_io(self) -> bool:
-        return self.inner.blocking_io
+        return self.inner.blocking_io if self._blocking_io is None else self._blocking_io
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self.inner, name)
@@ -60,7 +66,7 @@ class RecordingStorage:
             return target
 
         def recorded(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(StorageCall(name, args, kwargs))
+            self.calls.append(StorageCall(name, args, kwargs, threading.get_ident()))
             pending = self._failures.get(name)
             if pending:
                 raise pending.pop(0)

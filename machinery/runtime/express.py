@@ -231,10 +231,8 @@ class ExpressRunner:
         stored: ExecutionRecord | None = None  # what the waiters are told: nothing unless it was stored
         run.ending = True
         try:
-            if self.storage.blocking_io:
-                await asyncio.to_thread(self.storage.store_finished_execution, finished, run.history)
-            else:  # SQLite: in the tick's one transaction with the others that ended, no thread hop
-                await self._group.store_finished(finished, run.history)
+            # In one transaction with the others that ended meanwhile (a blocking storage's from a thread).
+            await self._group.store_finished(finished, run.history)
             stored = finished
         finally:
             self._runs.pop(record.execution_id, None)

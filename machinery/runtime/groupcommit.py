@@ -9,17 +9,24 @@ records of the express executions that end in the same tick (:meth:`GroupCommit.
 On SQLite a transaction's cost is mostly the pages its commit writes, and rows written together share
 pages (ids are time-ordered), so under load a new execution costs no transaction of its own and its
 first pages are shared with the tick's other writes.
+
+A storage that waits on the network (:attr:`~machinery.storage.base.Storage.blocking_io`: PostgreSQL,
+MongoDB) is written from a thread, one transaction at a time: what arrives while one is being written
+waits for the next, so under load a transaction carries what many ticks gathered, and costs one
+``BEGIN``/``COMMIT`` and one thread hand-off for all of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from machinery.engine.types import HistoryEvent
+from machinery.errors import StorageError
 from machinery.storage.base import ClaimedStart, Commit, CommitResult, ExecutionRecord, Storage, WorkItem
 
 logger = logging.getLogger(__name__)
@@ -30,6 +37,8 @@ _PendingCommit = tuple[Commit, float, "asyncio.Future[CommitResult]"]
 _PendingStart = tuple[ClaimedStart, "concurrent.futures.Future[list[WorkItem]]"]
 #: An express execution's final record and history waiting for it.
 _PendingFinish = tuple[ExecutionRecord, Sequence[HistoryEvent], "asyncio.Future[None]"]
+#: What a transaction gave each part (its result or its error): express records, new executions, steps.
+_Outcome = tuple[list[Any], list[Any], list[Any]]
 
 
 class GroupCommit:
@@ -37,17 +46,24 @@ class GroupCommit:
 
     :param started: called on the loop for each new execution once the transaction ended, with the work
         it claimed (``None`` when storing it failed), before its request thread is told.
+    :param executor: where a blocking storage's transactions run (``None``: the loop's default executor).
     """
 
     def __init__(
-        self, storage: Storage, started: Callable[[ClaimedStart, list[WorkItem] | None], None]
+        self,
+        storage: Storage,
+        started: Callable[[ClaimedStart, list[WorkItem] | None], None],
+        executor: concurrent.futures.Executor | None = None,
     ) -> None:
         self.storage = storage
         self._started = started
+        self._executor = executor
         self._commits: list[_PendingCommit] = []
         self._starts: list[_PendingStart] = []
         self._finished: list[_PendingFinish] = []
         self._scheduled = False
+        #: The transaction a thread is writing (blocking storages), if any.
+        self._writing: asyncio.Future[None] | None = None
 
     def commit(self, commit: Commit, now: float) -> asyncio.Future[CommitResult]:
         """Queue a step's commit for this tick's transaction; its result, or the error it failed with."""
@@ -81,38 +97,93 @@ class GroupCommit:
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write what is queued, in one transaction, and tell everyone who waits."""
+        """Write what is queued, in one transaction, and tell everyone who waits (a blocking storage:
+        in a thread, once the transaction being written, if any, has ended)."""
         self._scheduled = False
+        if self._writing is not None or not (self._commits or self._starts or self._finished):
+            return
+        finished, self._finished = self._finished, []
         commits, self._commits = self._commits, []
         starts, self._starts = self._starts, []
-        if self._finished:
-            self._store_finished()
-        if not commits and not starts:
+        if not self.storage.blocking_io:
+            self._settle_all(finished, starts, commits, self._write(finished, starts, commits))
             return
-        pairs = [(commit, now) for commit, now, _future in commits]
+        loop = asyncio.get_running_loop()
         try:
-            if starts:
-                created, results = self.storage.commit_group([start for start, _future in starts], pairs)
-            else:
-                created, results = [], self.storage.commit_many(pairs)
-        except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every part did
-            created, results = [exc] * len(starts), [exc] * len(commits)
-        for (start, waiting), stored in zip(starts, created, strict=True):
-            self._started(start, None if isinstance(stored, Exception) else stored)
-            _settle(waiting, stored)
-        for (_commit, _now, future), result in zip(commits, results, strict=True):
-            _settle(future, result)
+            writing = loop.run_in_executor(self._executor, self._write, finished, starts, commits)
+        except RuntimeError:  # the executor was shut down: the worker is stopping
+            writing = loop.create_future()
+            writing.cancel()
+        self._writing = loop.create_future()
+        writing.add_done_callback(functools.partial(self._written, finished, starts, commits))
 
-    def _store_finished(self) -> None:
-        finished, self._finished = self._finished, []
-        try:
-            results = self.storage.store_finished_executions(
-                [(record, history) for record, history, _f in finished]
-            )
-        except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every part did
-            results = [exc] * len(finished)
-        for (_record, _history, future), result in zip(finished, results, strict=True):
-            _settle(future, result)
+    def _written(
+        self,
+        finished: list[_PendingFinish],
+        starts: list[_PendingStart],
+        commits: list[_PendingCommit],
+        writing: asyncio.Future[_Outcome],
+    ) -> None:
+        """A thread's transaction ended: tell its waiters, then write what queued up meanwhile."""
+        if writing.cancelled():  # the executor shut down before it ran
+            error = StorageError("the worker stopped before this was stored")
+            outcome: _Outcome = ([error] * len(finished), [error] * len(starts), [error] * len(commits))
+        else:
+            outcome = writing.result()  # _write returns every error as a part's result
+        done, self._writing = self._writing, None
+        self._settle_all(finished, starts, commits, outcome)
+        if done is not None:
+            done.set_result(None)
+        self.flush()
+
+    async def written(self) -> None:
+        """Wait until no transaction is being written in a thread."""
+        while self._writing is not None:
+            await asyncio.shield(self._writing)
+
+    def _write(
+        self, finished: list[_PendingFinish], starts: list[_PendingStart], commits: list[_PendingCommit]
+    ) -> _Outcome:
+        """The storage calls (express records first, then the new executions and the steps); a part's
+        result or the error it failed with, for each part."""
+        stored: list[Exception | None] = []
+        if finished:
+            try:
+                stored = list(
+                    self.storage.store_finished_executions(
+                        [(record, history) for record, history, _f in finished]
+                    )
+                )
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every part did
+                stored = [exc] * len(finished)
+        created: list[Any] = []
+        results: list[Any] = []
+        if commits or starts:
+            pairs = [(commit, now) for commit, now, _future in commits]
+            try:
+                if starts:
+                    created, results = self.storage.commit_group([start for start, _f in starts], pairs)
+                else:
+                    results = list(self.storage.commit_many(pairs))
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # the transaction failed: every part did
+                created, results = [exc] * len(starts), [exc] * len(commits)
+        return stored, created, results
+
+    def _settle_all(
+        self,
+        finished: list[_PendingFinish],
+        starts: list[_PendingStart],
+        commits: list[_PendingCommit],
+        outcome: _Outcome,
+    ) -> None:
+        stored, created, results = outcome
+        for (_record, _history, stored_future), result in zip(finished, stored, strict=True):
+            _settle(stored_future, result)
+        for (start, waiting), result in zip(starts, created, strict=True):
+            self._started(start, None if isinstance(result, Exception) else result)
+            _settle(waiting, result)
+        for (_commit, _now, committed), result in zip(commits, results, strict=True):
+            _settle(committed, result)
 
     def fail_starts(self, error: Exception) -> None:
         """Refuse the queued new executions (the loop is ending: nothing will write them)."""

@@ -158,7 +158,7 @@ class Worker:
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
         # The branch a commit just wrote, by the work item of it that the commit handed back here.
         self._owned_branches: dict[int, Branch] = {}
-        self._group = GroupCommit(storage, self._take_started)
+        self._group = GroupCommit(storage, self._take_started, self._storage_pool)
         # What the $$ context needs of an execution never changes either, nor its workflow version.
         self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int]]] = OrderedDict()
 
@@ -207,11 +207,11 @@ class Worker:
     ) -> concurrent.futures.Future[list[WorkItem]] | None:
         """Store a new execution in this loop tick's group commit, then run its first step here
         (thread-safe): the future gets the work it claimed once stored, or the error storing it failed
-        with. None when this worker takes no creations (its storage commits from a thread pool, or its
-        loop does not run or has no room): the caller stores the execution itself.
+        with. None when this worker takes no creations (its loop does not run or has no room): the
+        caller stores the execution itself.
         """
         loop = self._loop
-        if self._storage_pool is not None or loop is None or not self.takes_submissions():
+        if loop is None or not self.takes_submissions():
             return None
         future: concurrent.futures.Future[list[WorkItem]] = concurrent.futures.Future()
         with self._submitted_lock:
@@ -309,6 +309,7 @@ class Worker:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._group.written()  # a thread's transaction: its waiters are told before the pool ends
             await self.invoker.close()
             if self._storage_pool is not None:
                 self._storage_pool.shutdown(wait=True, cancel_futures=True)
@@ -603,7 +604,8 @@ class Worker:
         whoever cancels it (a stop, a failed sibling) deletes that item, which fences this worker out.
         """
         started = time.perf_counter()
-        if self._storage_pool is not None:
+        if self._storage_pool is not None and any(isinstance(e, StartChildren) for e in step.effects):
+            # Adding children may read the execution (_add_children): not on the loop.
             result, now = await self._blocking(self._build_and_commit, item, execution, step)
         else:
             commit, now = self._build_commit(item, execution, step)

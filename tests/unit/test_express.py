@@ -92,6 +92,26 @@ def test_a_failing_task_stores_the_execution_failed_with_its_error() -> None:
     assert resources_called(invoker) == ["upper"]
 
 
+def test_on_a_blocking_storage_executions_ending_together_are_stored_in_one_call_from_a_thread() -> None:
+    recording = RecordingStorage(blocking_io=True)
+    express = ExpressRunner(cast(Storage, recording), WorkerSettings(), Notifier())
+    express.invoker = cast(Any, FakeInvoker(answers()))
+    records = [record_for({"message": f"m{n}"}) for n in range(5)]
+    machine = compile_machine(TWO_TASKS)
+
+    async def run_all() -> int:
+        await asyncio.gather(*(express.execute(record, machine) for record in records))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(run_all())
+    calls = recording.calls_to("store_finished_executions")
+    assert sum(len(call.args[0]) for call in calls) == 5 and len(calls) < 5
+    assert all(call.thread != loop_thread for call in calls)
+    for record in records:
+        stored = recording.get_execution(record.execution_id)
+        assert stored is not None and stored.status == ExecutionStatus.SUCCEEDED
+
+
 def test_a_storage_failure_at_the_end_still_releases_the_waiters() -> None:
     from machinery.errors import StorageError
 

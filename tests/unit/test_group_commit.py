@@ -166,3 +166,101 @@ def test_a_stopped_worker_leaves_the_start_to_the_request() -> None:
     record = orchestrator.start_event("one", {"message": "later"})
     assert record.status == ExecutionStatus.RUNNING
     assert recording.calls_to("create_execution") and not recording.calls_to("commit_group")
+
+
+# a storage that waits on the network (PostgreSQL, MongoDB) -----------------------------------------
+
+
+class _Gated(RecordingStorage):
+    """A blocking storage whose first group transaction waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStorage(), blocking_io=True)
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.transactions = 0
+
+    def commit_many(self, commits: Any) -> Any:
+        self.transactions += 1
+        self.entered.set()
+        self.gate.wait(10)
+        return self.__getattr__("commit_many")(commits)
+
+
+def _claimed_commits(storage: Storage, count: int) -> list[Commit]:
+    """A step to commit for each of ``count`` new executions whose start item "me" claimed."""
+    commits = []
+    for n in range(count):
+        start = _start(storage, f"c{n}")
+        (item,) = storage.create_execution_claimed(
+            start.new.record, start.new.root, list(start.new.work), "me", time.time() + 30
+        )
+        commits.append(
+            Commit(execution_id=start.new.record.execution_id, consumed=item, branch=start.new.root)
+        )
+    return commits
+
+
+def test_a_blocking_storage_is_written_from_a_thread_one_transaction_at_a_time() -> None:
+    recording = _Gated()
+    storage = cast(Storage, recording)
+    storage.save_workflow("one", {"name": "one"}, ONE_TASK, [], False, 1.0)
+    first, *later = _claimed_commits(storage, 3)
+    recording.forget()
+    executor = concurrent.futures.ThreadPoolExecutor(2)
+    group = GroupCommit(storage, lambda _start, _claimed: None, executor)
+
+    async def steps() -> tuple[list[Any], int]:
+        loop = asyncio.get_running_loop()
+        committed = [group.commit(first, time.time())]
+        await loop.run_in_executor(None, recording.entered.wait, 10)  # the first is being written
+        committed += [group.commit(commit, time.time()) for commit in later]
+        for _ in range(3):
+            await asyncio.sleep(0)  # their flush runs, and waits for the transaction in flight
+        assert recording.transactions == 1
+        recording.gate.set()
+        results = await asyncio.gather(*committed)
+        await group.written()
+        return results, threading.get_ident()
+
+    try:
+        results, loop_thread = asyncio.run(steps())
+    finally:
+        executor.shutdown()
+    calls = recording.calls_to("commit_many")
+    assert [len(call.args[0]) for call in calls] == [1, 2]  # what queued meanwhile: one transaction
+    assert all(call.thread != loop_thread for call in calls)
+    assert [result.execution_finished for result in results] == [False, False, False]
+    assert storage.claim_work("other", time.time(), 10, 30) == []  # consumed, nothing left to claim
+
+
+def test_waiters_of_a_blocking_storage_are_told_when_its_executor_is_gone() -> None:
+    recording = RecordingStorage(MemoryStorage(), blocking_io=True)
+    storage = cast(Storage, recording)
+    storage.save_workflow("one", {"name": "one"}, ONE_TASK, [], False, 1.0)
+    (commit,) = _claimed_commits(storage, 1)
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    executor.shutdown()
+    group = GroupCommit(storage, lambda _start, _claimed: None, executor)
+
+    async def step() -> None:
+        await group.commit(commit, time.time())
+
+    with pytest.raises(StorageError, match="stopped"):
+        asyncio.run(step())
+
+
+def test_a_worker_on_a_blocking_storage_stores_new_executions_in_its_group_commit() -> None:
+    recording = RecordingStorage(MemoryStorage(), blocking_io=True)
+    storage = cast(Storage, recording)
+    storage.save_workflow("one", {"name": "one"}, ONE_TASK, [], False, 1.0)
+    orchestrator = _running(storage)
+    try:
+        loop_thread = orchestrator.worker._loop_thread  # type: ignore[union-attr]  # pylint: disable=protected-access
+        record = orchestrator.start_event("one", {"message": "hi"}, wait=10)
+        assert (record.status, record.output) == (ExecutionStatus.SUCCEEDED, {"message": "HI"})
+        writes = recording.calls_to("commit_group") + recording.calls_to("commit_many")
+        assert writes and all(call.thread != loop_thread for call in writes)
+        assert not recording.calls_to("create_execution_claimed") and not recording.calls_to("commit")
+    finally:
+        orchestrator.stop()
