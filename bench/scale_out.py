@@ -50,6 +50,7 @@ from bench.seed_workflow import (
     DirectClient,
     MachineryClient,
     child_process,
+    cpu_seconds,
     free_port_block,
     git_revision,
     register,
@@ -70,6 +71,23 @@ TARGET_WORKER_SPEEDUP = 1.8
 
 def load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def postgres_cpu_seconds() -> float:
+    """User plus system CPU time of every ``postgres`` process of this host, with that of the backends
+    that have exited (counted into the postmaster's), from ``/proc``."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if name.startswith("postgres"):
+            total += sum(int(value) for value in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -277,12 +295,17 @@ def workers_run(args: argparse.Namespace, env: dict[str, str], workers: int) -> 
             raise RuntimeError(f"registering the workflow: {status} {reply}")
         post_backlog(api_port, "scale", args.executions)
         load_before = load()
+        postgres_before = postgres_cpu_seconds()
         worker_env = {**env, "MACHINERY_DATABASE_URL": url}
         command = machinery(["worker", "--concurrency", str(args.concurrency)], env)
-        for _ in range(workers):
-            stack.enter_context(child_process(command, worker_env))
+        started = [stack.enter_context(child_process(command, worker_env)) for _ in range(workers)]
         wait_until_finished(url, args.executions, time.monotonic() + 600)
         load_after = load()
+        # From the workers' start (imports included) until the last execution finished.
+        cpu = {
+            "workers": [round(cpu_seconds(process.pid) or 0.0, 2) for process in started],
+            "postgres": round(postgres_cpu_seconds() - postgres_before, 2),
+        }
         with psycopg.connect(url) as connection:
             row = connection.execute(
                 """SELECT (SELECT min(timestamp) FROM history WHERE type <> 'ExecutionStarted'),
@@ -302,6 +325,7 @@ def workers_run(args: argparse.Namespace, env: dict[str, str], workers: int) -> 
             "statuses": statuses(url),
             "load_before": load_before,
             "load_after": load_after,
+            "cpu_seconds": cpu,
         }
     print(f"workers={workers}: {result}", flush=True)
     return result
