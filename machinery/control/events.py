@@ -38,11 +38,12 @@ from machinery.errors import (
 )
 from machinery.limits import limit_data
 from machinery.runtime import spans
+from machinery.runtime.commits import execution_context
 from machinery.runtime.express import ExpressRunner
 from machinery.runtime.notify import FinishWatcher, Notifier, Waiter
 from machinery.runtime.starts import check_event_data, named_execution_id, new_execution
 from machinery.runtime.webhooks import webhook_status
-from machinery.runtime.worker import Worker, WorkerSettings, execution_context
+from machinery.runtime.worker import Worker, WorkerSettings
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
 from machinery.storage.base import (
     WORK_TOKEN,

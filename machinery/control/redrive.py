@@ -31,7 +31,7 @@ from machinery.engine.types import (
     HistoryEvent,
 )
 from machinery.errors import Conflict
-from machinery.runtime.worker import execution_context
+from machinery.runtime.commits import execution_context
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     WORK_START,

@@ -38,11 +38,12 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.runtime import loops, spans
+from machinery.runtime.commits import execution_context
 from machinery.runtime.groupcommit import GroupCommit
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker
-from machinery.runtime.worker import WorkerSettings, execution_context
+from machinery.runtime.worker import WorkerSettings
 from machinery.status import ExecutionStatus
 from machinery.storage.base import ExecutionRecord, JoinSpec, JoinState, Storage, decide_join
 from machinery.telemetry import metrics

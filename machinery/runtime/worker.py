@@ -48,17 +48,17 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.errors import LeaseLost, StorageError
-from machinery.runtime import loops, spans, webhooks
+from machinery.runtime import commits, loops, spans, webhooks
 from machinery.runtime.activities import activity_name, enqueue_activity_task, wake_key
 from machinery.runtime.groupcommit import GroupCommit
 from machinery.runtime.items import read_items
-from machinery.runtime.notify import Finish, Notifier
+from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
 from machinery.runtime.publish import is_broker_url, publish_record
 from machinery.runtime.retention import NO_RETENTION, Retention, RetentionSettings
 from machinery.runtime.schedules import fire_schedule
 from machinery.runtime.sources.manager import SourceManager
-from machinery.runtime.tasks import CallIdentity, TaskInvoker, TaskOutcome
+from machinery.runtime.tasks import CallIdentity, TaskInvoker
 from machinery.runtime.webhooks import deliver_webhook
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
@@ -76,7 +76,6 @@ from machinery.storage.base import (
     Commit,
     CommitResult,
     ExecutionRecord,
-    JoinSpec,
     NewExecution,
     Storage,
     WorkItem,
@@ -487,7 +486,7 @@ class Worker:
                 # The service answers later through the callback routes; the task stays open.
                 await self._blocking(self._park_for_token, item, branch, effect)
                 return []
-            step = interpreter.resume(branch, _outcome_event(outcome), self.clock())
+            step = interpreter.resume(branch, commits.outcome_event(outcome), self.clock())
         elif item.kind == WORK_TOKEN:
             payload = item.payload or {}
             if payload.get("token") != branch.task_token:
@@ -552,7 +551,7 @@ class Worker:
 
     def _remember_context(self, record: ExecutionRecord) -> tuple[ExecutionContext, tuple[str, int]]:
         """Cache what the steps of ``record``'s execution need of it (its context, its machine's key)."""
-        cached = (execution_context(record), (record.workflow_id, record.workflow_version))
+        cached = (commits.execution_context(record), (record.workflow_id, record.workflow_version))
         with self._cache_lock:
             self._contexts[record.execution_id] = cached
             if len(self._contexts) > _CONTEXT_CACHE_SIZE:
@@ -613,7 +612,7 @@ class Worker:
         metrics.storage_committed("transition", time.perf_counter() - started)
         self._observe_step(execution, before, step, result.execution_finished)
         if result.execution_finished:
-            self.notifier.finished(execution.execution_id, _ending(step.branch, now))
+            self.notifier.finished(execution.execution_id, commits.ending(step.branch, now))
         if result.new_work > len(result.claimed):
             # Work this worker was not handed (timers, fan-out children): let the claim loop look.
             self.wake()
@@ -665,37 +664,10 @@ class Worker:
 
     def _build_commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> tuple[Commit, float]:
         now = self.clock()
-        branch = step.branch
-        commit = Commit(
-            execution_id=execution.execution_id, consumed=item, branch=branch, history=step.history
-        )
+        commit = commits.step_commit(item, execution, step, now, self.settings.time_scale)
         for effect in step.effects:
-            if isinstance(effect, InvokeTask):
-                commit.work.append(
-                    WorkItem(
-                        execution.execution_id, branch.branch_id, WORK_TASK, now, _effect_payload(effect)
-                    )
-                )
-            elif isinstance(effect, StartTimer):
-                commit.work.append(
-                    WorkItem(
-                        execution.execution_id, branch.branch_id, WORK_TIMER, self._scaled(effect.due, now)
-                    )
-                )
-            elif isinstance(effect, ReadItems):
-                commit.work.append(
-                    WorkItem(execution.execution_id, branch.branch_id, WORK_READ, now, _read_payload(effect))
-                )
-            elif isinstance(effect, StartChildren):
-                self._add_children(commit, branch, effect, execution, now)
-        finish = _ending(branch, now)
-        if finish is not None:
-            commit.execution_update = {
-                "status": finish.status,
-                "output": finish.output,
-                "error": finish.error,
-                "cause": finish.cause,
-            }
+            if isinstance(effect, StartChildren):
+                self._add_children(commit, step.branch, effect, execution, now)
         if commit.join is None and self.has_room():
             # Go on with this branch's next step here, without a claim (a fan-out's children are
             # claimed in batches instead, within max_in_flight).
@@ -706,7 +678,8 @@ class Worker:
     def _add_children(
         self, commit: Commit, parent: Branch, effect: StartChildren, execution: ExecutionContext, now: float
     ) -> None:
-        join_id = f"{parent.branch_id}@{parent.attempt}"
+        """The children a step starts; a distributed Map's run them as child executions of the
+        execution's own workflow version, recorded as its Map Run."""
         pinned: tuple[str, int] | None = None
         if effect.distributed:
             with self._cache_lock:
@@ -718,8 +691,8 @@ class Worker:
                 record = self.storage.get_execution(execution.execution_id)
                 if record is not None:
                     pinned = (record.workflow_id, record.workflow_version)
-        as_executions = pinned is not None
-        if as_executions:
+        join_id = commits.add_children(commit, parent, effect, execution, now, pinned)
+        if pinned is not None:
             # What the AWS API's DescribeMapRun and ListExecutions(mapRunArn) read; the same on a replay.
             self.storage.put_resource(
                 MAP_RUN,
@@ -732,50 +705,6 @@ class Worker:
                     "total": len(effect.children),
                     "started_at": now,
                 },
-            )
-        trace_parent = spans.children_parent(execution.execution_id, parent)
-        commit.join = JoinSpec(
-            join_id=join_id,
-            parent_id=parent.branch_id,
-            kind=effect.kind,
-            total=len(effect.children),
-            max_concurrency=effect.max_concurrency,
-            tolerated_failure_count=effect.tolerated_failure_count,
-            tolerated_failure_percentage=effect.tolerated_failure_percentage,
-        )
-        for index, child in enumerate(effect.children):
-            branch_id = f"{join_id}/{index}"
-            child_execution_id = parent.execution_id
-            if pinned is not None:
-                child_execution_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"machinery:{branch_id}"))
-                workflow_id, version = pinned
-                commit.child_executions.append(
-                    ExecutionRecord(
-                        execution_id=child_execution_id,
-                        workflow_id=workflow_id,
-                        workflow_name=execution.state_machine_name,
-                        workflow_version=version,
-                        name=f"{execution.name}/{effect.label}/{index}",
-                        status=ExecutionStatus.RUNNING,
-                        input=child.input,
-                        started_at=now,
-                        parent_execution_id=execution.execution_id,
-                    )
-                )
-            commit.children.append(
-                Branch(
-                    branch_id=branch_id,
-                    execution_id=child_execution_id,
-                    container=child.container,
-                    parent_id=parent.branch_id,
-                    index=index,
-                    state_input=child.input,
-                    map_item=child.map_item,
-                    # A child execution does not see its parent's variables (as in Step Functions).
-                    variables={} if as_executions else dict(parent.variables),
-                    execution_root=as_executions,
-                    trace_parent=trace_parent,
-                )
             )
 
     def _park_for_token(self, item: WorkItem, branch: Branch, effect: InvokeTask) -> None:
@@ -876,68 +805,12 @@ class Worker:
         self.wake()
 
     def _scaled(self, due: float, now: float) -> float:
-        scale = self.settings.time_scale
-        if scale == 1.0:
-            return due
-        return now + max(0.0, due - now) * scale
+        return commits.scaled(due, now, self.settings.time_scale)
 
     def _callback_url(self) -> str | None:
         if not self.settings.public_url:
             return None
         return f"{self.settings.public_url.rstrip('/')}/tasks"
-
-
-def execution_context(record: ExecutionRecord) -> ExecutionContext:
-    """What the ``$$`` context object needs of an execution (it never changes while it runs)."""
-    return ExecutionContext(
-        execution_id=record.execution_id,
-        name=record.name,
-        input=record.input,
-        start_time=iso_time(record.started_at),
-        state_machine_id=record.workflow_id,
-        state_machine_name=record.workflow_name,
-    )
-
-
-def _effect_payload(effect: InvokeTask) -> dict[str, Any]:
-    return {
-        "state_name": effect.state_name,
-        "resource": effect.resource,
-        "payload": effect.payload,
-        "attempt": effect.attempt,
-        "timeout_seconds": effect.timeout_seconds,
-        "heartbeat_seconds": effect.heartbeat_seconds,
-        "task_token": effect.task_token,
-        "wait_for_token": effect.wait_for_token,
-    }
-
-
-def _read_payload(effect: ReadItems) -> dict[str, Any]:
-    return {
-        "state_name": effect.state_name,
-        "resource": effect.resource,
-        "parameters": effect.parameters,
-        "reader_config": effect.reader_config,
-    }
-
-
-def _outcome_event(outcome: TaskOutcome) -> ResumeEvent:
-    if outcome.error is not None:
-        return TaskFailed(outcome.error, outcome.cause)
-    return TaskSucceeded(outcome.output)
-
-
-def _ending(branch: Branch, now: float) -> Finish | None:
-    """How the execution ends when ``branch`` is its root and has ended (SUCCEEDED or FAILED), else None."""
-    if not (branch.owns_execution and branch.status in (SUCCEEDED, FAILED)):
-        return None
-    return Finish(
-        ExecutionStatus(branch.status),
-        branch.output if branch.status == SUCCEEDED else None,
-        branch.error,
-        branch.cause,
-        now,
-    )
 
 
 __all__ = ["Worker", "WorkerSettings"]

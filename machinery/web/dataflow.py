@@ -16,7 +16,7 @@ from machinery.engine.context import context_object
 from machinery.engine.dataflow import merge_result, render, select
 from machinery.engine.types import Branch
 from machinery.errors import BadRequest, FieldIssue
-from machinery.runtime.worker import execution_context
+from machinery.runtime.commits import execution_context
 from machinery.storage.base import ExecutionRecord
 
 _STEPS_WITH_RESULT = ("Task", "Parallel", "Map")
