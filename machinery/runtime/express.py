@@ -39,7 +39,7 @@ from machinery.engine.types import (
 )
 from machinery.runtime import loops, spans
 from machinery.runtime.commits import execution_context
-from machinery.runtime.groupcommit import GroupCommit
+from machinery.runtime.groupcommit import GroupCommit, group_writers
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker
@@ -82,7 +82,9 @@ class ExpressRunner:
         self._thread: threading.Thread | None = None
         self._waiting: list[tuple[_Run, CompiledMachine]] = []  # submitted before start()
         self._lock = threading.Lock()
-        self._group = GroupCommit(storage, lambda _start, _claimed: None)  # final records only
+        # Final records only; a blocking storage's from the loop's default executor.
+        writers = group_writers(storage, settings.storage_writers)
+        self._group = GroupCommit(storage, lambda _start, _claimed: None, None, writers)
 
     def start(self) -> None:
         loop = loops.loop_factory(self.settings.event_loop)()

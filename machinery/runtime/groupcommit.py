@@ -11,9 +11,11 @@ pages (ids are time-ordered), so under load a new execution costs no transaction
 first pages are shared with the tick's other writes.
 
 A storage that waits on the network (:attr:`~machinery.storage.base.Storage.blocking_io`: PostgreSQL,
-MongoDB) is written from a thread, one transaction at a time: what arrives while one is being written
-waits for the next, so under load a transaction carries what many ticks gathered, and costs one
-``BEGIN``/``COMMIT`` and one thread hand-off for all of it.
+MongoDB) is written from threads, with up to ``concurrency`` transactions at once (see
+:func:`group_writers`): a step that finds a thread free is written at once (alone, at light load), and
+what arrives while all of them write waits for the first to end, so under load a transaction carries
+what many ticks gathered and costs one ``BEGIN``/``COMMIT`` and one thread hand-off for all of it, while
+a distant database's round trips still overlap.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class GroupCommit:
     :param started: called on the loop for each new execution once the transaction ended, with the work
         it claimed (``None`` when storing it failed), before its request thread is told.
     :param executor: where a blocking storage's transactions run (``None``: the loop's default executor).
+    :param concurrency: how many of them may be written at once.
     """
 
     def __init__(
@@ -54,16 +57,18 @@ class GroupCommit:
         storage: Storage,
         started: Callable[[ClaimedStart, list[WorkItem] | None], None],
         executor: concurrent.futures.Executor | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.storage = storage
         self._started = started
         self._executor = executor
+        self._concurrency = max(1, concurrency)
         self._commits: list[_PendingCommit] = []
         self._starts: list[_PendingStart] = []
         self._finished: list[_PendingFinish] = []
         self._scheduled = False
-        #: The transaction a thread is writing (blocking storages), if any.
-        self._writing: asyncio.Future[None] | None = None
+        #: The transactions threads are writing (blocking storages).
+        self._writing: set[asyncio.Future[_Outcome]] = set()
 
     def commit(self, commit: Commit, now: float) -> asyncio.Future[CommitResult]:
         """Queue a step's commit for this tick's transaction; its result, or the error it failed with."""
@@ -98,9 +103,9 @@ class GroupCommit:
 
     def flush(self) -> None:
         """Write what is queued, in one transaction, and tell everyone who waits (a blocking storage:
-        in a thread, once the transaction being written, if any, has ended)."""
+        in a thread, once fewer than ``concurrency`` transactions are being written)."""
         self._scheduled = False
-        if self._writing is not None or not (self._commits or self._starts or self._finished):
+        if len(self._writing) >= self._concurrency or not (self._commits or self._starts or self._finished):
             return
         finished, self._finished = self._finished, []
         commits, self._commits = self._commits, []
@@ -114,7 +119,7 @@ class GroupCommit:
         except RuntimeError:  # the executor was shut down: the worker is stopping
             writing = loop.create_future()
             writing.cancel()
-        self._writing = loop.create_future()
+        self._writing.add(writing)
         writing.add_done_callback(functools.partial(self._written, finished, starts, commits))
 
     def _written(
@@ -130,16 +135,14 @@ class GroupCommit:
             outcome: _Outcome = ([error] * len(finished), [error] * len(starts), [error] * len(commits))
         else:
             outcome = writing.result()  # _write returns every error as a part's result
-        done, self._writing = self._writing, None
+        self._writing.discard(writing)
         self._settle_all(finished, starts, commits, outcome)
-        if done is not None:
-            done.set_result(None)
         self.flush()
 
     async def written(self) -> None:
         """Wait until no transaction is being written in a thread."""
-        while self._writing is not None:
-            await asyncio.shield(self._writing)
+        while self._writing:
+            await asyncio.wait(set(self._writing))
 
     def _write(
         self, finished: list[_PendingFinish], starts: list[_PendingStart], commits: list[_PendingCommit]
@@ -191,6 +194,14 @@ class GroupCommit:
         for start, waiting in starts:
             self._started(start, None)
             waiting.set_exception(error)
+
+
+def group_writers(storage: Storage, setting: int) -> int:
+    """How many group transactions to write at once: ``setting`` (``MACHINERY_STORAGE_WRITERS``) when
+    it is not 0, else the storage's choice; 1 for a storage written on the loop."""
+    if not storage.blocking_io:
+        return 1
+    return setting if setting > 0 else storage.group_writers()
 
 
 def _settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], result: Any) -> None:

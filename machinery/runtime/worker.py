@@ -50,7 +50,7 @@ from machinery.engine.types import (
 from machinery.errors import LeaseLost, StorageError
 from machinery.runtime import commits, loops, spans, webhooks
 from machinery.runtime.activities import activity_name, enqueue_activity_task, wake_key
-from machinery.runtime.groupcommit import GroupCommit
+from machinery.runtime.groupcommit import GroupCommit, group_writers
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.outbound import OutboundPolicy
@@ -114,6 +114,8 @@ class WorkerSettings:
     finish_poll_interval: float = 0.02
     #: The worker's and the express runner's event loop: ``uvloop`` or ``asyncio`` (runtime.loops).
     event_loop: str = loops.UVLOOP
+    #: Group transactions written at once on a blocking storage (0: its own choice, group_writers()).
+    storage_writers: int = 0
 
 
 class Worker:
@@ -144,9 +146,12 @@ class Worker:
         self._loop_thread: int | None = None
         self._submitted = 0  # handed over by submit(), not yet spawned on the loop
         # Storage calls of network backends run in threads (see _blocking); the caches below are then
-        # shared by those threads.
+        # shared by those threads, of which the group transactions take up to ``writers`` at once.
+        writers = group_writers(storage, self.settings.storage_writers)
         self._storage_pool: ThreadPoolExecutor | None = (
-            ThreadPoolExecutor(max_workers=_STORAGE_THREADS, thread_name_prefix="machinery-storage")
+            ThreadPoolExecutor(
+                max_workers=max(_STORAGE_THREADS, writers + 2), thread_name_prefix="machinery-storage"
+            )
             if storage.blocking_io
             else None
         )
@@ -157,7 +162,7 @@ class Worker:
         self._machines: dict[tuple[str, int], tuple[CompiledMachine, str]] = {}
         # The branch a commit just wrote, by the work item of it that the commit handed back here.
         self._owned_branches: dict[int, Branch] = {}
-        self._group = GroupCommit(storage, self._take_started, self._storage_pool)
+        self._group = GroupCommit(storage, self._take_started, self._storage_pool, writers)
         # What the $$ context needs of an execution never changes either, nor its workflow version.
         self._contexts: OrderedDict[str, tuple[ExecutionContext, tuple[str, int]]] = OrderedDict()
 

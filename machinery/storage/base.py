@@ -376,6 +376,15 @@ class Storage(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    def group_writers(self) -> int:
+        """How many group transactions (:meth:`commit_many`, :meth:`commit_group`) a worker of a
+        :attr:`blocking_io` storage writes at once (``MACHINERY_STORAGE_WRITERS`` overrides it).
+
+        A group transaction's statements run one after the other, so its time grows with its size: on a
+        database close by, one at a time carries the most per ``BEGIN``/``COMMIT``; on a distant one,
+        several at once overlap their round trips."""
+        return 1
+
     def wait_for_work(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for work committed by another process; True when woken.
 

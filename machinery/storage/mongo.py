@@ -148,6 +148,9 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, M
     """
 
     blocking_io = True
+    #: A group's commits are written one by one (each its own transaction): as many at once as before
+    #: there were groups.
+    _GROUP_WRITERS = 6
 
     def __init__(
         self,
@@ -206,6 +209,9 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, M
         self._work.create_index("expires_at", expireAfterSeconds=0)
         self._migrate_admin()
         self._migrate_resources()
+
+    def group_writers(self) -> int:
+        return self._GROUP_WRITERS
 
     def close(self) -> None:
         if self._client is not None:

@@ -363,6 +363,22 @@ def test_cached_definitions_follow_changes_made_by_another_process(
     assert here.get_workflow("flow").definition == {"StartAt": "B"}  # type: ignore[union-attr]
 
 
+def test_a_worker_writes_one_group_at_a_time_to_a_close_server_and_several_to_a_distant_one(
+    open_process: Callable[[], PostgresStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from machinery.storage import postgres
+
+    monkeypatch.setattr(postgres, "CLOSE_ROUND_TRIP", 10.0)  # any answer is close
+    close = open_process()
+    assert close.group_writers() == 1
+    monkeypatch.setattr(postgres, "CLOSE_ROUND_TRIP", 0.0)  # no answer is
+    assert close.group_writers() == 1  # asked once
+    assert open_process().group_writers() == postgres.DISTANT_WRITERS
+    gone = open_process()
+    gone.close()  # cannot be asked: taken as distant
+    assert gone.group_writers() == postgres.DISTANT_WRITERS
+
+
 # the runtime -----------------------------------------------------------------------------------------
 
 

@@ -383,6 +383,11 @@ class TestExecutions:
         assert events[1].details == {"i": 1}
         assert events[1].timestamp == NOW + 1
 
+    def test_group_writers_is_at_least_one_and_stays_the_same(self, storage: Storage) -> None:
+        writers = storage.group_writers()
+        assert isinstance(writers, int) and writers >= 1
+        assert storage.group_writers() == writers
+
     def test_history_keeps_each_events_details_and_time_as_written(self, storage: Storage) -> None:
         execution_id = start_execution(storage, make_workflow(storage))
         details = [
@@ -1452,7 +1457,7 @@ def test_every_storage_method_is_covered() -> None:
         "redrive_execution", "update_join_limits", "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
         "commit_many", "finished_among", "count_work", "count_running", "commit_group",
-        "store_finished_executions",
+        "store_finished_executions", "group_writers",
     }  # fmt: skip
     declared = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
     assert declared == covered

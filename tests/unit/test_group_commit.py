@@ -172,17 +172,17 @@ def test_a_stopped_worker_leaves_the_start_to_the_request() -> None:
 
 
 class _Gated(RecordingStorage):
-    """A blocking storage whose first group transaction waits until the test opens the gate."""
+    """A blocking storage whose group transactions wait until the test opens the gate."""
 
     def __init__(self) -> None:
         super().__init__(MemoryStorage(), blocking_io=True)
-        self.entered = threading.Event()
         self.gate = threading.Event()
-        self.transactions = 0
+        self.transactions = threading.Semaphore(0)  # released as each one starts
+        self.started = 0
 
     def commit_many(self, commits: Any) -> Any:
-        self.transactions += 1
-        self.entered.set()
+        self.started += 1
+        self.transactions.release()
         self.gate.wait(10)
         return self.__getattr__("commit_many")(commits)
 
@@ -213,11 +213,11 @@ def test_a_blocking_storage_is_written_from_a_thread_one_transaction_at_a_time()
     async def steps() -> tuple[list[Any], int]:
         loop = asyncio.get_running_loop()
         committed = [group.commit(first, time.time())]
-        await loop.run_in_executor(None, recording.entered.wait, 10)  # the first is being written
+        await loop.run_in_executor(None, recording.transactions.acquire, True, 10)  # being written
         committed += [group.commit(commit, time.time()) for commit in later]
         for _ in range(3):
             await asyncio.sleep(0)  # their flush runs, and waits for the transaction in flight
-        assert recording.transactions == 1
+        assert recording.started == 1
         recording.gate.set()
         results = await asyncio.gather(*committed)
         await group.written()
@@ -232,6 +232,36 @@ def test_a_blocking_storage_is_written_from_a_thread_one_transaction_at_a_time()
     assert all(call.thread != loop_thread for call in calls)
     assert [result.execution_finished for result in results] == [False, False, False]
     assert storage.claim_work("other", time.time(), 10, 30) == []  # consumed, nothing left to claim
+
+
+def test_a_blocking_storage_may_be_written_by_several_threads_at_once() -> None:
+    recording = _Gated()
+    storage = cast(Storage, recording)
+    storage.save_workflow("one", {"name": "one"}, ONE_TASK, [], False, 1.0)
+    steps = _claimed_commits(storage, 3)
+    executor = concurrent.futures.ThreadPoolExecutor(4)
+    group = GroupCommit(storage, lambda _start, _claimed: None, executor, concurrency=2)
+
+    async def write() -> None:
+        loop = asyncio.get_running_loop()
+        committed = []
+        for commit in steps[:2]:  # each finds a thread free: written at once, alone
+            committed.append(group.commit(commit, time.time()))
+            await loop.run_in_executor(None, recording.transactions.acquire, True, 10)
+        committed.append(group.commit(steps[2], time.time()))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert recording.started == 2  # the third waits for one of the two
+        recording.gate.set()
+        await asyncio.gather(*committed)
+        await group.written()
+
+    try:
+        asyncio.run(write())
+    finally:
+        executor.shutdown()
+    assert [len(call.args[0]) for call in recording.calls_to("commit_many")][-1] == 1
+    assert recording.started == 3
 
 
 def test_waiters_of_a_blocking_storage_are_told_when_its_executor_is_gone() -> None:
@@ -264,3 +294,21 @@ def test_a_worker_on_a_blocking_storage_stores_new_executions_in_its_group_commi
         assert not recording.calls_to("create_execution_claimed") and not recording.calls_to("commit")
     finally:
         orchestrator.stop()
+
+
+def test_how_many_group_transactions_a_storage_writes_at_once() -> None:
+    from machinery.config import DEFAULTS, worker_settings
+    from machinery.runtime.groupcommit import group_writers
+    from machinery.storage import open_storage
+
+    blocking = cast(Storage, RecordingStorage(MemoryStorage(), blocking_io=True))
+    assert group_writers(blocking, 0) == 1  # the storage's choice (the base: one at a time)
+    assert group_writers(blocking, 5) == 5  # MACHINERY_STORAGE_WRITERS
+    assert group_writers(MemoryStorage(), 5) == 1  # written on the loop: one transaction per tick
+    mongo = open_storage("mongomock://")
+    assert group_writers(mongo, 0) > 1  # its commits are written one by one: several groups at once
+    assert worker_settings(DEFAULTS).storage_writers == 0
+    assert worker_settings({**DEFAULTS, "STORAGE_WRITERS": " 3 "}).storage_writers == 3
+    for wrong in ("many", "-1", "65", "2.5"):
+        with pytest.raises(ValueError, match=r"MACHINERY_STORAGE_WRITERS: .* is not a whole number from 0"):
+            worker_settings({**DEFAULTS, "STORAGE_WRITERS": wrong})

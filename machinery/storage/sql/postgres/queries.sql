@@ -398,3 +398,6 @@ WHERE execution_id = %(execution_id)s ORDER BY due_at, work_id;
 
 -- name: work_delete_all_of_execution
 DELETE FROM work WHERE execution_id = %(execution_id)s;
+
+-- name: ping
+SELECT 1;
