@@ -275,7 +275,7 @@ class Worker:
         self._wake = asyncio.Event()
         claimed_total = 0
         for _ in range(rounds):
-            claimed = self._claim()
+            claimed = await self._claim()
             claimed_total += len(claimed)
             self._spawn(claimed)
             if not self._tasks:
@@ -296,7 +296,7 @@ class Worker:
         try:
             while not self._stopping:
                 self._wake.clear()
-                claimed = self._claim()
+                claimed = await self._claim()
                 self._spawn(claimed)
                 if len(claimed) >= self.settings.batch_size:
                     await asyncio.sleep(0)
@@ -340,14 +340,18 @@ class Worker:
         """Run a storage call as this worker does (see :meth:`_blocking`), for what runs on its loop."""
         return await self._blocking(call, *args)
 
-    def _claim(self) -> list[WorkItem]:
+    async def _claim(self) -> list[WorkItem]:
         room = self.settings.max_in_flight - len(self._in_flight)
         if room <= 0:
             return []
         started = time.perf_counter()
         try:
-            claimed = self.storage.claim_work(
-                self.owner, self.clock(), min(room, self.settings.batch_size), self.settings.lease_seconds
+            claimed = await self._blocking(
+                self.storage.claim_work,
+                self.owner,
+                self.clock(),
+                min(room, self.settings.batch_size),
+                self.settings.lease_seconds,
             )
         except StorageError:
             logger.exception("claiming work failed; retrying")
@@ -363,7 +367,7 @@ class Worker:
         assert self._wake is not None
         timeout = self.settings.poll_interval
         try:
-            due = self.storage.next_due()
+            due = await self._blocking(self.storage.next_due)
         except StorageError:
             due = None
         if due is not None:
