@@ -112,6 +112,8 @@ class PostgresStorage(SqlExtras):
                         return body(tx)
                     with conn.transaction():
                         result = body(tx)
+                        if tx.added:
+                            self._work_added(tx, tx.added)
                         committing = True
                 return result
             except PoolTimeout as exc:

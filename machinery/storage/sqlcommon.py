@@ -165,7 +165,8 @@ class SqlStorage(SqlTriggers, Storage):
         return limit
 
     def _work_added(self, tx: SqlTransaction, due: Sequence[float]) -> None:
-        """Unclaimed work was inserted in ``tx`` (PostgreSQL notifies listening workers)."""
+        """Unclaimed work was inserted in ``tx`` (``tx.added``): PostgreSQL's :meth:`_run` calls it
+        once, before the commit, and notifies listening workers (SQLite has nobody to tell)."""
 
     def _before_commit(self, tx: SqlTransaction, commit: Commit) -> None:
         """Called first in a transition's transaction that has no history (PostgreSQL locks the
@@ -596,7 +597,7 @@ class SqlStorage(SqlTriggers, Storage):
             if done.rowcount > 0:
                 tx.append_history(item.execution_id, history)
                 if reschedule_at is not None:
-                    self._work_added(tx, [reschedule_at])
+                    tx.added.append(reschedule_at)
 
         self._run(complete)
 

@@ -121,6 +121,9 @@ class SqlTransaction:
         self.storage = storage
         self.db = db
         self._queries = storage.queries
+        #: The due times of the unclaimed work inserted so far (the dialect's ``_run`` hands them to
+        #: ``_work_added`` once, before the commit: one wake-up per transaction).
+        self.added: list[float] = []
 
     def execute(self, query: str, params: Mapping[str, Any] | None = None) -> Rows:
         """Run a named query of the dialect's ``queries.sql``."""
@@ -251,7 +254,7 @@ class SqlTransaction:
                 unclaimed.append(params)
         if unclaimed:
             self.executemany("work_insert", unclaimed)
-            self.storage._work_added(self, [params["due_at"] for params in unclaimed])
+            self.added.extend(params["due_at"] for params in unclaimed)
         return claimed
 
     def finish(

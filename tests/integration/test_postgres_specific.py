@@ -199,6 +199,27 @@ def test_a_stale_owner_cannot_commit_after_another_reclaimed_the_expired_lease(
 # wake-ups --------------------------------------------------------------------------------------------
 
 
+def test_a_group_transaction_that_adds_work_for_several_executions_notifies_once(
+    open_process: Callable[[], PostgresStorage], postgres_url: str
+) -> None:
+    storage = open_process()
+    for n in range(3):
+        start_execution(storage, f"exec-{n}")
+    items = {item.execution_id: item for item in storage.claim_work("w1", NOW, 10, LEASE)}
+    commits = []
+    for n, (execution_id, item) in enumerate(sorted(items.items())):
+        root = Branch(branch_id=execution_id, execution_id=execution_id, container=())
+        # Not claimed (others are told), each due at another time: one notification, the earliest.
+        timer = WorkItem(execution_id, execution_id, WORK_TIMER, NOW + 60 + n)
+        commits.append((Commit(execution_id, item, replace(root, state="Wait"), work=[timer]), NOW))
+    with psycopg.connect(postgres_url, autocommit=True) as listener:
+        listener.execute("LISTEN machinery_work")
+        results = storage.commit_many(commits)
+        assert [result.new_work for result in results] == [1, 1, 1]  # type: ignore[union-attr]
+        received = list(listener.notifies(timeout=1.0))
+    assert len(received) == 1 and float(received[0].payload) == NOW + 60
+
+
 def test_wait_for_work_wakes_when_another_process_inserts_work(
     open_process: Callable[[], PostgresStorage],
 ) -> None:
