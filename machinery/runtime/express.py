@@ -291,19 +291,17 @@ class ExpressRunner:
     ) -> ResumeEvent:
         join_id = f"{parent.branch_id}@{parent.attempt}"
         total = len(effect.children)
-        first = total if effect.max_concurrency <= 0 else min(total, effect.max_concurrency)
-        join = JoinState(
-            spec=JoinSpec(
-                join_id,
-                parent.branch_id,
-                effect.kind,
-                total,
-                effect.max_concurrency,
-                effect.tolerated_failure_count,
-                effect.tolerated_failure_percentage,
-            ),
-            started=first,
+        spec = JoinSpec(
+            join_id,
+            parent.branch_id,
+            effect.kind,
+            total,
+            effect.max_concurrency,
+            effect.tolerated_failure_count,
+            effect.tolerated_failure_percentage,
         )
+        first = spec.initially_started
+        join = JoinState(spec=spec, started=first)
         results: list[Branch | None] = [None] * total
         trace_parent = spans.children_parent(context.execution_id, parent)
         pending: dict[asyncio.Task[Branch], int] = {}

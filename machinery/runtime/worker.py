@@ -258,8 +258,11 @@ class Worker:
         metrics.set_in_flight(len(self._in_flight))
 
     def has_room(self) -> bool:
+        return self._room() > 0
+
+    def _room(self) -> int:
         # Submissions not yet spawned count too: other threads must not queue work without bound.
-        return len(self._in_flight) + self._submitted < self.settings.max_in_flight
+        return self.settings.max_in_flight - len(self._in_flight) - self._submitted
 
     def takes_submissions(self) -> bool:
         """Whether :meth:`submit` would run work now (the loop runs and has room)."""
@@ -614,7 +617,7 @@ class Worker:
         started = time.perf_counter()
         if self._storage_pool is not None and any(isinstance(e, StartChildren) for e in step.effects):
             # Adding children may read the execution (_add_children): not on the loop.
-            result, now = await self._blocking(self._build_and_commit, item, execution, step)
+            commit, result, now = await self._blocking(self._build_and_commit, item, execution, step)
         else:
             commit, now = self._build_commit(item, execution, step)
             result = await self._group.commit(commit, now)
@@ -625,11 +628,13 @@ class Worker:
         if result.new_work > len(result.claimed):
             # Work this worker was not handed (timers, fan-out children): let the claim loop look.
             self.wake()
-        branch = step.branch
-        if branch.status == ACTIVE:
-            for claimed in result.claimed:
-                if claimed.branch_id == branch.branch_id and claimed.work_id is not None:
-                    self._owned_branches[claimed.work_id] = branch
+        written = {child.branch_id: child for child in commit.children}
+        if step.branch.status == ACTIVE:
+            written[step.branch.branch_id] = step.branch
+        for claimed in result.claimed:
+            owned = written.get(claimed.branch_id)
+            if owned is not None and claimed.work_id is not None:
+                self._owned_branches[claimed.work_id] = owned
         return result.claimed
 
     def _observe_step(
@@ -667,9 +672,9 @@ class Worker:
 
     def _build_and_commit(
         self, item: WorkItem, execution: ExecutionContext, step: Step
-    ) -> tuple[CommitResult, float]:
+    ) -> tuple[Commit, CommitResult, float]:
         commit, now = self._build_commit(item, execution, step)
-        return self.storage.commit(commit, now), now
+        return commit, self.storage.commit(commit, now), now
 
     def _build_commit(self, item: WorkItem, execution: ExecutionContext, step: Step) -> tuple[Commit, float]:
         now = self.clock()
@@ -677,9 +682,9 @@ class Worker:
         for effect in step.effects:
             if isinstance(effect, StartChildren):
                 self._add_children(commit, step.branch, effect, execution, now)
-        if commit.join is None and self.has_room():
-            # Go on with this branch's next step here, without a claim (a fan-out's children are
-            # claimed in batches instead, within max_in_flight).
+        # Go on here without a claim: with this branch's next step, or with the children a fan-out
+        # starts if they fit within max_in_flight (a larger one's are claimed in batches instead).
+        if self._room() > (0 if commit.join is None else commit.join.initially_started):
             commit.claim_owner = self.owner
             commit.lease_until = now + self.settings.lease_seconds
         return commit, now

@@ -185,6 +185,11 @@ class JoinSpec:
     tolerated_failure_count: int
     tolerated_failure_percentage: float
 
+    @property
+    def initially_started(self) -> int:
+        """How many children start with the join (the rest are admitted one per finished child)."""
+        return self.total if self.max_concurrency <= 0 else min(self.total, self.max_concurrency)
+
 
 @dataclass
 class JoinState:

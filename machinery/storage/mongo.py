@@ -66,7 +66,6 @@ from machinery.storage.mongo_documents import (
     dumps,
     execution_doc,
     execution_record,
-    initially_started,
     join_decision,
     join_doc,
     join_of,
@@ -677,7 +676,7 @@ class MongoStorage(MongoDefinitions, MongoAdmin, MongoResources, MongoRedrive, M
         branch = commit.branch
         join_id = join_of(branch)
         join = commit.join
-        started = 0 if join is None else initially_started(join)
+        started = 0 if join is None else join.initially_started
         accounts = branch.status != ACTIVE and join_id is not None
         # Every id this transition may write is fixed before the commit point, so that applying it
         # again writes the same documents.

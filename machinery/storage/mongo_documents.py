@@ -170,11 +170,6 @@ def webhook_doc(execution_id: str, now: float) -> Doc:
 # joins -------------------------------------------------------------------------------------------------
 
 
-def initially_started(spec: JoinSpec) -> int:
-    """How many children start with the join (the rest are admitted one per finished child)."""
-    return spec.total if spec.max_concurrency <= 0 else min(spec.total, spec.max_concurrency)
-
-
 def join_doc(spec: JoinSpec, execution_id: str, started: int) -> Doc:
     """``counted`` logs ``{"i": index, "ok": succeeded}`` per child in counting order (exactly once)."""
     return {
@@ -224,7 +219,7 @@ def join_decision(
     failing, which the failure count alone tells because the failure rule is monotonic. Children
     counted after a close (racing commits) therefore decide nothing, as in SQLite.
 
-    :param started_with: :func:`initially_started` of the join.
+    :param started_with: the join's ``JoinSpec.initially_started``.
     """
     failed_before = after_failed - (0 if succeeded else 1)
     succeeded_before = after_succeeded - (1 if succeeded else 0)

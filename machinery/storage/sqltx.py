@@ -335,7 +335,7 @@ def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult
         tx.insert_execution(record)
     if commit.join is not None:
         spec = commit.join
-        started = spec.total if spec.max_concurrency <= 0 else min(spec.total, spec.max_concurrency)
+        started = spec.initially_started
         tx.execute(
             "join_insert",
             {

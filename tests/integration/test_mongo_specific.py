@@ -35,7 +35,7 @@ from machinery.storage.base import (
     decide_join,
 )
 from machinery.storage.mongo import MongoStorage
-from machinery.storage.mongo_documents import initially_started, join_decision
+from machinery.storage.mongo_documents import join_decision
 
 NOW = 1_700_000_000.0
 LEASE = 30.0
@@ -313,7 +313,7 @@ def test_decisions_from_counters_equal_decide_join(
 ) -> None:
     """Children finish in any admissible order (also after the join closed, as racing commits do)."""
     spec = JoinSpec("j", "p", kind, total, max_concurrency, tolerated_count, tolerated_pct)
-    initially = initially_started(spec)
+    initially = spec.initially_started
     serial = JoinState(spec, started=initially)
     running = list(range(initially))
     succeeded = failed = 0

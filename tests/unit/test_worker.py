@@ -87,3 +87,59 @@ def test_a_worker_whose_lease_was_taken_over_finds_its_commit_refused() -> None:
     assert "TaskScheduled" in history and "TaskSucceeded" not in history
     assert recording.get_execution(record.execution_id).status == ExecutionStatus.RUNNING
     assert resources_called(invoker) == ["upper"]  # the worker went no further
+
+
+PARALLEL = {
+    "StartAt": "Both",
+    "States": {
+        "Both": {
+            "Type": "Parallel",
+            "End": True,
+            "Branches": [
+                {"StartAt": "U", "States": {"U": {"Type": "Task", "Resource": "upper", "End": True}}},
+                {"StartAt": "R", "States": {"R": {"Type": "Task", "Resource": "reverse", "End": True}}},
+            ],
+        }
+    },
+}
+
+
+def _parallel(max_in_flight: int) -> tuple[RecordingStorage, Orchestrator, Worker, FakeInvoker]:
+    recording = RecordingStorage()
+    storage = cast(Storage, recording)
+    storage.save_workflow("both", {"name": "both"}, PARALLEL, [], False, 1.0)
+    orchestrator = Orchestrator(storage, WorkerSettings(finish_poll_interval=0, max_in_flight=max_in_flight))
+    worker = orchestrator.worker
+    assert worker is not None
+    invoker = FakeInvoker(answers())
+    worker.invoker = cast(Any, invoker)
+    recording.forget()
+    return recording, orchestrator, worker, invoker
+
+
+def test_the_children_a_step_starts_are_handed_back_to_the_worker_when_they_fit() -> None:
+    recording, orchestrator, worker, invoker = _parallel(max_in_flight=16)
+    record = orchestrator.start_event("both", {"message": "abc"})
+    assert asyncio.run(worker.run_until_idle()) == 1  # the start item only: no claim for the children
+
+    done = recording.get_execution(record.execution_id)
+    assert (done.status, done.output) == (ExecutionStatus.SUCCEEDED, [{"message": "ABC"}, {"message": "cba"}])
+    assert sorted(resources_called(invoker)) == ["reverse", "upper"]
+    # Only the root's branch is read (by its claimed start item, and when its children's results are
+    # in): each child's was just written by the fan-out, which handed its start item back here.
+    read = [call.args[0] for call in recording.calls_to("get_branch")]
+    assert read == [record.execution_id] * 2
+
+
+def test_a_fan_out_beyond_the_room_left_is_claimed_by_the_claim_loop() -> None:
+    recording, orchestrator, worker, _invoker = _parallel(max_in_flight=2)  # the start item and one more
+    record = orchestrator.start_event("both", {"message": "abc"})
+    asyncio.run(worker.run_until_idle())
+
+    done = recording.get_execution(record.execution_id)
+    assert done.status == ExecutionStatus.SUCCEEDED
+    # Two children did not fit beside the running start item: claimed, so their branches are read.
+    children = {
+        call.args[0].rsplit("/", 1)[1] for call in recording.calls_to("get_branch") if "/" in call.args[0]
+    }
+    assert children == {"0", "1"}
