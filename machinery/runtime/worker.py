@@ -610,9 +610,10 @@ class Worker:
 
         ``before`` is the branch as the step found it (the spans of the states it left are read from both).
 
-        The branch just written is kept for the handed-back item of the same branch, so its next step
-        does not read it back: nobody else changes a branch while its work item is leased here, and
-        whoever cancels it (a stop, a failed sibling) deletes that item, which fences this worker out.
+        The branch just written (and the children a fan-out started) is kept for the handed-back item of
+        the same branch, so its next step does not read it back: nobody else changes a branch while its
+        work item is leased here, and whoever cancels it (a stop, a failed sibling) deletes that item,
+        which fences this worker out.
         """
         started = time.perf_counter()
         if self._storage_pool is not None and any(isinstance(e, StartChildren) for e in step.effects):
