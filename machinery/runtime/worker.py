@@ -299,6 +299,11 @@ class Worker:
         try:
             while not self._stopping:
                 self._wake.clear()
+                if not self.has_room():
+                    # Full: what is due waits for a slot, and an item that frees one wakes the loop
+                    # (looking at the due work meanwhile would spin, a read per turn).
+                    await self._wait_for_wake(self.settings.poll_interval)
+                    continue
                 claimed = await self._claim()
                 self._spawn(claimed)
                 if len(claimed) >= self.settings.batch_size:
@@ -378,6 +383,10 @@ class Worker:
         if timeout <= 0:
             await asyncio.sleep(0)
             return
+        await self._wait_for_wake(timeout)
+
+    async def _wait_for_wake(self, timeout: float) -> None:
+        assert self._wake is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -455,8 +464,8 @@ class Worker:
                 assert current.work_id is not None
                 self._in_flight.add(current.work_id)
                 self._spawn(following[1:])
-        if len(self._in_flight) + 1 >= self.settings.max_in_flight:
-            # The claim loop may have held back for lack of room.
+        if self._room() <= 1:
+            # There was no room before this item ended: the claim loop waits for one (run()).
             self.wake()
 
     async def _dispatch(self, item: WorkItem) -> list[WorkItem]:

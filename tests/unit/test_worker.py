@@ -143,3 +143,40 @@ def test_a_fan_out_beyond_the_room_left_is_claimed_by_the_claim_loop() -> None:
         call.args[0].rsplit("/", 1)[1] for call in recording.calls_to("get_branch") if "/" in call.args[0]
     }
     assert children == {"0", "1"}
+
+
+def test_a_full_worker_waits_for_a_free_slot_instead_of_polling_for_due_work() -> None:
+    recording = RecordingStorage()
+    storage = cast(Storage, recording)
+    storage.save_workflow("two", {"name": "two"}, TWO_TASKS, [], False, 1.0)
+    orchestrator = Orchestrator(storage, WorkerSettings(finish_poll_interval=0, max_in_flight=2))
+    worker = orchestrator.worker
+    assert worker is not None
+    ids = [orchestrator.start_event("two", {"message": f"m{n}"}).execution_id for n in range(6)]  # due
+
+    async def main() -> None:
+        gate, two_in_flight = asyncio.Event(), asyncio.Event()
+        waiting: list[str] = []
+
+        async def hold(effect: Any, _identity: Any) -> None:
+            waiting.append(effect.resource)
+            if len(waiting) == 2:
+                two_in_flight.set()
+            await gate.wait()
+
+        worker.invoker = cast(Any, FakeInvoker(answers(), before_answer=hold))
+        running = asyncio.create_task(worker.run())
+        await two_in_flight.wait()  # both slots taken; four executions are due and wait for one
+        recording.forget()
+        for _ in range(200):
+            await asyncio.sleep(0)  # a claim loop that polled would look at the due work every turn
+        assert recording.calls_to("next_due") == [] and recording.calls_to("claim_work") == []
+        gate.set()
+        while any(recording.get_execution(i).status == ExecutionStatus.RUNNING for i in ids):
+            await asyncio.sleep(0)  # the slots that free up wake the claim loop
+        worker._stopping = True  # pylint: disable=protected-access  # stop() joins a thread; this runs here
+        worker.wake()
+        await running
+
+    asyncio.run(main())
+    assert {recording.get_execution(i).output["message"] for i in ids} == {f"M{n}"[::-1] for n in range(6)}
