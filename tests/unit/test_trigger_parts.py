@@ -93,3 +93,29 @@ def test_undecodable_messages_say_why(body: bytes, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         decode(body, limit=100)
     assert decode(b'{"n": 1}', limit=100) == {"n": 1}
+
+
+def test_a_rejection_and_this_processs_count_of_them_are_stored_before_the_message_is_settled() -> None:
+    """A process killed right after it settled a rejected message must not lose the count of it: the
+    message is not delivered again."""
+    import asyncio
+
+    from machinery.runtime.sources import STATUS_KIND, SourceStatus
+    from machinery.runtime.sources.intake import Incoming, Intake
+    from machinery.runtime.worker import Worker, WorkerSettings
+    from machinery.storage.memory import MemoryStorage
+
+    storage = MemoryStorage()
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    storage.save_workflow("flow", {"name": "flow"}, definition, [], False, 1.0)
+    worker = Worker(storage, WorkerSettings())
+    source = Source("src-1", "orders", "flow", "nats", "nats://127.0.0.1:4222", {}, True, 1, 1.0, 1.0)
+    status = SourceStatus(owner=worker.owner)
+    intake = Intake(worker, source, status, data_limit=1024)
+
+    outcomes = asyncio.run(intake.process([Incoming("m1", b"not json"), Incoming("m2", b'{"n": 1}')]))
+
+    assert [outcome.settlement for outcome in outcomes] == ["rejected", "started"]
+    stored = storage.get_resource(STATUS_KIND, f"src-1/{worker.owner}")
+    assert stored is not None and (stored["rejected"], stored["owner"]) == (1, worker.owner)
+    assert status.rejected == 1
