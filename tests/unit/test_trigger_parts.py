@@ -119,3 +119,30 @@ def test_a_rejection_and_this_processs_count_of_them_are_stored_before_the_messa
     stored = storage.get_resource(STATUS_KIND, f"src-1/{worker.owner}")
     assert stored is not None and (stored["rejected"], stored["owner"]) == (1, worker.owner)
     assert status.rejected == 1
+
+
+def test_a_rejection_that_could_not_be_stored_is_not_counted_and_comes_again() -> None:
+    import asyncio
+    from typing import cast
+
+    from machinery.errors import StorageError
+    from machinery.runtime.sources import SourceStatus
+    from machinery.runtime.sources.intake import Incoming, Intake
+    from machinery.runtime.worker import Worker, WorkerSettings
+    from machinery.storage.base import Storage
+    from machinery.storage.memory import MemoryStorage
+    from machinery.testing import RecordingStorage
+
+    recording = RecordingStorage(MemoryStorage())
+    storage = cast(Storage, recording)
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    storage.save_workflow("flow", {"name": "flow"}, definition, [], False, 1.0)
+    worker = Worker(storage, WorkerSettings())
+    source = Source("src-1", "orders", "flow", "nats", "nats://127.0.0.1:4222", {}, True, 1, 1.0, 1.0)
+    status = SourceStatus(owner=worker.owner)
+    recording.fail_next("put_resource", StorageError("disk on fire"))
+
+    outcomes = asyncio.run(Intake(worker, source, status, data_limit=1024).process([Incoming("m1", b"{")]))
+
+    assert [outcome.settlement for outcome in outcomes] == ["retry"]  # delivered again, counted then
+    assert status.rejected == 0 and status.retried == 1

@@ -158,7 +158,13 @@ class Intake:
                 storage.start_executions, starts, now, None, (), owner, now + self.lease_seconds
             )
             if rejections:
-                await self.host.blocking(self._record_rejections, rejections, now)
+                # Counted first, so that no status report written meanwhile has the count without them.
+                self.status.rejected += len(rejections)
+                try:
+                    await self.host.blocking(self._record_rejections, rejections, now)
+                except StorageError:
+                    self.status.rejected -= len(rejections)  # delivered again, counted then
+                    raise
         except StorageError as exc:
             return self._retry(batch, f"storage: {exc.message}")
         if result.claimed:
@@ -174,7 +180,6 @@ class Intake:
             settled.append(Outcome("started" if execution_id in created else "duplicate", None, execution_id))
         self.status.started += len(created)
         self.status.duplicates += len(starts) - len(created)
-        self.status.rejected += len(rejections)
         if created:
             metrics.execution_started(workflow.name, len(created))
         for outcome in settled:
@@ -225,11 +230,7 @@ class Intake:
             )  # fmt: skip
         # This process's count of them is written now too, before the messages are settled: a process
         # killed before its next report would otherwise lose rejections that will not come again.
-        status = {
-            **self.status.to_json(),
-            "rejected": self.status.rejected + len(rejections),
-            "updated_at": now,
-        }
+        status = {**self.status.to_json(), "updated_at": now}  # its rejected count has them already
         self.host.storage.put_resource(STATUS_KIND, f"{self.source.source_id}/{self.host.owner}", status)
 
     def _retry(self, batch: Sequence[Incoming], reason: str) -> list[Outcome]:
