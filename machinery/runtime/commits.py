@@ -83,18 +83,10 @@ def add_children(
     :param pinned: the workflow id and version that a distributed Map's children run as child
         executions of (``None``: the children are branches of this execution).
     """
-    join_id = f"{parent.branch_id}@{parent.attempt}"
+    commit.join = join_spec(parent, effect)
+    join_id = commit.join.join_id
     as_executions = pinned is not None
     trace_parent = spans.children_parent(execution.execution_id, parent)
-    commit.join = JoinSpec(
-        join_id=join_id,
-        parent_id=parent.branch_id,
-        kind=effect.kind,
-        total=len(effect.children),
-        max_concurrency=effect.max_concurrency,
-        tolerated_failure_count=effect.tolerated_failure_count,
-        tolerated_failure_percentage=effect.tolerated_failure_percentage,
-    )
     for index, child in enumerate(effect.children):
         branch_id = f"{join_id}/{index}"
         child_execution_id = parent.execution_id
@@ -130,6 +122,19 @@ def add_children(
             )
         )
     return join_id
+
+
+def join_spec(parent: Branch, effect: StartChildren) -> JoinSpec:
+    """The join of the children ``effect`` starts from ``parent`` (its id names this attempt of it)."""
+    return JoinSpec(
+        join_id=f"{parent.branch_id}@{parent.attempt}",
+        parent_id=parent.branch_id,
+        kind=effect.kind,
+        total=len(effect.children),
+        max_concurrency=effect.max_concurrency,
+        tolerated_failure_count=effect.tolerated_failure_count,
+        tolerated_failure_percentage=effect.tolerated_failure_percentage,
+    )
 
 
 def scaled(due: float, now: float, time_scale: float) -> float:

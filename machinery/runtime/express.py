@@ -38,14 +38,14 @@ from machinery.engine.types import (
     TimerFired,
 )
 from machinery.runtime import loops, spans
-from machinery.runtime.commits import execution_context
+from machinery.runtime.commits import execution_context, join_spec
 from machinery.runtime.groupcommit import GroupCommit, group_writers
 from machinery.runtime.items import read_items
 from machinery.runtime.notify import Notifier
 from machinery.runtime.tasks import CallIdentity, TaskInvoker
 from machinery.runtime.worker import WorkerSettings
 from machinery.status import ExecutionStatus
-from machinery.storage.base import ExecutionRecord, JoinSpec, JoinState, Storage, decide_join
+from machinery.storage.base import ExecutionRecord, JoinState, Storage, decide_join
 from machinery.telemetry import metrics
 
 logger = logging.getLogger(__name__)
@@ -289,17 +289,8 @@ class ExpressRunner:
         parent: Branch,
         effect: StartChildren,
     ) -> ResumeEvent:
-        join_id = f"{parent.branch_id}@{parent.attempt}"
-        total = len(effect.children)
-        spec = JoinSpec(
-            join_id,
-            parent.branch_id,
-            effect.kind,
-            total,
-            effect.max_concurrency,
-            effect.tolerated_failure_count,
-            effect.tolerated_failure_percentage,
-        )
+        spec = join_spec(parent, effect)
+        join_id, total = spec.join_id, spec.total
         first = spec.initially_started
         join = JoinState(spec=spec, started=first)
         results: list[Branch | None] = [None] * total

@@ -193,7 +193,7 @@ class GroupCommit:
         starts, self._starts = self._starts, []
         for start, waiting in starts:
             self._started(start, None)
-            waiting.set_exception(error)
+            _settle(waiting, error)
 
 
 def group_writers(storage: Storage, setting: int) -> int:
