@@ -22,6 +22,11 @@ STATUS_KIND = "source-status"
 REJECTION_KIND = "source-rejection"
 
 
+def status_key(source_id: str, owner: str) -> str:
+    """The key of one process's status of one source (``STATUS_KIND``; listed by ``<source id>/``)."""
+    return f"{source_id}/{owner}"
+
+
 @dataclass(frozen=True)
 class BrokerType:
     """A kind of source: the library it needs (a module to import) and the extra that installs it."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 from machinery.errors import InvalidEventData, StorageError
-from machinery.runtime.sources import REJECTION_KIND, STATUS_KIND, Source, SourceStatus
+from machinery.runtime.sources import REJECTION_KIND, STATUS_KIND, Source, SourceStatus, status_key
 from machinery.runtime.starts import check_event_data, derived_id, new_execution
 from machinery.storage.base import NewExecution, StartResult, Storage, WorkflowRecord, WorkItem
 from machinery.telemetry import metrics
@@ -231,7 +231,9 @@ class Intake:
         # This process's count of them is written now too, before the messages are settled: a process
         # killed before its next report would otherwise lose rejections that will not come again.
         status = {**self.status.to_json(), "updated_at": now}  # its rejected count has them already
-        self.host.storage.put_resource(STATUS_KIND, f"{self.source.source_id}/{self.host.owner}", status)
+        self.host.storage.put_resource(
+            STATUS_KIND, status_key(self.source.source_id, self.host.owner), status
+        )
 
     def _retry(self, batch: Sequence[Incoming], reason: str) -> list[Outcome]:
         self.status.retried += len(batch)

@@ -28,6 +28,7 @@ from machinery.runtime.sources import (
     Source,
     SourceStatus,
     missing_library,
+    status_key,
 )
 from machinery.runtime.sources.consumer import Consumer
 from machinery.runtime.sources.intake import Host, Intake
@@ -147,7 +148,7 @@ class SourceManager:
             running.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await running.task
-        key = f"{source_id}/{self.host.owner}"
+        key = status_key(source_id, self.host.owner)
         with contextlib.suppress(StorageError):
             await self.host.blocking(self.host.storage.delete_resource, STATUS_KIND, key)
 
@@ -162,7 +163,7 @@ class SourceManager:
                 except Exception as exc:  # the broker may be going away: the consumer will notice
                     logger.debug("source %s: reading its lag failed: %s", running.source.name, exc)
             status.updated_at = now
-            key = f"{source_id}/{self.host.owner}"
+            key = status_key(source_id, self.host.owner)
             await self.host.blocking(self.host.storage.put_resource, STATUS_KIND, key, status.to_json())
 
     def counters(self) -> list[dict[str, Any]]:
