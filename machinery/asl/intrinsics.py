@@ -24,6 +24,7 @@ from typing import Any, TypeAlias
 
 from machinery.asl.errors import PathSyntaxError, StatesError
 from machinery.asl.jsonpath import JsonPath, compile_path, json_equal
+from machinery.jsontext import dumps_compact
 
 __all__ = [
     "IntrinsicCall",
@@ -294,7 +295,7 @@ def _fail(call: IntrinsicCall, message: str) -> StatesError:
 
 
 def _to_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps_compact(value)
 
 
 def _string(call: IntrinsicCall, value: Any, what: str) -> str:

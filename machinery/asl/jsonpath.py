@@ -12,7 +12,6 @@ transition of every execution of a workflow.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from machinery.asl.errors import PathSyntaxError, StatesError
+from machinery.jsontext import dumps_compact
 
 __all__ = [
     "JsonPath",
@@ -670,4 +670,4 @@ def _set_keys(node: Any, keys: tuple[Key, ...], depth: int, value: Any, path: st
 
 
 def _compact_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps_compact(value)

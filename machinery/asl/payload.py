@@ -8,13 +8,13 @@ the interpreter mutates a document once it has been produced.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 from machinery.asl.errors import PathSyntaxError, StatesError
 from machinery.asl.intrinsics import is_intrinsic, parse_intrinsic
 from machinery.asl.jsonpath import PathNotFound, compile_path
+from machinery.jsontext import dumps_compact
 
 __all__ = ["CompiledTemplate", "apply_template", "compile_template", "validate_template"]
 
@@ -142,7 +142,7 @@ def _compile_dynamic(key: str, expr: Any) -> _Evaluator:
 
 
 def _not_found(path: str, key: str, data: Any) -> StatesError:
-    document = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    document = dumps_compact(data)
     return StatesError(
         "States.Runtime",
         f"The JSONPath '{path}' specified for the field '{key}' could not be found in the input '{document}'",

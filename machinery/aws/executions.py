@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from machinery.control.events import EventRequest, ExecutionNameTaken
 from machinery.control.names import name_problem
 from machinery.control.redrive import NotRedrivable, redrive_status
 from machinery.errors import NotFound
+from machinery.jsontext import dumps_compact
 from machinery.runtime.starts import named_execution_id
 from machinery.shapes import details_key
 from machinery.status import TERMINAL_STATUSES, ExecutionStatus
@@ -85,7 +85,7 @@ def _normalised(scope: Scope, arn: str) -> str:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps_compact(value)
 
 
 def _origin_arns(call: Call, record: ExecutionRecord) -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 import uuid
@@ -22,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from machinery.engine.types import InvokeTask
-from machinery.jsontext import dumps_compact
+from machinery.jsontext import dumps_compact, dumps_compact_bytes
+from machinery.jsontext import loads as json_loads
 from machinery.runtime import spans
 from machinery.runtime.httpclient import HttpClient, Reply
 from machinery.runtime.outbound import (
@@ -201,7 +201,7 @@ class TaskInvoker:
         self, method: str, url: str, payload: Any, headers: dict[str, str], timeout: float
     ) -> Reply | TaskOutcome:
         """The reply, or the failure (refused, timeout, socket, too large) as an outcome."""
-        body = None if method in ("GET", "DELETE", "HEAD") else _dumps(payload).encode()
+        body = None if method in ("GET", "DELETE", "HEAD") else dumps_compact_bytes(payload)
         try:
             reply = await self.client.request(method, url, body, headers, timeout, self.data_limit)
         except OutboundError as exc:
@@ -263,7 +263,7 @@ class TaskInvoker:
             function = str(payload["FunctionName"])
             body = _invoke_body(payload.get("Payload"))
         else:
-            function, body = resource, _dumps(payload).encode()
+            function, body = resource, dumps_compact_bytes(payload)
         name = function.split(":function:", 1)[1].split(":", 1)[0] if ":function:" in function else function
         url = f"{self.lambda_endpoint.rstrip('/')}/2015-03-31/functions/{name}/invocations"
         try:
@@ -283,7 +283,7 @@ class TaskInvoker:
         request_id = reply.headers.get("x-amzn-requestid") or str(uuid.uuid4())
         text = raw.decode("utf-8", "replace")
         try:
-            result = json.loads(raw) if raw else None
+            result = json_loads(raw) if raw else None
         except ValueError:
             result = text
         if function_error:
@@ -303,7 +303,7 @@ def _invoke_body(payload: Any) -> bytes:
         return b"{}"
     if isinstance(payload, str):
         return payload.encode()
-    return _dumps(payload).encode()
+    return dumps_compact_bytes(payload)
 
 
 def _lambda_service_error(status: int, code: str, request_id: str, body: Any, name: str) -> TaskOutcome:
@@ -324,7 +324,7 @@ def _lambda_service_error(status: int, code: str, request_id: str, body: Any, na
 
 def _outcome_from_reply(status: int, body: bytes) -> TaskOutcome:
     try:
-        parsed: Any = json.loads(body) if body else None
+        parsed: Any = json_loads(body) if body else None
     except ValueError:
         parsed = body.decode("utf-8", "replace")
     if 200 <= status < 300:

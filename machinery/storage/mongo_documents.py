@@ -7,10 +7,11 @@ keep their exact form. Fields the backend queries on (ids, status, due times, co
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from machinery.engine.types import CANCELLED, Branch
+from machinery.jsontext import dumps_compact
+from machinery.jsontext import loads as json_loads
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     WORK_START,
@@ -29,11 +30,11 @@ Doc = dict[str, Any]
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps_compact(value)
 
 
 def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else json_loads(text)
 
 
 def by_ref(ref: str) -> Doc:

@@ -12,7 +12,6 @@ execution from outside and :func:`account_child` counts a finished child into it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +20,7 @@ import orjson
 from machinery.engine.types import ACTIVE, SUCCEEDED, Branch, HistoryEvent
 from machinery.errors import LeaseLost, StorageError
 from machinery.jsontext import dumps_compact
+from machinery.jsontext import loads as json_loads
 from machinery.status import ExecutionStatus
 from machinery.storage.base import (
     WORK_CHILDREN,
@@ -72,11 +72,9 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """A stored document (:mod:`json` reads what orjson refuses: integers beyond 64 bits, ``NaN``)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    """A stored document, read as :mod:`json` reads it (by orjson where that gives the same: integers
+    beyond 64 bits and ``NaN`` go to :mod:`json`)."""
+    return json_loads(text)
 
 
 def join_of(branch: Branch) -> str | None:

@@ -391,7 +391,7 @@ class TestExecutions:
     def test_history_keeps_each_events_details_and_time_as_written(self, storage: Storage) -> None:
         execution_id = start_execution(storage, make_workflow(storage))
         details = [
-            {"z": 1, "a": [1, "é", 1e-7, 2.5], "big": 2**70, "none": None},
+            {"z": 1, "a": [1, "é", 1e-7, 2.5], "big": 2**70 + 1, "neg": -(2**63) - 1, "none": None},
             {"b": {"y": "\u2028", "x": [{"k": True}]}},
             {},
         ]
@@ -1196,6 +1196,15 @@ class TestApiTokens:
         assert not storage.delete_api_token(first.token_id)
         assert storage.list_api_tokens() == [second]
         assert storage.find_api_token("token_hash", first.token_hash) is None
+
+    def test_whether_any_token_exists_follows_each_creation_and_revocation(self, storage: Storage) -> None:
+        assert not storage.has_api_tokens()
+        assert not storage.has_api_tokens()  # asked again (from a cache, where there is one)
+        assert storage.create_api_token(_token("ci", 1))
+        assert storage.has_api_tokens()
+        assert not storage.create_api_token(_token("ci", 2))  # refused: still one token
+        assert storage.delete_api_token("tok_1")
+        assert not storage.has_api_tokens()
 
     def test_a_taken_name_stores_nothing(self, storage: Storage) -> None:
         assert storage.create_api_token(_token("ci", 1))
