@@ -93,13 +93,14 @@ class Gate:
             self._tokens_checked_at = float("-inf")
 
     def has_tokens(self) -> bool:
-        """Whether any API token exists (a "yes" cached for :data:`TOKENS_CACHE_SECONDS`, a "no" read
-        from storage each time: the server must not stay open once a token exists)."""
+        """Whether any API token exists (a "yes" cached for :data:`TOKENS_CACHE_SECONDS`, a "no" asked of
+        the storage each time, whose cache any process's new token drops: the server must not stay open
+        once a token exists)."""
         now = time.monotonic()
         with self._lock:
             if self._has_tokens and now - self._tokens_checked_at < TOKENS_CACHE_SECONDS:
                 return True
-        found = bool(self.storage.list_api_tokens())
+        found = self.storage.has_api_tokens()
         with self._lock:
             self._has_tokens, self._tokens_checked_at = found, now
         return found

@@ -12,7 +12,6 @@ from __future__ import annotations
 import abc
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -64,7 +63,8 @@ def new_id() -> str:
     millis = time.time_ns() // 1_000_000
     rand_a, rand_b = divmod(int.from_bytes(os.urandom(10), "big") >> 6, 1 << 62)
     value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand_a & 0xFFF) << 64 | 0b10 << 62 | rand_b
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"  # str(uuid.UUID(int=value)), in half the time
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(frozen=True)
@@ -660,6 +660,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def delete_api_token(self, token_id: str) -> bool:
         """Revoke a token; False when there was none."""
+
+    def has_api_tokens(self) -> bool:
+        """Whether any token exists (asked on every request of an open server). A token created or
+        revoked by any process must count at once: a backend that caches the answer drops it then."""
+        return bool(self.list_api_tokens())
 
     # lookups by name -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -128,6 +128,9 @@ class SqlStorage(SqlTriggers, Storage):
         self._seen_generation: int | None = None
         self._services: dict[str, ServiceRecord | None] = {}
         self._workflows: dict[tuple[str, int | None], WorkflowRecord | None] = {}
+        # Whether any API token exists (every request of an open server asks): one entry, kept with the
+        # definitions, whose generation a token's creation or revocation moves.
+        self._token_presence: dict[str, bool] = {}
 
     # dialect hooks -------------------------------------------------------------------------------
 
@@ -203,6 +206,7 @@ class SqlStorage(SqlTriggers, Storage):
         self._epoch += 1
         self._services.clear()
         self._workflows.clear()
+        self._token_presence.clear()
 
     def _definitions_changed(self, tx: SqlTransaction) -> None:
         """In a transaction that changes a service or a workflow: move the generation for the others."""
@@ -211,6 +215,19 @@ class SqlStorage(SqlTriggers, Storage):
     def _changed_definitions(self) -> None:
         with self._cache_lock:
             self._drop_definitions_locked()
+
+    def _changing_definitions(self, body: Callable[[SqlTransaction], _T]) -> _T:
+        """Run ``body`` in a write transaction that moves the definitions generation, then drop this
+        process's cache (also when it failed: what it read may be gone)."""
+
+        def run(tx: SqlTransaction) -> _T:
+            self._definitions_changed(tx)
+            return body(tx)
+
+        try:
+            return self._run(run)
+        finally:
+            self._changed_definitions()
 
     def _cached(self, cache: dict[Any, Any], key: Any, load: Callable[[], Any]) -> Any:
         epoch = self._cache_epoch()
@@ -327,14 +344,7 @@ class SqlStorage(SqlTriggers, Storage):
             updated = tx.execute("service_update", params).fetchone()
             return self._service(updated), False
 
-        def upsert_and_tell(tx: SqlTransaction) -> tuple[ServiceRecord, bool]:
-            self._definitions_changed(tx)
-            return upsert(tx)
-
-        try:
-            return self._run(upsert_and_tell)
-        finally:
-            self._changed_definitions()
+        return self._changing_definitions(upsert)
 
     def get_service(self, ref: str) -> ServiceRecord | None:
         """A service by id or name, from the definitions cache when it is there."""
@@ -350,14 +360,7 @@ class SqlStorage(SqlTriggers, Storage):
         return [self._service(row) for row in self._read("services_all")]
 
     def delete_service(self, service_id: str) -> None:
-        def delete(tx: SqlTransaction) -> None:
-            self._definitions_changed(tx)
-            tx.execute("service_delete", {"service_id": service_id})
-
-        try:
-            self._run(delete)
-        finally:
-            self._changed_definitions()
+        self._changing_definitions(lambda tx: tx.execute("service_delete", {"service_id": service_id}))
 
     # workflows -----------------------------------------------------------------------------------
 
@@ -372,7 +375,6 @@ class SqlStorage(SqlTriggers, Storage):
         ref: str | None = None,
     ) -> tuple[WorkflowRecord, bool]:
         def save(tx: SqlTransaction) -> tuple[WorkflowRecord, bool]:
-            self._definitions_changed(tx)
             created = False
             head = tx.execute("workflow_bump", {"ref": ref or name, "name": name, "now": now}).fetchone()
             if head is None:
@@ -399,10 +401,7 @@ class SqlStorage(SqlTriggers, Storage):
             row = {**version, "workflow_id": head["workflow_id"], "name": head["name"]}
             return self._workflow({**row, "updated_at": head["updated_at"]}), created
 
-        try:
-            return self._run(save)
-        finally:
-            self._changed_definitions()
+        return self._changing_definitions(save)
 
     def get_workflow(self, ref: str, version: int | None = None) -> WorkflowRecord | None:
         """The latest (or a given) version of a workflow, from the definitions cache when it is there."""
@@ -422,14 +421,7 @@ class SqlStorage(SqlTriggers, Storage):
 
     def delete_workflow(self, workflow_id: str) -> None:
         # Versions stay: executions that pinned them keep their definition readable.
-        def delete(tx: SqlTransaction) -> None:
-            self._definitions_changed(tx)
-            tx.execute("workflow_delete", {"workflow_id": workflow_id})
-
-        try:
-            self._run(delete)
-        finally:
-            self._changed_definitions()
+        self._changing_definitions(lambda tx: tx.execute("workflow_delete", {"workflow_id": workflow_id}))
 
     def workflows_using(self, service_name: str) -> list[str]:
         return [row["name"] for row in self._read("workflows_using", service=service_name)]

@@ -53,7 +53,7 @@ class SqlExtras(SqlStorage):  # pylint: disable=abstract-method  # a base: the d
             "access_key_id": token.access_key_id,
             "created_at": token.created_at,
         }
-        return self._run(lambda tx: tx.execute("api_token_insert", params).rowcount > 0)
+        return self._changing_definitions(lambda tx: tx.execute("api_token_insert", params).rowcount > 0)
 
     def find_api_token(self, by: ApiTokenField, value: str) -> ApiTokenRecord | None:
         rows = self._read(_TOKEN_QUERIES[by], value=value)
@@ -62,5 +62,12 @@ class SqlExtras(SqlStorage):  # pylint: disable=abstract-method  # a base: the d
     def list_api_tokens(self) -> list[ApiTokenRecord]:
         return [ApiTokenRecord.from_row(row) for row in self._read("api_tokens_all")]
 
+    def has_api_tokens(self) -> bool:
+        """From the definitions cache: a token created or revoked by any process moves their generation."""
+        found: bool = self._cached(self._token_presence, "any", lambda: bool(self._read("api_tokens_all")))
+        return found
+
     def delete_api_token(self, token_id: str) -> bool:
-        return self._run(lambda tx: tx.execute("api_token_delete", {"token_id": token_id}).rowcount > 0)
+        return self._changing_definitions(
+            lambda tx: tx.execute("api_token_delete", {"token_id": token_id}).rowcount > 0
+        )

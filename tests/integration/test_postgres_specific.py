@@ -27,6 +27,7 @@ from machinery.storage.base import (
     WORK_CHILDREN,
     WORK_START,
     WORK_TIMER,
+    ApiTokenRecord,
     Commit,
     ExecutionRecord,
     JoinSpec,
@@ -382,6 +383,17 @@ def test_cached_definitions_follow_changes_made_by_another_process(
     assert there.get_workflow("flow").version == 1  # type: ignore[union-attr]
     there.save_workflow("flow", {}, {"StartAt": "B"}, [], False, 4.0)
     assert here.get_workflow("flow").definition == {"StartAt": "B"}  # type: ignore[union-attr]
+
+
+def test_a_token_created_by_another_process_closes_an_open_server_at_once(
+    open_process: Callable[[], PostgresStorage],
+) -> None:
+    here, there = open_process(), open_process()
+    assert not there.has_api_tokens() and not there.has_api_tokens()
+    here.create_api_token(ApiTokenRecord("tok_1", "ci", "write", "hash-1", "MKIA0000000000000001", 1.0))
+    assert there.has_api_tokens()
+    here.delete_api_token("tok_1")
+    assert not there.has_api_tokens()
 
 
 def test_a_worker_writes_one_group_at_a_time_to_a_close_server_and_several_to_a_distant_one(

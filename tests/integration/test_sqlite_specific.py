@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from machinery.storage.base import WORK_TIMER, WorkItem
+from machinery.storage.base import WORK_TIMER, ApiTokenRecord, WorkItem
 from machinery.storage.queries import load_migrations
 from machinery.storage.sqlite import SQLiteStorage
 
@@ -150,6 +150,27 @@ def test_cached_definitions_follow_changes_made_by_another_process(tmp_path: Pat
         cached = here.get_workflow("flow")
         there.add_work([WorkItem("exec", "exec", WORK_TIMER, 5.0)])
         assert here.get_workflow("flow") is cached
+    finally:
+        here.close()
+        there.close()
+
+
+def test_a_token_created_by_another_process_closes_an_open_server_at_once(tmp_path: Path) -> None:
+    """Whether any API token exists is asked on every request of an open server and cached with the
+    definitions: another process's first token (and its revocation) is seen on the next question."""
+    path = str(tmp_path / "shared.db")
+    here, there = SQLiteStorage(path), SQLiteStorage(path)
+    try:
+        here.migrate()
+        assert not there.has_api_tokens()
+        statements: list[str] = []
+        there._db.set_trace_callback(statements.append)
+        assert not there.has_api_tokens()
+        assert statements == []  # cached: nothing read
+        here.create_api_token(ApiTokenRecord("tok_1", "ci", "write", "hash-1", "MKIA0000000000000001", 1.0))
+        assert there.has_api_tokens()
+        here.delete_api_token("tok_1")
+        assert not there.has_api_tokens()
     finally:
         here.close()
         there.close()
