@@ -12,12 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Request
+import orjson
+from flask import Flask, Request, Response
 from flask.json.provider import DefaultJSONProvider
 from flask.sansio.app import App
+from werkzeug.sansio.response import Response as BaseResponse
 
 from machinery.errors import BadRequest, FieldIssue, UnsupportedMediaType
 from machinery.limits import InputLimits, JsonRefused, bad_request_of, load_json
+
+# Dates and dataclasses as Flask writes them (its ``default``), newline-terminated as Flask's answers are.
+_ORJSON_OPTIONS = (
+    orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 
 
 def input_limits(app: App) -> InputLimits:
@@ -27,12 +34,25 @@ def input_limits(app: App) -> InputLimits:
 
 
 class LimitedJSONProvider(DefaultJSONProvider):
-    """Flask's JSON provider, loading within the app's limits (what ``request.get_json()`` calls)."""
+    """Flask's JSON provider, loading within the app's limits (what ``request.get_json()`` calls) and
+    answering by orjson (``jsonify``): several times faster than :mod:`json`, UTF-8 as it is, a NaN
+    written as ``null`` (JSON has no NaN). What orjson cannot write (integers beyond 64 bits) and the
+    indented answers of debug mode go through Flask's own writer."""
 
     sort_keys = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return load_json(s, input_limits(self._app))
+
+    def response(self, *args: Any, **kwargs: Any) -> BaseResponse:
+        value = self._prepare_response_obj(args, kwargs)
+        if self.compact is False or (self.compact is None and self._app.debug):
+            return super().response(value)
+        try:
+            body = orjson.dumps(value, default=self.default, option=_ORJSON_OPTIONS)
+        except TypeError:
+            return super().response(value)
+        return Response(body, mimetype=self.mimetype)
 
 
 class ApiRequest(Request):
