@@ -1465,6 +1465,7 @@ def test_every_storage_method_is_covered() -> None:
         "insert_resource", "get_resource", "list_resources", "delete_resource", "take_resource", "get_join",
         "redrive_execution", "update_join_limits", "start_executions", "get_work", "replace_work",
         "purge_executions", "create_api_token", "find_api_token", "list_api_tokens", "delete_api_token",
+        "has_api_tokens",
         "commit_many", "finished_among", "count_work", "count_running", "commit_group",
         "store_finished_executions", "group_writers",
     }  # fmt: skip
