@@ -37,33 +37,30 @@ _DIGITS_ONLY = bytes(ord("0") if ord("0") <= byte <= ord("9") else ord(" ") for 
 _LONG_NUMBER = b"0" * 19
 
 
-def _as_json_writes(encoded: bytes) -> bool:
+def _by_orjson(value: Any) -> bytes | None:
+    """orjson's text of ``value`` when it is exactly :mod:`json`'s, else None."""
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:
+        return None
     if b"null" in encoded or b"0.0000" in encoded:
-        return False
-    return b"e-" not in encoded or _ONE_DIGIT_NEGATIVE_EXPONENT.search(encoded) is None
+        return None
+    if b"e-" in encoded and _ONE_DIGIT_NEGATIVE_EXPONENT.search(encoded) is not None:
+        return None
+    return encoded
 
 
 def dumps_compact(value: Any) -> str:
     """``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, faster."""
-    try:
-        encoded = orjson.dumps(value)
-    except TypeError:
-        return _COMPACT.encode(value)
-    if _as_json_writes(encoded):
-        return encoded.decode()
-    return _COMPACT.encode(value)
+    encoded = _by_orjson(value)
+    return _COMPACT.encode(value) if encoded is None else encoded.decode()
 
 
 def dumps_compact_bytes(value: Any) -> bytes:
     """:func:`dumps_compact` as UTF-8 (a request body); a lone surrogate, which UTF-8 cannot hold, is
     written as its ``\\u`` escape."""
-    try:
-        encoded = orjson.dumps(value)
-    except TypeError:
-        return _utf8(value)
-    if _as_json_writes(encoded):
-        return encoded
-    return _utf8(value)
+    encoded = _by_orjson(value)
+    return _utf8(value) if encoded is None else encoded
 
 
 def _utf8(value: Any) -> bytes:

@@ -294,19 +294,15 @@ def _fail(call: IntrinsicCall, message: str) -> StatesError:
     return StatesError(INTRINSIC_FAILURE, f"Invalid arguments in States.{call.name}: {message}")
 
 
-def _to_json(value: Any) -> str:
-    return dumps_compact(value)
-
-
 def _string(call: IntrinsicCall, value: Any, what: str) -> str:
     if not isinstance(value, str):
-        raise _fail(call, f"{what} must be a string, got {_to_json(value)}")
+        raise _fail(call, f"{what} must be a string, got {dumps_compact(value)}")
     return value
 
 
 def _array(call: IntrinsicCall, value: Any, what: str) -> list[Any]:
     if not isinstance(value, list):
-        raise _fail(call, f"{what} must be an array, got {_to_json(value)}")
+        raise _fail(call, f"{what} must be an array, got {dumps_compact(value)}")
     return value
 
 
@@ -318,7 +314,7 @@ def java_round(value: float) -> int:
 def _integer(call: IntrinsicCall, value: Any, what: str) -> int:
     """Accept a JSON number as a 32-bit integer, rounding non-integers the way AWS does."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(call, f"{what} must be a number, got {_to_json(value)}")
+        raise _fail(call, f"{what} must be a number, got {dumps_compact(value)}")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _fail(call, f"{what} must be a finite number")
@@ -349,7 +345,7 @@ def _format_value(value: Any) -> str:
         return "[" + ", ".join(_format_value(item) for item in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{key}={_format_value(item)}" for key, item in value.items()) + "}"
-    return _to_json(value)
+    return dumps_compact(value)
 
 
 def _format(call: IntrinsicCall, values: list[Any]) -> str:
@@ -391,7 +387,7 @@ def _string_to_json(call: IntrinsicCall, values: list[Any]) -> Any:
 
 
 def _json_to_string(call: IntrinsicCall, values: list[Any]) -> str:
-    return _to_json(values[0])
+    return dumps_compact(values[0])
 
 
 def _array_of(call: IntrinsicCall, values: list[Any]) -> list[Any]:
@@ -462,7 +458,9 @@ def _hash(call: IntrinsicCall, values: list[Any]) -> str:
     algorithm = values[1]
     factory = _HASHES.get(algorithm) if isinstance(algorithm, str) else None
     if factory is None:
-        raise _fail(call, f"the algorithm must be one of {', '.join(_HASHES)}, got {_to_json(algorithm)}")
+        raise _fail(
+            call, f"the algorithm must be one of {', '.join(_HASHES)}, got {dumps_compact(algorithm)}"
+        )
     digest: str = factory(text.encode()).hexdigest()
     return digest
 

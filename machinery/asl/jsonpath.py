@@ -665,9 +665,5 @@ def _set_keys(node: Any, keys: tuple[Key, ...], depth: int, value: Any, path: st
         return items
     raise StatesError(
         "States.ResultPathMatchFailure",
-        f"Unable to apply ReferencePath {path} to input {_compact_json(document)}",
+        f"Unable to apply ReferencePath {path} to input {dumps_compact(document)}",
     )
-
-
-def _compact_json(value: Any) -> str:
-    return dumps_compact(value)

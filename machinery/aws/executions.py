@@ -84,10 +84,6 @@ def _normalised(scope: Scope, arn: str) -> str:
 # records ----------------------------------------------------------------------------------------------
 
 
-def _json_text(value: Any) -> str:
-    return dumps_compact(value)
-
-
 def _origin_arns(call: Call, record: ExecutionRecord) -> dict[str, str]:
     origin = sm.execution_origin(call.orchestrator.storage, record.execution_id)
     found: dict[str, str] = {}
@@ -128,10 +124,10 @@ def describe(call: Call, record: ExecutionRecord, with_data: bool = True) -> dic
     """An execution as ``DescribeExecution`` answers it (``with_data``: its input and output too)."""
     answer = _summary(call, record)
     if with_data:
-        answer["input"] = _json_text(record.input)
+        answer["input"] = dumps_compact(record.input)
         answer["inputDetails"] = {"included": True}
         if record.status == ExecutionStatus.SUCCEEDED:
-            answer["output"] = _json_text(record.output)
+            answer["output"] = dumps_compact(record.output)
             answer["outputDetails"] = {"included": True}
     else:
         answer["inputDetails"] = {"included": False}

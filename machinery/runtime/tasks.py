@@ -288,7 +288,7 @@ class TaskInvoker:
             result = text
         if function_error:
             error_type = result.get("errorType") if isinstance(result, dict) else None
-            cause = _dumps(result) if envelope else text
+            cause = dumps_compact(result) if envelope else text
             return TaskOutcome(error=str(error_type or "Exception"), cause=cause)
         if status >= 400:
             return _lambda_service_error(status, error_code, request_id, result, name)
@@ -331,8 +331,10 @@ def _outcome_from_reply(status: int, body: bytes) -> TaskOutcome:
         return TaskOutcome(output=parsed)
     if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
         cause = parsed.get("cause", parsed.get("message", ""))
-        return TaskOutcome(error=parsed["error"], cause=cause if isinstance(cause, str) else _dumps(cause))
-    text = parsed if isinstance(parsed, str) else _dumps(parsed)
+        return TaskOutcome(
+            error=parsed["error"], cause=cause if isinstance(cause, str) else dumps_compact(cause)
+        )
+    text = parsed if isinstance(parsed, str) else dumps_compact(parsed)
     return TaskOutcome(error=f"States.Http.StatusCode.{status}", cause=text[:32768])
 
 
@@ -348,10 +350,6 @@ def _service_label(base: str) -> str:
     if base.startswith("arn:aws:states:::"):
         return base.removeprefix("arn:aws:states:::")
     return base
-
-
-def _dumps(value: Any) -> str:
-    return dumps_compact(value)
 
 
 async def sleep_until(deadline: float, now: float) -> None:
