@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from machinery.engine.types import HistoryEvent
 from machinery.errors import StorageError, StorageFull
 from machinery.storage.base import Commit
+from machinery.storage.freshread import FreshRead
 from machinery.storage.queries import load_migrations
 from machinery.storage.sqlextras import SqlExtras
 from machinery.storage.sqltx import SqlTransaction, dumps, loads
@@ -90,8 +91,14 @@ class PostgresStorage(SqlExtras):
         self._writers: int | None = None  # group_writers(), measured once
         self._listener: psycopg.Connection[TupleRow] | None = None
         self._closed = threading.Event()
+        # Every definition lookup reads the generation row (a change by another process is seen at once):
+        # lookups made at the same time share one read.
+        self._generation_reads = FreshRead(super()._generation_now)
 
     # hooks -------------------------------------------------------------------------------------
+
+    def _generation_now(self) -> int | None:
+        return self._generation_reads.get()
 
     def _run(self, body: Callable[[SqlTransaction], _T], write: bool = True) -> _T:
         """Run ``body`` in one transaction and commit it (``write=False``: a single autocommit statement).

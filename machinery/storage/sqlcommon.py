@@ -121,7 +121,7 @@ class SqlStorage(SqlTriggers, Storage):
         self.queries = load_queries(self.dialect)
         # Services and workflows change rarely and are read on every event and task call: they are
         # cached, and the cache is dropped when this process changes one (at once) or another process
-        # does (the definitions generation has moved, see _generation_moved). ``_epoch`` counts the drops,
+        # does (the definitions generation has moved, see _cache_epoch). ``_epoch`` counts the drops,
         # so that a read that raced with one does not put what it read back into the cache.
         self._cache_lock = threading.Lock()
         self._epoch = 0
@@ -183,22 +183,22 @@ class SqlStorage(SqlTriggers, Storage):
     def _read(self, query: str, **params: Any) -> list[Any]:
         return self._run(lambda tx: tx.execute(query, params).fetchall(), write=False)
 
-    def _generation_moved(self) -> bool:
-        """Whether another process changed a definition since the last look (reads the generation row;
-        SQLite first asks whether anyone else committed at all)."""
-        value = self._read("generation_get")[0]["value"]
-        if value == self._seen_generation:
-            return False
-        self._seen_generation = value
-        return True
+    def _generation_now(self) -> int | None:
+        """The definitions generation as it stands (reads its row), or ``None`` when it is known not to
+        have moved since the last look (SQLite first asks whether anyone else committed at all)."""
+        value: int = self._read("generation_get")[0]["value"]
+        return value
 
     # the definitions cache -------------------------------------------------------------------------
 
     def _cache_epoch(self) -> int:
-        """The cache's epoch after dropping it if another process changed a definition."""
-        moved = self._generation_moved()
+        """The cache's epoch after dropping it if another process changed a definition. The comparison
+        and the drop happen under one lock: no lookup uses the cache between a move being seen and the
+        cache being dropped. (Reads that raced may compare an older value: one drop too many.)"""
+        value = self._generation_now()
         with self._cache_lock:
-            if moved:
+            if value is not None and value != self._seen_generation:
+                self._seen_generation = value
                 self._drop_definitions_locked()
             return self._epoch
 

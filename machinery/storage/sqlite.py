@@ -25,7 +25,7 @@ from machinery.storage.sqltx import SqlTransaction, dumps, loads
 
 _T = TypeVar("_T")
 
-#: Seconds a cached definition may be trusted on the shared counter alone (see ``_generation_moved``).
+#: Seconds a cached definition may be trusted on the shared counter alone (see ``_generation_now``).
 GENERATION_RECHECK_SECONDS = 1.0
 _COUNTER = struct.Struct("<Q")
 
@@ -149,7 +149,7 @@ class SQLiteStorage(SqlExtras):
         super()._definitions_changed(tx)
         self._bump_counter = True  # once the transaction has committed (``_write``)
 
-    def _generation_moved(self) -> bool:
+    def _generation_now(self) -> int | None:
         # Nothing to read while the shared counter stands still, but once a second at least: a process
         # killed between its commit and the counter's move leaves caches stale for that long at most.
         counter = self._counter
@@ -157,15 +157,15 @@ class SQLiteStorage(SqlExtras):
             value = _COUNTER.unpack_from(counter)[0]
             now = time.monotonic()
             if value == self._counter_seen and now - self._counter_checked_at < GENERATION_RECHECK_SECONDS:
-                return False
+                return None
             self._counter_seen, self._counter_checked_at = value, now
         # data_version moves only when another connection commits: the generation row is read then.
         with self._lock:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if version == self._data_version:
-                return False
+                return None
             self._data_version = version
-        return super()._generation_moved()
+        return super()._generation_now()
 
     def _no_limit(self, limit: int | None) -> int | None:
         return -1 if limit is None else limit
