@@ -22,13 +22,22 @@ from psycopg.rows import TupleRow, dict_row
 from psycopg.types.json import Json, Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from machinery.engine.types import HistoryEvent
+from machinery.engine.types import ACTIVE, HistoryEvent
 from machinery.errors import StorageError, StorageFull
-from machinery.storage.base import Commit
+from machinery.storage.base import Commit, CommitResult
 from machinery.storage.freshread import FreshRead
 from machinery.storage.queries import load_migrations
 from machinery.storage.sqlextras import SqlExtras
-from machinery.storage.sqltx import SqlTransaction, dumps, loads
+from machinery.storage.sqltx import (
+    SqlTransaction,
+    abort_children,
+    claimed_item,
+    dumps,
+    join_of,
+    lease_lost,
+    loads,
+    webhook_item,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -186,20 +195,101 @@ class PostgresStorage(SqlExtras):
         # Delivered at commit to every LISTENing worker; the payload is the earliest new due time.
         tx.execute("work_notify", {"due_at": repr(min(due))})
 
+    def _history_params(self, execution_id: str, history: Sequence[HistoryEvent]) -> dict[str, Any]:
+        events = [(event.type, event.timestamp, event.details) for event in history]
+        return {"execution_id": execution_id, "count": len(events), "events": self._doc(events)}
+
     def _append_history(self, tx: SqlTransaction, execution_id: str, history: Sequence[HistoryEvent]) -> None:
         # One statement (history_append), which also locks the execution's row.
-        events = [(event.type, event.timestamp, event.details) for event in history]
-        params = {"execution_id": execution_id, "count": len(events), "events": self._doc(events)}
-        if tx.execute("history_append", params).rowcount == 0:
-            raise StorageError(f"execution {execution_id} does not exist", execution_id=execution_id)
+        if tx.execute("history_append", self._history_params(execution_id, history)).rowcount == 0:
+            raise _no_execution(execution_id)
+
+    def _apply_step(self, tx: SqlTransaction, commit: Commit, now: float) -> CommitResult | None:
+        # A plain step (history, its item consumed, its branch, at most one next item or the execution's
+        # end; no join to open or count into, no child execution to start) is one statement (step_apply,
+        # step_finish) instead of four to seven.
+        consumed, branch, update = commit.consumed, commit.branch, commit.execution_update
+        join_id = join_of(branch)
+        if (
+            not commit.history
+            or consumed is None
+            or len(commit.work) > (0 if update is not None else 1)
+            or commit.join is not None
+            or commit.children
+            or commit.child_executions
+            or (branch.status != ACTIVE and join_id is not None)
+        ):
+            return None
+        params = self._history_params(commit.execution_id, commit.history)
+        params.update(
+            work_id=consumed.work_id,
+            fence=consumed.fence,
+            owner=consumed.owner,
+            branch_id=branch.branch_id,
+            join_id=join_id,
+            idx=branch.index,
+            status=branch.status,
+            body=self._doc(branch.to_json()),
+        )
+        if update is not None:
+            return self._finish_step(tx, commit, update, params, now)
+        following = commit.work[0] if commit.work else None
+        owner = None
+        if following is not None and commit.claim_owner is not None and following.due_at <= now:
+            owner = commit.claim_owner
+        params.update(
+            has_next=following is not None,
+            next_branch_id=following and following.branch_id,
+            next_kind=following and following.kind,
+            next_due_at=following and following.due_at,
+            next_payload=tx.json(following and following.payload),
+            next_owner=owner,
+            next_lease_until=commit.lease_until if owner is not None else None,
+        )
+        row = self._step_row(tx, commit, "step_apply", params)
+        claimed = []
+        if following is not None:
+            if owner is None:
+                tx.added.append(following.due_at)
+            else:
+                claimed.append(claimed_item(following, row["next_work_id"], owner))
+        return CommitResult(new_work=len(commit.work), claimed=claimed)
+
+    def _finish_step(
+        self, tx: SqlTransaction, commit: Commit, update: dict[str, Any], params: dict[str, Any], now: float
+    ) -> CommitResult:
+        params.update(
+            final_status=update["status"],
+            output=tx.json(update.get("output")),
+            error=update.get("error"),
+            cause=update.get("cause"),
+            now=now,
+        )
+        row = self._step_row(tx, commit, "step_finish", params)
+        work, claimed = [], []
+        if row["finished"]:
+            if row["callback_url"]:
+                work.append(webhook_item(commit.execution_id, now))
+                claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
+                claimed = tx.insert_work(work, claim)
+            if row["running_children"]:
+                abort_children(tx, commit.execution_id, now)
+        return CommitResult(execution_finished=bool(row["finished"]), new_work=len(work), claimed=claimed)
+
+    @staticmethod
+    def _step_row(tx: SqlTransaction, commit: Commit, query: str, params: dict[str, Any]) -> Any:
+        row = tx.execute(query, params).fetchone()
+        if not row["reserved"]:
+            raise _no_execution(commit.execution_id)
+        if not row["consumed"]:
+            raise lease_lost(commit)
+        return row
 
     def _before_commit(self, tx: SqlTransaction, commit: Commit) -> None:
         # Every transition of an execution first locks its row: commits (and the joins of its children)
         # serialise there instead of waiting on each other's rows in opposite orders.
         if tx.execute("execution_lock", {"execution_id": commit.execution_id}).fetchone() is None:
-            raise StorageError(
-                f"execution {commit.execution_id} does not exist", execution_id=commit.execution_id
-            )
+            raise _no_execution(commit.execution_id)
 
     def migrate(self) -> None:
         """Bring the schema up to date under an advisory lock, so concurrent starts do not race.
@@ -299,3 +389,7 @@ def _connection_lost(exc: psycopg.OperationalError) -> bool:
     """Connection failures (SQLSTATE class 08, an administrator's shutdown, or none at all)."""
     state = exc.sqlstate
     return state is None or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+def _no_execution(execution_id: str) -> StorageError:
+    return StorageError(f"execution {execution_id} does not exist", execution_id=execution_id)

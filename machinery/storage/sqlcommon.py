@@ -175,6 +175,11 @@ class SqlStorage(SqlTriggers, Storage):
         """Called first in a transition's transaction that has no history (PostgreSQL locks the
         execution's row; one with history appends it first, which locks the row too)."""
 
+    def _apply_step(self, tx: SqlTransaction, commit: Commit, now: float) -> CommitResult | None:
+        """Write ``commit`` the dialect's own way when it can (PostgreSQL: a plain step in one statement),
+        else ``None``: :func:`~machinery.storage.sqltx.apply_commit` writes it part by part."""
+        return None
+
     def _append_history(self, tx: SqlTransaction, execution_id: str, history: Sequence[HistoryEvent]) -> None:
         """Append events (at least one) to an execution's history; a :class:`StorageError` when it does
         not exist."""

@@ -84,6 +84,26 @@ def join_of(branch: Branch) -> str | None:
     return branch.branch_id.rsplit("/", 1)[0]
 
 
+def claimed_item(item: WorkItem, work_id: int, owner: str) -> WorkItem:
+    """``item`` as inserted claimed by ``owner`` (fence 1). Built, not ``dataclasses.replace``'d:
+    replace costs several times more, once per step."""
+    return WorkItem(
+        item.execution_id,
+        item.branch_id,
+        item.kind,
+        item.due_at,
+        item.payload,
+        work_id=work_id,
+        owner=owner,
+        fence=1,
+    )
+
+
+def lease_lost(commit: Commit) -> LeaseLost:
+    """The error of a commit whose work item is no longer its own."""
+    return LeaseLost("work item was claimed by another worker or cancelled", execution_id=commit.execution_id)
+
+
 def start_item(branch: Branch, now: float) -> WorkItem:
     return WorkItem(branch.execution_id, branch.branch_id, WORK_START, now)
 
@@ -235,19 +255,7 @@ class SqlTransaction:
                 row = self.execute(
                     "work_insert_claimed", {**params, "owner": owner, "lease_until": lease_until}
                 ).fetchone()
-                # Built, not dataclasses.replace'd: replace costs several times more, once per step.
-                claimed.append(
-                    WorkItem(
-                        item.execution_id,
-                        item.branch_id,
-                        item.kind,
-                        item.due_at,
-                        item.payload,
-                        work_id=row["work_id"],
-                        owner=owner,
-                        fence=1,
-                    )
-                )
+                claimed.append(claimed_item(item, row["work_id"], owner))
             else:
                 unclaimed.append(params)
         if unclaimed:
@@ -315,6 +323,9 @@ def account_child(tx: SqlTransaction, child: Branch, join_id: str, now: float) -
 
 def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult:
     """Write one transition (see :class:`machinery.storage.base.Commit`) in ``tx``."""
+    done = tx.storage._apply_step(tx, commit, now)
+    if done is not None:
+        return done
     if commit.history:
         # First: on PostgreSQL, reserving the events' ids locks the execution's row (_before_commit).
         tx.append_history(commit.execution_id, commit.history)
@@ -322,9 +333,7 @@ def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult
         tx.storage._before_commit(tx, commit)
     consumed = commit.consumed
     if consumed is not None and not tx.consume(consumed):
-        raise LeaseLost(
-            "work item was claimed by another worker or cancelled", execution_id=commit.execution_id
-        )
+        raise lease_lost(commit)
     branch = commit.branch
     join_id = join_of(branch)
     tx.put_branches([branch], join_id)

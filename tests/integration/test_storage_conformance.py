@@ -34,6 +34,7 @@ from machinery.storage.base import (
     ApiTokenRecord,
     ClaimedStart,
     Commit,
+    CommitResult,
     ExecutionRecord,
     JoinSpec,
     NewExecution,
@@ -1124,6 +1125,125 @@ class TestChildExecutions:
         failed = replace(parent, status=FAILED, error="States.Timeout")
         update = {"status": FAILED, "error": "States.Timeout", "cause": ""}
         storage.commit(Commit(parent_id, None, failed, execution_update=update), NOW + 2)
+        assert [storage.get_execution(c).status for c in child_ids] == ["ABORTED", "ABORTED"]  # type: ignore[union-attr]
+
+
+def handed_back(storage: Storage, result: CommitResult, now: float) -> WorkItem:
+    """The one due item a commit with ``claim_owner="w1"`` handed back, or (a backend that ignores
+    ``claim_owner``) claimed by w1 now."""
+    claimed = result.claimed or storage.claim_work("w1", now, 10, LEASE)
+    assert len(claimed) == 1, claimed
+    return claimed[0]
+
+
+class TestSteps:
+    """Commits as the worker makes them: with history and the item they consume (PostgreSQL writes such a
+    plain step in one statement: the same outcome as part by part)."""
+
+    def test_a_step_appends_consumes_writes_and_hands_its_next_item_back_claimed(
+        self, storage: Storage
+    ) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        branch = replace(root_of(storage, execution_id), state="B")
+        following = WorkItem(execution_id, execution_id, WORK_START, NOW + 1, {"p": 1})
+        commit = Commit(
+            execution_id,
+            item,
+            branch,
+            history=history(2),
+            work=[following],
+            claim_owner="w1",
+            lease_until=NOW + 60,
+        )
+        result = storage.commit(commit, NOW + 1)
+        assert not result.execution_finished and result.new_work == 1
+        claimed = handed_back(storage, result, NOW + 1)
+        assert (claimed.owner, claimed.kind, claimed.payload) == ("w1", WORK_START, {"p": 1})
+        assert claimed.work_id != item.work_id
+        assert storage.claim_work("w2", NOW + 2, 10, LEASE) == []  # its lease holds
+        assert root_of(storage, execution_id).state == "B"
+        assert [(e.event_id, e.details) for e in storage.get_history(execution_id)] == [
+            (1, {"i": 0}),
+            (2, {"i": 1}),
+        ]
+        # the claimed item is the next step's to consume, under its fence
+        again = storage.commit(Commit(execution_id, claimed, branch, history=history(1)), NOW + 2)
+        assert again.claimed == [] and storage.next_due() is None
+        assert [e.event_id for e in storage.get_history(execution_id)] == [1, 2, 3]
+        with pytest.raises(LeaseLost):
+            storage.commit(Commit(execution_id, claimed, branch, history=history(1)), NOW + 3)
+        assert len(storage.get_history(execution_id)) == 3
+
+    def test_a_next_item_due_later_is_left_for_any_worker(self, storage: Storage) -> None:
+        execution_id = start_execution(storage, make_workflow(storage))
+        item = claim_one(storage)
+        timer = WorkItem(execution_id, execution_id, WORK_TIMER, NOW + 50)
+        commit = Commit(
+            execution_id,
+            item,
+            root_of(storage, execution_id),
+            history=history(1),
+            work=[timer],
+            claim_owner="w1",
+        )
+        assert storage.commit(commit, NOW).claimed == []
+        assert storage.next_due() == NOW + 50
+        assert [(w.kind, w.owner) for w in storage.claim_work("w2", NOW + 50, 10, LEASE)] == [
+            (WORK_TIMER, "w2")
+        ]
+
+    def test_a_last_step_ends_the_execution_drops_its_work_and_claims_its_webhook(
+        self, storage: Storage
+    ) -> None:
+        execution_id = start_execution(storage, make_workflow(storage), callback_url="http://hook/done")
+        item = claim_one(storage)
+        storage.add_work([WorkItem(execution_id, execution_id, WORK_TIMER, NOW + 100)])
+        done = replace(root_of(storage, execution_id), status=SUCCEEDED, output={"ok": 1})
+        update = {"status": "SUCCEEDED", "output": {"ok": 1}, "error": None, "cause": None}
+        commit = Commit(
+            execution_id,
+            item,
+            done,
+            history=history(2),
+            execution_update=update,
+            claim_owner="w1",
+            lease_until=NOW + 60,
+        )
+        result = storage.commit(commit, NOW + 1)
+        assert result.execution_finished and result.new_work == 1
+        webhook = handed_back(storage, result, NOW + 1)
+        assert (webhook.kind, webhook.owner) == (WORK_WEBHOOK, "w1")
+        record = storage.get_execution(execution_id)
+        assert record is not None
+        assert (record.status, record.output, record.finished_at) == ("SUCCEEDED", {"ok": 1}, NOW + 1)
+        assert root_of(storage, execution_id).status == SUCCEEDED
+        assert len(storage.get_history(execution_id)) == 2
+        assert storage.next_due() is None  # the timer is gone, the webhook is w1's
+        with pytest.raises(LeaseLost):
+            storage.commit(commit, NOW + 2)
+        assert len(storage.get_history(execution_id)) == 2
+
+    def test_a_last_step_that_fails_keeps_its_error_and_aborts_running_children(
+        self, storage: Storage
+    ) -> None:
+        parent_id, _join_id, child_ids = open_child_executions(storage, total=2)
+        storage.add_work([WorkItem(parent_id, parent_id, WORK_TIMER, NOW + 1)])
+        [item] = [w for w in claim_all(storage, now=NOW + 1) if w.execution_id == parent_id]
+        failed = replace(root_of(storage, parent_id), status=FAILED, error="States.Timeout", cause="late")
+        update = {"status": FAILED, "error": "States.Timeout", "cause": "late"}
+        result = storage.commit(
+            Commit(parent_id, item, failed, history=history(1), execution_update=update), NOW + 2
+        )
+        assert result.execution_finished
+        record = storage.get_execution(parent_id)
+        assert record is not None
+        assert (record.status, record.output, record.error, record.cause) == (
+            FAILED,
+            None,
+            "States.Timeout",
+            "late",
+        )
         assert [storage.get_execution(c).status for c in child_ids] == ["ABORTED", "ABORTED"]  # type: ignore[union-attr]
 
 

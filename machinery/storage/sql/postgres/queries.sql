@@ -148,6 +148,81 @@ SELECT %(execution_id)s, reserved.before + event.n, event.value ->> 0, (event.va
        event.value -> 2
 FROM reserved, json_array_elements(%(events)s::json) WITH ORDINALITY AS event(value, n);
 
+-- name: step_apply
+-- A plain step in one round trip: its history appended (which locks the execution's row first: the
+-- other parts wait on ``reserved``), its work item consumed if its fence and owner still match, its
+-- branch written and at most one next item inserted (claimed when ``next_owner`` is set). The counts tell
+-- the caller whether the execution exists and the item was still its own; when not, it raises and the
+-- transaction (or the group's savepoint) is rolled back, undoing the other parts.
+WITH reserved AS (
+    UPDATE executions SET last_event_id = last_event_id + %(count)s
+    WHERE execution_id = %(execution_id)s
+    RETURNING last_event_id - %(count)s AS before
+), appended AS (
+    INSERT INTO history (execution_id, event_id, type, timestamp, details)
+    SELECT %(execution_id)s, reserved.before + event.n, event.value ->> 0, (event.value ->> 1)::float8,
+           event.value -> 2
+    FROM reserved, json_array_elements(%(events)s::json) WITH ORDINALITY AS event(value, n)
+), consumed AS (
+    DELETE FROM work
+    WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s AND EXISTS (SELECT FROM reserved)
+    RETURNING work_id
+), written AS (
+    INSERT INTO branches (branch_id, execution_id, join_id, idx, status, body)
+    SELECT %(branch_id)s, %(execution_id)s, %(join_id)s, %(idx)s, %(status)s, %(body)s
+    FROM reserved
+    ON CONFLICT (branch_id) DO UPDATE SET status = excluded.status, body = excluded.body
+), next AS (
+    INSERT INTO work (execution_id, branch_id, kind, due_at, payload, owner, lease_until, fence)
+    SELECT %(execution_id)s, %(next_branch_id)s, %(next_kind)s, %(next_due_at)s, %(next_payload)s,
+           %(next_owner)s, %(next_lease_until)s, CASE WHEN %(next_owner)s::text IS NULL THEN 0 ELSE 1 END
+    FROM reserved WHERE %(has_next)s
+    RETURNING work_id
+)
+SELECT (SELECT COUNT(*) FROM reserved) AS reserved, (SELECT COUNT(*) FROM consumed) AS consumed,
+       (SELECT work_id FROM next) AS next_work_id;
+
+-- name: step_finish
+-- A plain last step in one round trip: as step_apply, and the execution's end written when it still runs
+-- (``prior`` locks its row first and tells), its other pending work deleted (not the consumed item: one
+-- statement must not delete a row twice) and whether it has running child executions to abort.
+WITH prior AS (
+    SELECT status = 'RUNNING' AS running FROM executions WHERE execution_id = %(execution_id)s FOR UPDATE
+), reserved AS (
+    UPDATE executions e
+    SET last_event_id = e.last_event_id + %(count)s,
+        status = CASE WHEN prior.running THEN %(final_status)s ELSE e.status END,
+        output = CASE WHEN prior.running THEN %(output)s ELSE e.output END,
+        error = CASE WHEN prior.running THEN %(error)s ELSE e.error END,
+        cause = CASE WHEN prior.running THEN %(cause)s ELSE e.cause END,
+        finished_at = CASE WHEN prior.running THEN %(now)s ELSE e.finished_at END
+    FROM prior
+    WHERE e.execution_id = %(execution_id)s
+    RETURNING e.last_event_id - %(count)s AS before, prior.running AS finished, e.callback_url
+), appended AS (
+    INSERT INTO history (execution_id, event_id, type, timestamp, details)
+    SELECT %(execution_id)s, reserved.before + event.n, event.value ->> 0, (event.value ->> 1)::float8,
+           event.value -> 2
+    FROM reserved, json_array_elements(%(events)s::json) WITH ORDINALITY AS event(value, n)
+), consumed AS (
+    DELETE FROM work
+    WHERE work_id = %(work_id)s AND fence = %(fence)s AND owner = %(owner)s AND EXISTS (SELECT FROM reserved)
+    RETURNING work_id
+), written AS (
+    INSERT INTO branches (branch_id, execution_id, join_id, idx, status, body)
+    SELECT %(branch_id)s, %(execution_id)s, %(join_id)s, %(idx)s, %(status)s, %(body)s
+    FROM reserved
+    ON CONFLICT (branch_id) DO UPDATE SET status = excluded.status, body = excluded.body
+), cleared AS (
+    DELETE FROM work
+    WHERE execution_id = %(execution_id)s AND kind != 'webhook' AND work_id != %(work_id)s
+      AND (SELECT finished FROM reserved)
+)
+SELECT (SELECT COUNT(*) FROM reserved) AS reserved, (SELECT COUNT(*) FROM consumed) AS consumed,
+       (SELECT finished FROM reserved) AS finished, (SELECT callback_url FROM reserved) AS callback_url,
+       EXISTS (SELECT FROM executions WHERE parent_execution_id = %(execution_id)s AND status = 'RUNNING')
+           AS running_children;
+
 -- name: executions_count
 SELECT workflow_id, status, COUNT(*) AS n FROM executions
 WHERE parent_execution_id IS NULL GROUP BY workflow_id, status;
