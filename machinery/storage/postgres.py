@@ -24,11 +24,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from machinery.engine.types import ACTIVE, HistoryEvent
 from machinery.errors import StorageError, StorageFull
-from machinery.storage.base import Commit, CommitResult
+from machinery.storage.base import Commit, CommitResult, ExecutionRecord, NewExecution, WorkItem
 from machinery.storage.freshread import FreshRead
 from machinery.storage.queries import load_migrations
 from machinery.storage.sqlextras import SqlExtras
 from machinery.storage.sqltx import (
+    Claim,
     SqlTransaction,
     abort_children,
     claimed_item,
@@ -221,16 +222,8 @@ class PostgresStorage(SqlExtras):
         ):
             return None
         params = self._history_params(commit.execution_id, commit.history)
-        params.update(
-            work_id=consumed.work_id,
-            fence=consumed.fence,
-            owner=consumed.owner,
-            branch_id=branch.branch_id,
-            join_id=join_id,
-            idx=branch.index,
-            status=branch.status,
-            body=self._doc(branch.to_json()),
-        )
+        params.update(tx.branch_params(branch, join_id), work_id=consumed.work_id, fence=consumed.fence)
+        params["owner"] = consumed.owner
         if update is not None:
             return self._finish_step(tx, commit, update, params, now)
         following = commit.work[0] if commit.work else None
@@ -254,6 +247,38 @@ class PostgresStorage(SqlExtras):
             else:
                 claimed.append(claimed_item(following, row["next_work_id"], owner))
         return CommitResult(new_work=len(commit.work), claimed=claimed)
+
+    def _insert_new(self, tx: SqlTransaction, new: NewExecution, claim: Claim) -> list[WorkItem]:
+        owner, lease_until, now = claim
+        if len(new.work) != 1 or new.work[0].due_at > now:
+            return super()._insert_new(tx, new, claim)
+        [first] = new.work
+        params = tx.execution_params(new.record)
+        root = tx.branch_params(new.root, None)
+        params.update(
+            root_branch_id=root["branch_id"],
+            root_idx=root["idx"],
+            root_status=root["status"],
+            root_body=root["body"],
+            work_branch_id=first.branch_id,
+            work_kind=first.kind,
+            work_due_at=first.due_at,
+            work_payload=tx.json(first.payload),
+            owner=owner,
+            lease_until=lease_until,
+        )
+        row = tx.execute("execution_create_claimed", params).fetchone()
+        return [claimed_item(first, row["work_id"], owner)]
+
+    def _insert_finished(
+        self, tx: SqlTransaction, execution: ExecutionRecord, history: Sequence[HistoryEvent]
+    ) -> None:
+        if not history:
+            super()._insert_finished(tx, execution, history)
+            return
+        params = tx.execution_params(execution)
+        params.update(self._history_params(execution.execution_id, history))
+        tx.execute("execution_insert_finished", params)
 
     def _finish_step(
         self, tx: SqlTransaction, commit: Commit, update: dict[str, Any], params: dict[str, Any], now: float

@@ -46,6 +46,7 @@ from machinery.storage.base import (
 from machinery.storage.queries import load_queries
 from machinery.storage.sqltriggers import SqlTriggers
 from machinery.storage.sqltx import (
+    Claim,
     SqlTransaction,
     apply_commit,
     end_execution,
@@ -86,9 +87,7 @@ def _creating(start: ClaimedStart) -> _Part:
     claim = (start.owner, start.lease_until, new.record.started_at)
 
     def apply(tx: SqlTransaction) -> list[WorkItem]:
-        tx.insert_execution(new.record)
-        tx.put_branches([new.root], None)
-        return tx.insert_work(new.work, claim)
+        return tx.storage._insert_new(tx, new, claim)
 
     return _Part(new.record.execution_id, apply)
 
@@ -97,8 +96,7 @@ def _storing(execution: ExecutionRecord, history: Sequence[HistoryEvent]) -> _Pa
     """An express execution in its final state, with its history (and its webhook's delivery)."""
 
     def apply(tx: SqlTransaction) -> None:
-        tx.insert_execution(execution)
-        tx.append_history(execution.execution_id, history)
+        tx.storage._insert_finished(tx, execution, history)
         if execution.callback_url:
             tx.insert_work([webhook_item(execution.execution_id, execution.finished_at or 0.0)])
 
@@ -174,6 +172,20 @@ class SqlStorage(SqlTriggers, Storage):
     def _before_commit(self, tx: SqlTransaction, commit: Commit) -> None:
         """Called first in a transition's transaction that has no history (PostgreSQL locks the
         execution's row; one with history appends it first, which locks the row too)."""
+
+    def _insert_new(self, tx: SqlTransaction, new: NewExecution, claim: Claim) -> list[WorkItem]:
+        """A new execution's row, root branch and first work, claimed as ``claim`` says (PostgreSQL: in
+        one statement); the work claimed."""
+        tx.insert_execution(new.record)
+        tx.put_branches([new.root], None)
+        return tx.insert_work(new.work, claim)
+
+    def _insert_finished(
+        self, tx: SqlTransaction, execution: ExecutionRecord, history: Sequence[HistoryEvent]
+    ) -> None:
+        """An express execution's final row and its history (PostgreSQL: in one statement)."""
+        tx.insert_execution(execution)
+        tx.append_history(execution.execution_id, history)
 
     def _apply_step(self, tx: SqlTransaction, commit: Commit, now: float) -> CommitResult | None:
         """Write ``commit`` the dialect's own way when it can (PostgreSQL: a plain step in one statement),

@@ -163,24 +163,23 @@ class SqlTransaction:
         params = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
         return self.execute("work_consume", params).rowcount > 0
 
+    def branch_params(self, branch: Branch, join_id: str | None) -> dict[str, Any]:
+        """A branch's row as ``branch_upsert`` takes it."""
+        return {
+            "branch_id": branch.branch_id,
+            "execution_id": branch.execution_id,
+            "join_id": join_id,
+            "idx": branch.index,
+            "status": branch.status,
+            "body": self.storage._doc(branch.to_json()),
+        }
+
     def put_branches(self, branches: Sequence[Branch], join_id: str | None) -> None:
         """Insert or update branches (children of ``join_id``, if any)."""
-        doc = self.storage._doc
-        rows = [
-            {
-                "branch_id": branch.branch_id,
-                "execution_id": branch.execution_id,
-                "join_id": join_id,
-                "idx": branch.index,
-                "status": branch.status,
-                "body": doc(branch.to_json()),
-            }
-            for branch in branches
-        ]
-        if len(rows) == 1:
-            self.execute("branch_upsert", rows[0])
+        if len(branches) == 1:
+            self.execute("branch_upsert", self.branch_params(branches[0], join_id))
         else:
-            self.executemany("branch_upsert", rows)
+            self.executemany("branch_upsert", [self.branch_params(branch, join_id) for branch in branches])
 
     def append_history(self, execution_id: str, history: Sequence[HistoryEvent]) -> None:
         """Append events after the execution's last one (the dialect's :meth:`SqlStorage._append_history`)."""
@@ -210,32 +209,39 @@ class SqlTransaction:
             ],
         )
 
+    def execution_params(self, record: ExecutionRecord) -> dict[str, Any]:
+        """An execution's row as ``execution_insert`` takes it."""
+        return {
+            "execution_id": record.execution_id,
+            "workflow_id": record.workflow_id,
+            "workflow_name": record.workflow_name,
+            "workflow_version": record.workflow_version,
+            "name": record.name,
+            "status": record.status,
+            "input": self.storage._doc(record.input),
+            "output": self.json(record.output),
+            "error": record.error,
+            "cause": record.cause,
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "callback_url": record.callback_url,
+            "express": self.storage._flag(record.express),
+            "parent_execution_id": record.parent_execution_id,
+        }
+
     def insert_execution(self, record: ExecutionRecord, query: str = "execution_insert") -> bool:
         """Insert an execution row; ``query="execution_insert_new"`` skips an id that exists (then False)."""
-        flag = self.storage._flag
-        return (
-            self.execute(
-                query,
-                {
-                    "execution_id": record.execution_id,
-                    "workflow_id": record.workflow_id,
-                    "workflow_name": record.workflow_name,
-                    "workflow_version": record.workflow_version,
-                    "name": record.name,
-                    "status": record.status,
-                    "input": self.storage._doc(record.input),
-                    "output": self.json(record.output),
-                    "error": record.error,
-                    "cause": record.cause,
-                    "started_at": record.started_at,
-                    "finished_at": record.finished_at,
-                    "callback_url": record.callback_url,
-                    "express": flag(record.express),
-                    "parent_execution_id": record.parent_execution_id,
-                },
-            ).rowcount
-            != 0
-        )
+        return self.execute(query, self.execution_params(record)).rowcount != 0
+
+    def work_params(self, item: WorkItem) -> dict[str, Any]:
+        """A work item's row as ``work_insert`` takes it."""
+        return {
+            "execution_id": item.execution_id,
+            "branch_id": item.branch_id,
+            "kind": item.kind,
+            "due_at": item.due_at,
+            "payload": self.json(item.payload),
+        }
 
     def insert_work(self, work: Sequence[WorkItem], claim: Claim | None = None) -> list[WorkItem]:
         """Insert work; with ``claim = (owner, lease_until, now)`` the items due by ``now`` are inserted
@@ -243,13 +249,7 @@ class SqlTransaction:
         claimed: list[WorkItem] = []
         unclaimed: list[dict[str, Any]] = []
         for item in work:
-            params = {
-                "execution_id": item.execution_id,
-                "branch_id": item.branch_id,
-                "kind": item.kind,
-                "due_at": item.due_at,
-                "payload": self.json(item.payload),
-            }
+            params = self.work_params(item)
             if claim is not None and item.due_at <= claim[2]:
                 owner, lease_until, _now = claim
                 row = self.execute(

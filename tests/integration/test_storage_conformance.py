@@ -474,6 +474,11 @@ class TestExecutions:
         assert [e.event_id for e in storage.get_history("express-1")] == [1, 2]
         webhooks = claim_all(storage, now=NOW + 1)
         assert [(w.kind, w.execution_id) for w in webhooks] == [(WORK_WEBHOOK, "express-1")]
+        # the history goes on after the stored events: the webhook's delivery is event 3
+        storage.complete_work(webhooks[0], history=[HistoryEvent("WebhookDelivered", {}, NOW + 2)])
+        assert [(e.event_id, e.type) for e in storage.get_history("express-1")][2:] == [
+            (3, "WebhookDelivered")
+        ]
 
     def test_store_finished_executions_stores_each_and_reports_each(self, storage: Storage) -> None:
         """The express executions of one tick: each stored with its history; one that cannot be stored

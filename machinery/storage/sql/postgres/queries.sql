@@ -223,6 +223,42 @@ SELECT (SELECT COUNT(*) FROM reserved) AS reserved, (SELECT COUNT(*) FROM consum
        EXISTS (SELECT FROM executions WHERE parent_execution_id = %(execution_id)s AND status = 'RUNNING')
            AS running_children;
 
+-- name: execution_create_claimed
+-- A new execution's row, its root branch and its first work item claimed by the worker that will run
+-- it, in one round trip.
+WITH created AS (
+    INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                            output, error, cause, started_at, finished_at, callback_url, express,
+                            parent_execution_id)
+    VALUES (%(execution_id)s, %(workflow_id)s, %(workflow_name)s, %(workflow_version)s, %(name)s, %(status)s,
+            %(input)s, %(output)s, %(error)s, %(cause)s, %(started_at)s, %(finished_at)s, %(callback_url)s,
+            %(express)s, %(parent_execution_id)s)
+    RETURNING execution_id
+), root AS (
+    INSERT INTO branches (branch_id, execution_id, join_id, idx, status, body)
+    SELECT %(root_branch_id)s, execution_id, NULL, %(root_idx)s, %(root_status)s, %(root_body)s FROM created
+)
+INSERT INTO work (execution_id, branch_id, kind, due_at, payload, owner, lease_until, fence)
+SELECT execution_id, %(work_branch_id)s, %(work_kind)s, %(work_due_at)s, %(work_payload)s, %(owner)s,
+       %(lease_until)s, 1
+FROM created
+RETURNING work_id;
+
+-- name: execution_insert_finished
+-- An express execution's final row and its history, in one round trip.
+WITH created AS (
+    INSERT INTO executions (execution_id, workflow_id, workflow_name, workflow_version, name, status, input,
+                            output, error, cause, started_at, finished_at, callback_url, express,
+                            parent_execution_id, last_event_id)
+    VALUES (%(execution_id)s, %(workflow_id)s, %(workflow_name)s, %(workflow_version)s, %(name)s, %(status)s,
+            %(input)s, %(output)s, %(error)s, %(cause)s, %(started_at)s, %(finished_at)s, %(callback_url)s,
+            %(express)s, %(parent_execution_id)s, %(count)s)
+    RETURNING execution_id
+)
+INSERT INTO history (execution_id, event_id, type, timestamp, details)
+SELECT created.execution_id, event.n, event.value ->> 0, (event.value ->> 1)::float8, event.value -> 2
+FROM created, json_array_elements(%(events)s::json) WITH ORDINALITY AS event(value, n);
+
 -- name: executions_count
 SELECT workflow_id, status, COUNT(*) AS n FROM executions
 WHERE parent_execution_id IS NULL GROUP BY workflow_id, status;
