@@ -36,6 +36,7 @@ class FreshRead(Generic[_T]):
             return self._waiting
 
     def get(self) -> _T:
+        """A value read after this call began (by this thread or by a run that served others too)."""
         with self._changed:
             wanted = self._started + 1  # a run under way began before this call: the next one serves it
             while self._finished < wanted and self._running:

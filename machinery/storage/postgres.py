@@ -211,15 +211,7 @@ class PostgresStorage(SqlExtras):
         # step_finish) instead of four to seven.
         consumed, branch, update = commit.consumed, commit.branch, commit.execution_update
         join_id = join_of(branch)
-        if (
-            not commit.history
-            or consumed is None
-            or len(commit.work) > (0 if update is not None else 1)
-            or commit.join is not None
-            or commit.children
-            or commit.child_executions
-            or (branch.status != ACTIVE and join_id is not None)
-        ):
+        if consumed is None or not _plain(commit, join_id):
             return None
         params = self._history_params(commit.execution_id, commit.history)
         params.update(tx.branch_params(branch, join_id), work_id=consumed.work_id, fence=consumed.fence)
@@ -414,6 +406,16 @@ def _connection_lost(exc: psycopg.OperationalError) -> bool:
     """Connection failures (SQLSTATE class 08, an administrator's shutdown, or none at all)."""
     state = exc.sqlstate
     return state is None or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+def _plain(commit: Commit, join_id: str | None) -> bool:
+    """Whether a commit that consumes an item is a plain step: with history, at most one next item (none
+    when it ends the execution), no join to open or count a child into, no child execution to start."""
+    if commit.join is not None or commit.children or commit.child_executions or not commit.history:
+        return False
+    if commit.branch.status != ACTIVE and join_id is not None:
+        return False  # a child that ended is counted into its join
+    return len(commit.work) <= (0 if commit.execution_update is not None else 1)
 
 
 def _no_execution(execution_id: str) -> StorageError:
