@@ -385,6 +385,25 @@ def test_cached_definitions_follow_changes_made_by_another_process(
     assert here.get_workflow("flow").definition == {"StartAt": "B"}  # type: ignore[union-attr]
 
 
+def test_definitions_follow_changes_after_the_server_drops_the_generation_connection(
+    open_process: Callable[[], PostgresStorage], postgres_url: str
+) -> None:
+    """The generation row is read on a connection of its own: when the server drops it, the next lookup
+    opens another and still sees a change made meanwhile."""
+    here, there = open_process(), open_process()
+    here.upsert_service("upper", "http://127.0.0.1:1/a", [], [], {}, 1.0)
+    assert there.get_service("upper").address == "http://127.0.0.1:1/a"  # type: ignore[union-attr]
+    [[terminated]] = rows(
+        postgres_url,
+        "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND query LIKE %s",
+        "%definitions_generation%",
+    )
+    assert terminated >= 1  # the two storages' generation connections (their last statement)
+    here.upsert_service("upper", "http://127.0.0.1:1/b", [], [], {}, 2.0)
+    assert there.get_service("upper").address == "http://127.0.0.1:1/b"  # type: ignore[union-attr]
+
+
 def test_a_token_created_by_another_process_closes_an_open_server_at_once(
     open_process: Callable[[], PostgresStorage],
 ) -> None:
