@@ -284,7 +284,8 @@ def parse_query(params: Mapping[str, Schema], args: Mapping[str, str]) -> dict[s
     values: dict[str, Any] = {}
     issues: list[FieldIssue] = []
     for name, schema in params.items():
-        raw = args.get(name)
+        # Asked first: werkzeug's get() raises (and builds) a BadRequestKeyError for a missing key.
+        raw = args.get(name) if name in args else None
         if raw is None:
             values[name] = schema.get("default")
             continue
