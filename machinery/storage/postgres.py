@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors, pq
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow, dict_row
 from psycopg.types.json import Json, Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -103,7 +104,7 @@ class PostgresStorage(SqlExtras):
         self._closed = threading.Event()
         # Every definition lookup reads the generation row (a change by another process is seen at once):
         # lookups made at the same time share one read.
-        self._generation_row = _ValueReader(url, self.queries["generation_get"], self._closed)
+        self._generation_row = _ValueReader(url, self.queries["generation_get"], self._closed, pool_timeout)
         self._generation_reads = FreshRead(self._generation_row.read)
 
     # hooks -------------------------------------------------------------------------------------
@@ -408,8 +409,12 @@ class _ValueReader:
 
     _NAME = b"machinery_value"
 
-    def __init__(self, url: str, query: str, closed: threading.Event) -> None:
-        self._url = url
+    def __init__(self, url: str, query: str, closed: threading.Event, timeout: float) -> None:
+        # Connecting waits as long as the pool does for a connection, unless the URL says how long.
+        if "connect_timeout" in conninfo_to_dict(url):
+            self._conninfo = url
+        else:
+            self._conninfo = make_conninfo(url, connect_timeout=max(2, int(timeout)))
         self._query = query.encode()
         self._closed = closed
         self._lock = threading.Lock()
@@ -445,7 +450,7 @@ class _ValueReader:
             raise StorageError("PostgreSQL: the storage is closed")
         if self._conn is None:
             try:
-                conn = psycopg.connect(self._url, autocommit=True)
+                conn = psycopg.connect(self._conninfo, autocommit=True)
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL: {exc}") from exc
             prepared = conn.pgconn.prepare(self._NAME, self._query)
