@@ -34,6 +34,7 @@ from machinery.storage.sqltx import (
     SqlTransaction,
     abort_children,
     claimed_item,
+    commit_claim,
     dumps,
     join_of,
     lease_lost,
@@ -216,8 +217,7 @@ class PostgresStorage(SqlExtras):
         if consumed is None or not _plain(commit, join_id):
             return None
         params = self._history_params(commit.execution_id, commit.history)
-        params.update(tx.branch_params(branch, join_id), work_id=consumed.work_id, fence=consumed.fence)
-        params["owner"] = consumed.owner
+        params.update(tx.branch_params(branch, join_id), **tx.consume_params(consumed))
         if update is not None:
             return self._finish_step(tx, commit, update, params, now)
         following = commit.work[0] if commit.work else None
@@ -225,11 +225,8 @@ class PostgresStorage(SqlExtras):
         if following is not None and commit.claim_owner is not None and following.due_at <= now:
             owner = commit.claim_owner
         params.update(
+            _NO_NEXT if following is None else _prefixed("next_", tx.work_params(following)),
             has_next=following is not None,
-            next_branch_id=following and following.branch_id,
-            next_kind=following and following.kind,
-            next_due_at=following and following.due_at,
-            next_payload=tx.json(following and following.payload),
             next_owner=owner,
             next_lease_until=commit.lease_until if owner is not None else None,
         )
@@ -248,16 +245,9 @@ class PostgresStorage(SqlExtras):
             return super()._insert_new(tx, new, claim)
         [first] = new.work
         params = tx.execution_params(new.record)
-        root = tx.branch_params(new.root, None)
         params.update(
-            root_branch_id=root["branch_id"],
-            root_idx=root["idx"],
-            root_status=root["status"],
-            root_body=root["body"],
-            work_branch_id=first.branch_id,
-            work_kind=first.kind,
-            work_due_at=first.due_at,
-            work_payload=tx.json(first.payload),
+            _prefixed("root_", tx.branch_params(new.root, None)),
+            **_prefixed("work_", tx.work_params(first)),
             owner=owner,
             lease_until=lease_until,
         )
@@ -289,8 +279,7 @@ class PostgresStorage(SqlExtras):
         if row["finished"]:
             if row["callback_url"]:
                 work.append(webhook_item(commit.execution_id, now))
-                claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
-                claimed = tx.insert_work(work, claim)
+                claimed = tx.insert_work(work, commit_claim(commit, now))
             if row["running_children"]:
                 abort_children(tx, commit.execution_id, now)
         return CommitResult(execution_finished=bool(row["finished"]), new_work=len(work), claimed=claimed)
@@ -476,6 +465,15 @@ def _connection_lost(exc: psycopg.OperationalError) -> bool:
     """Connection failures (SQLSTATE class 08, an administrator's shutdown, or none at all)."""
     state = exc.sqlstate
     return state is None or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+#: step_apply's next item when there is none.
+_NO_NEXT = dict.fromkeys(("next_branch_id", "next_kind", "next_due_at", "next_payload"))
+
+
+def _prefixed(prefix: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A row's parameters renamed for a statement that writes rows of several kinds (``root_idx``)."""
+    return {prefix + name: value for name, value in params.items()}
 
 
 def _plain(commit: Commit, join_id: str | None) -> bool:

@@ -99,6 +99,11 @@ def claimed_item(item: WorkItem, work_id: int, owner: str) -> WorkItem:
     )
 
 
+def commit_claim(commit: Commit, now: float) -> Claim | None:
+    """How the commit's new work due by ``now`` is inserted claimed (``Commit.claim_owner``), if at all."""
+    return None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
+
+
 def lease_lost(commit: Commit) -> LeaseLost:
     """The error of a commit whose work item is no longer its own."""
     return LeaseLost("work item was claimed by another worker or cancelled", execution_id=commit.execution_id)
@@ -158,10 +163,14 @@ class SqlTransaction:
 
     # writers -------------------------------------------------------------------------------------
 
+    @staticmethod
+    def consume_params(item: WorkItem) -> dict[str, Any]:
+        """A claimed item as ``work_consume`` matches it: its id, fence and owner."""
+        return {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
+
     def consume(self, item: WorkItem) -> bool:
         """Delete a claimed work item if its fence and owner still match."""
-        params = {"work_id": item.work_id, "fence": item.fence, "owner": item.owner}
-        return self.execute("work_consume", params).rowcount > 0
+        return self.execute("work_consume", self.consume_params(item)).rowcount > 0
 
     def branch_params(self, branch: Branch, join_id: str | None) -> dict[str, Any]:
         """A branch's row as ``branch_upsert`` takes it."""
@@ -378,8 +387,7 @@ def apply_commit(tx: SqlTransaction, commit: Commit, now: float) -> CommitResult
             if row["callback_url"]:
                 work.append(webhook_item(commit.execution_id, now))
             abort_children(tx, commit.execution_id, now)
-    claim = None if commit.claim_owner is None else (commit.claim_owner, commit.lease_until, now)
-    claimed = tx.insert_work(work, claim)
+    claimed = tx.insert_work(work, commit_claim(commit, now))
     return CommitResult(execution_finished=finished, new_work=len(work), claimed=claimed)
 
 
